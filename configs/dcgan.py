@@ -1,0 +1,83 @@
+"""DCGAN on the bundled MNIST digits: the TensorFlow DCGAN tutorial architecture.
+
+Radford et al. 2015 (arXiv:1511.06434), in the form of the TensorFlow tutorial
+(tensorflow.org/tutorials/generative/dcgan): non-saturating loss, Adam(2e-4, b1=0.5)
+for both networks, one D step then one G step per train step, batch 64.
+
+Usage:
+  python -m jaxgan.main --config=configs/dcgan.py --workdir=/tmp/dcgan
+  python -m jaxgan.main --config=configs/dcgan.py:cifar10 --workdir=/tmp/dcgan_cifar
+The optional argument after ':' picks a dataset preset: mnist_5k (default), cifar10, celeb_a.
+"""
+import ml_collections
+
+_DATASET_PRESETS = {
+    # name: (image_size, channels, generator_widths, discriminator_widths)
+    'mnist_5k': (28, 1, (256, 128, 64), (64, 128)),
+    'mnist': (28, 1, (256, 128, 64), (64, 128)),
+    'cifar10': (32, 3, (256, 128, 64), (64, 128, 256)),
+    'celeb_a': (64, 3, (512, 256, 128, 64), (64, 128, 256, 512)),
+}
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """Returns the locked DCGAN config; `arg` names a dataset preset."""
+  dataset = arg or 'mnist_5k'
+  if dataset not in _DATASET_PRESETS:
+    raise ValueError(f'Unknown dcgan preset {dataset!r}; choose one of {sorted(_DATASET_PRESETS)}.')
+  image_size, channels, g_widths, d_widths = _DATASET_PRESETS[dataset]
+
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.family = 'gan'
+
+  config.data = ml_collections.ConfigDict()
+  config.data.name = dataset
+  config.data.data_dir = ml_collections.config_dict.placeholder(str)
+  config.data.train_split = 'train'
+  config.data.test_split = 'test'
+  config.data.image_size = image_size
+  config.data.channels = channels
+  config.data.prefetch = 2  # batches prepared ahead on a host thread and put on devices
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = 'dcgan'
+  config.model.latent_dim = 100
+  # Generator: Dense to (image_size / 2**(len-1))^2 x widths[0], a stride-1 ConvTranspose to
+  # widths[1], then stride-2 ConvTransposes through widths[2:] and to `channels` (tanh).
+  config.model.generator_widths = g_widths
+  # Discriminator: one stride-2 conv per width, LeakyReLU and dropout after each, then Dense(1).
+  config.model.discriminator_widths = d_widths
+  config.model.kernel_size = 5
+  config.model.leaky_relu_slope = 0.2
+  config.model.dropout_rate = 0.3
+  config.model.batch_norm_momentum = 0.99
+  config.model.batch_norm_epsilon = 1e-3
+
+  config.gan = ml_collections.ConfigDict()
+  config.gan.loss = 'non_saturating'
+
+  config.optim = ml_collections.ConfigDict()
+  for network in ('generator', 'discriminator'):
+    optim = ml_collections.ConfigDict()
+    optim.name = 'adam'
+    optim.learning_rate = 2e-4
+    optim.b1 = 0.5
+    optim.b2 = 0.999
+    optim.eps = 1e-7  # Keras' Adam default, as in the tutorial.
+    optim.schedule = 'constant'  # or 'cosine' / 'linear_decay' over train.num_steps
+    optim.warmup_steps = 0
+    config.optim[network] = optim
+
+  config.train = ml_collections.ConfigDict()
+  config.train.num_steps = 3000
+  config.train.batch_size = 64  # global, split over all devices of all processes
+  config.train.log_every = 100
+  config.train.checkpoint_every = 500
+  config.train.keep_checkpoints = 3
+  config.train.sample_every = 500
+  config.train.num_sample_images = 64  # fixed latent batch for the grids
+  config.train.ema_decay = 0.999
+
+  config.lock()
+  return config

@@ -1,0 +1,1 @@
+"""jaxgan: a JAX/Flax research codebase for image generation (GANs, VAEs, autoregressive models)."""

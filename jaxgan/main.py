@@ -1,0 +1,65 @@
+"""Command line entry point: `python -m jaxgan.main --config=configs/dcgan.py --workdir=DIR`.
+
+Any config field can be overridden (`--config.train.num_steps=500`); an unknown field fails at
+once with the valid names. Multi-host: pass --distributed (or set JAXGAN_DISTRIBUTED=1) to call
+jax.distributed.initialize(), which reads the cluster from the environment or the flags below.
+"""
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+from jaxgan import config_lib
+from jaxgan import train
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file [:arg].',
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and samples.')
+_DISTRIBUTED = flags.DEFINE_bool('distributed', os.environ.get('JAXGAN_DISTRIBUTED') == '1',
+                                 'Call jax.distributed.initialize() (multi-host runs).')
+_COORDINATOR = flags.DEFINE_string('coordinator_address', None, 'host:port of process 0.')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Number of processes.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'Index of this process.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def parse_flags(argv):
+  """Checks `--config.*` overrides name real fields before absl applies them."""
+  try:
+    config_lib.check_override_flags(argv)
+  except config_lib.ConfigError as e:
+    sys.stderr.write(f'FATAL config error: {e}\n')
+    sys.exit(2)
+  return app.parse_flags_with_usage(argv)
+
+
+class _QuietLibraries(logging.logging.Filter):
+  """Drops INFO chatter of orbax (one line per file operation) from the console."""
+
+  def filter(self, record) -> bool:
+    return record.levelno > logging.logging.INFO or 'orbax' not in record.pathname
+
+
+def main(argv):
+  logging.get_absl_handler().addFilter(_QuietLibraries())
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if _DISTRIBUTED.value:
+    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  logging.info('JAX process %d/%d, local devices: %s', jax.process_index(), jax.process_count(),
+               jax.local_devices())
+  try:
+    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except (config_lib.ConfigError, train.NonFiniteLossError, train.checkpoints.CheckpointError,
+          train.data.DatasetError) as e:
+    logging.error('%s: %s', type(e).__name__, e)
+    sys.stderr.write(f'FATAL {type(e).__name__}: {e}\n')
+    sys.exit(1)
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=parse_flags)

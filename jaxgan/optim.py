@@ -1,0 +1,29 @@
+"""Optimizers and learning-rate schedules built from a per-network config block."""
+import ml_collections
+import optax
+
+SCHEDULES = ('constant', 'cosine', 'linear_decay')
+
+
+def make_schedule(optim_config: ml_collections.ConfigDict, num_steps: int) -> optax.Schedule:
+  """Linear warm-up for `warmup_steps`, then `schedule` over the rest of `num_steps`."""
+  peak, warmup = optim_config.learning_rate, optim_config.warmup_steps
+  decay_steps = max(num_steps - warmup, 1)
+  if optim_config.schedule == 'constant':
+    main = optax.constant_schedule(peak)
+  elif optim_config.schedule == 'cosine':
+    main = optax.cosine_decay_schedule(peak, decay_steps)
+  elif optim_config.schedule == 'linear_decay':
+    main = optax.linear_schedule(peak, 0.0, decay_steps)
+  else:
+    raise ValueError(f'Unknown schedule {optim_config.schedule!r}; choose one of {SCHEDULES}.')
+  if warmup == 0:
+    return main
+  return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), main], [warmup])
+
+
+def make_optimizer(optim_config: ml_collections.ConfigDict,
+                   schedule: optax.Schedule) -> optax.GradientTransformation:
+  if optim_config.name == 'adam':
+    return optax.adam(schedule, b1=optim_config.b1, b2=optim_config.b2, eps=optim_config.eps)
+  raise ValueError(f'Unknown optimizer {optim_config.name!r}; supported: adam.')

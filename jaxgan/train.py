@@ -1,0 +1,206 @@
+"""The one trainer: runs any model family's pure train_step over a device mesh.
+
+train_and_evaluate(config, workdir) validates the config, opens the data, initializes or
+resumes the state, then loops: sharded batch -> jitted step -> (at intervals) metrics, sample
+grids and checkpoints. Metrics stay on device between log steps (no per-step host sync); the
+step also records the first step whose metrics were not finite, which is checked before every
+log line and every checkpoint, so a NaN never reaches a checkpoint.
+"""
+import functools
+import os
+import time
+
+from absl import logging
+from clu import metric_writers
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxgan import checkpoints
+from jaxgan import config_lib
+from jaxgan import data
+from jaxgan import families
+from jaxgan import images as image_lib
+
+_NO_NONFINITE = -1
+
+
+class NonFiniteLossError(FloatingPointError):
+  """A training metric (a loss) became NaN or Inf."""
+
+
+def make_mesh(devices=None) -> jax.sharding.Mesh:
+  """A 1-D mesh with a `data` axis over all (or the given) devices."""
+  devices = jax.devices() if devices is None else devices
+  return jax.sharding.Mesh(np.asarray(devices), ('data',))
+
+
+def root_keys(seed: int) -> dict:
+  """Named PRNG streams derived from the seed; a step's key is fold_in(keys['train'], step)."""
+  init, train, sample = jax.random.split(jax.random.key(seed), 3)
+  return {'init': init, 'train': train, 'sample': sample}
+
+
+def init_state(family, config, mesh):
+  """The family's initial state, created directly with replicated sharding."""
+  example = data.Batch(
+      image=np.zeros((1, config.data.image_size, config.data.image_size, config.data.channels),
+                     np.uint8),
+      label=np.zeros((1,), np.int32))
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  return jax.jit(family.init, out_shardings=replicated)(root_keys(config.seed)['init'], example)
+
+
+def _zero_sums(metric_names, sharding):
+  sums = {name: jnp.zeros((), jnp.float32) for name in metric_names}
+  sums['num_steps'] = jnp.zeros((), jnp.int32)
+  sums['first_nonfinite_step'] = jnp.full((), _NO_NONFINITE, jnp.int32)
+  return jax.device_put(sums, sharding)
+
+
+def _accumulating_step(family, state, sums, batch, train_key):
+  """family.train_step plus on-device metric sums and a record of the first non-finite step."""
+  step = state.step
+  state, metrics = family.train_step(state, batch, jax.random.fold_in(train_key, step))
+  finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(jnp.asarray(v))) for v in metrics.values()]))
+  new_sums = {name: sums[name] + jnp.asarray(value, jnp.float32) for name, value in metrics.items()}
+  new_sums['num_steps'] = sums['num_steps'] + 1
+  first = sums['first_nonfinite_step']
+  new_sums['first_nonfinite_step'] = jnp.where(
+      (first == _NO_NONFINITE) & ~finite, step, first).astype(jnp.int32)
+  return state, new_sums
+
+
+def compile_train_step(family, state, mesh):
+  """jit of the accumulating step: batch sharded on `data`, all else replicated, donated."""
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  return jax.jit(functools.partial(_accumulating_step, family),
+                 in_shardings=(replicated, replicated, batch_sharding, replicated),
+                 out_shardings=(replicated, replicated), donate_argnums=(0, 1))
+
+
+def _metric_names(family, state, mesh, config):
+  """Names of the family's metrics, from an abstract evaluation (no compute)."""
+  batch = data.Batch(
+      jax.ShapeDtypeStruct((config.train.batch_size, config.data.image_size,
+                            config.data.image_size, config.data.channels), jnp.uint8),
+      jax.ShapeDtypeStruct((config.train.batch_size,), jnp.int32))
+  _, metrics = jax.eval_shape(family.train_step, state, batch, jax.random.key(0))
+  return sorted(metrics)
+
+
+class SampleWriter:
+  """Writes a grid of samples from a fixed latent batch as PNG and to TensorBoard."""
+
+  def __init__(self, family, config, workdir, writer, mesh):
+    self.directory = os.path.join(workdir, 'samples')
+    self.writer, self.num = writer, config.train.num_sample_images
+    self.key = root_keys(config.seed)['sample']
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    self._sample = jax.jit(family.sample, static_argnums=2, out_shardings=replicated)
+
+  def __call__(self, state, step: int) -> None:
+    samples = image_lib.to_uint8(jax.device_get(self._sample(state, self.key, self.num)))
+    if jax.process_index() == 0:
+      grid = image_lib.make_grid(samples)
+      image_lib.save_png(grid, os.path.join(self.directory, f'step_{step:07d}.png'))
+      self.writer.write_images(step, {'samples': grid[None]})
+
+
+def _restore_or_init(checkpointer, state):
+  restored = checkpointer.restore(state)
+  if restored is None:
+    return state, 0
+  state, meta = restored
+  if int(meta['data_position']) != int(state.step):
+    raise checkpoints.CheckpointError(
+        f'Checkpoint {checkpointer.directory}/{meta["step"]} is inconsistent: data position '
+        f'{meta["data_position"]} != state step {int(state.step)}.')
+  logging.info('Resumed from %s/%d.', checkpointer.directory, meta['step'])
+  return state, int(meta['data_position'])
+
+
+def _check_finite(host_sums, checkpointer):
+  first = int(host_sums['first_nonfinite_step'])
+  if first != _NO_NONFINITE:
+    latest = checkpointer.latest_step()
+    where = (f'the last good checkpoint is {checkpointer.directory}/{latest}' if latest
+             else 'no checkpoint was saved')
+    raise NonFiniteLossError(
+        f'A training metric became NaN or Inf at step {first + 1} (update {first}); stopping. '
+        f'{where}. Lower the learning rates or check the data, then rerun to resume.')
+
+
+def _log(writer, host_sums, step, num_steps, steps_per_sec):
+  count = max(int(host_sums['num_steps']), 1)
+  means = {k: float(v) / count for k, v in host_sums.items()
+           if k not in ('num_steps', 'first_nonfinite_step')}
+  scalars = dict(means, steps_per_sec=steps_per_sec) if steps_per_sec else means
+  writer.write_scalars(step, scalars)
+  eta = (num_steps - step) / steps_per_sec if steps_per_sec else float('nan')
+  losses = ' '.join(f'{k}={v:.4f}' for k, v in means.items() if k.endswith('loss'))
+  logging.info('step %d/%d %s steps/s=%.2f ETA=%s', step, num_steps, losses,
+               steps_per_sec or float('nan'), time.strftime('%H:%M:%S', time.gmtime(eta))
+               if np.isfinite(eta) else '?')
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None):
+  """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the final state."""
+  mesh = make_mesh(devices)
+  config_lib.validate(config, mesh.size)
+  train_source = data.open_source(config.data, config.data.train_split)
+  family = families.make(config)
+  is_chief = jax.process_index() == 0
+  if is_chief:
+    os.makedirs(workdir, exist_ok=True)
+    config_lib.write_config_json(config, os.path.join(workdir, 'config.json'))
+  writer = metric_writers.create_default_writer(workdir, just_logging=not is_chief)
+  checkpointer = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),
+                                          family.fingerprint(), config.train.keep_checkpoints)
+  state, start_step = _restore_or_init(checkpointer, init_state(family, config, mesh))
+  num_steps = config.train.num_steps
+  if start_step >= num_steps:
+    logging.info('Checkpoint step %d >= num_steps %d: nothing to train.', start_step, num_steps)
+    return state
+
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  metric_names = _metric_names(family, state, mesh, config)
+  train_step = compile_train_step(family, state, mesh)
+  write_samples = SampleWriter(family, config, workdir, writer, mesh)
+  train_key = jax.device_put(root_keys(config.seed)['train'], replicated)
+  sums = _zero_sums(metric_names, replicated)
+  batches = data.device_batches(train_source, config.train.batch_size, config.seed, start_step,
+                                batch_sharding, config.data.prefetch)
+  train_cfg = config.train
+  timer_step, timer_start = None, None
+  try:
+    for step in range(start_step + 1, num_steps + 1):  # `step` counts completed updates
+      state, sums = train_step(state, sums, next(batches), train_key)
+      is_last = step == num_steps
+      log_now = step % train_cfg.log_every == 0 or is_last
+      checkpoint_now = step % train_cfg.checkpoint_every == 0 or is_last
+      if log_now or checkpoint_now:
+        host_sums = jax.device_get(sums)
+        _check_finite(host_sums, checkpointer)
+        if log_now:
+          now = time.perf_counter()
+          steps_per_sec = ((step - timer_step) / (now - timer_start)) if timer_step else None
+          _log(writer, host_sums, step, num_steps, steps_per_sec)
+          sums = _zero_sums(metric_names, replicated)
+          timer_step, timer_start = step, time.perf_counter()
+        if checkpoint_now:
+          checkpointer.save(step, state, data_position=step)
+      if step % train_cfg.sample_every == 0 or is_last:
+        write_samples(state, step)
+      if timer_step is None and step == start_step + 1:  # exclude compilation from steps/s
+        jax.block_until_ready(state)
+        timer_step, timer_start = step, time.perf_counter()
+  finally:
+    batches.close()
+    checkpointer.wait_until_finished()
+    checkpointer.close()
+    writer.flush()
+  return state
