@@ -38,6 +38,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data.test_split = 'test'
   config.data.image_size = image_size
   config.data.channels = channels
+  # Center-crop to a square and resize to image_size (PIL bicubic) when the dataset's images
+  # have another size, e.g. CelebA's 218x178 faces at 64x64.
+  config.data.resize = dataset == 'celeb_a'
   config.data.prefetch = 2  # batches prepared ahead on a host thread and put on devices
 
   config.model = ml_collections.ConfigDict()

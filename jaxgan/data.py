@@ -127,7 +127,7 @@ def open_source(data_config: ml_collections.ConfigDict, split: str):
     source = load_mnist_5k(split)
   else:
     source = _open_tfds(data_config.name, split, data_config.data_dir, data_config.image_size,
-                        data_config.get('resize', False))
+                        data_config.resize)
   if len(source) == 0:
     raise DatasetError(f'Split {split!r} of dataset {data_config.name!r} is empty.')
   shape = source.get(np.array([0])).image.shape[1:]

@@ -14,6 +14,7 @@ import jax
 from ml_collections import config_flags
 
 from jaxgan import config_lib
+from jaxgan import console
 from jaxgan import train
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file [:arg].',
@@ -37,15 +38,8 @@ def parse_flags(argv):
   return app.parse_flags_with_usage(argv)
 
 
-class _QuietLibraries(logging.logging.Filter):
-  """Drops INFO chatter of orbax (one line per file operation) from the console."""
-
-  def filter(self, record) -> bool:
-    return record.levelno > logging.logging.INFO or 'orbax' not in record.pathname
-
-
 def main(argv):
-  logging.get_absl_handler().addFilter(_QuietLibraries())
+  console.quiet_library_logs()
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if _DISTRIBUTED.value:

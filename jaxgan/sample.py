@@ -1,0 +1,96 @@
+"""Sample grids from a trained run's EMA generator.
+
+  python -m jaxgan.sample --workdir=DIR --num=64 --out=grid.png
+  python -m jaxgan.sample --workdir=DIR --interpolate --num=8 --frames=10 --out=interp.png
+
+The model is rebuilt from DIR/config.json and restored from DIR's latest checkpoint (or --step).
+--interpolate writes `num` rows, each a spherical interpolation between two random latents.
+"""
+import os
+import sys
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan import checkpoints
+from jaxgan import config_lib
+from jaxgan import console
+from jaxgan import families
+from jaxgan import images as image_lib
+from jaxgan import train
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
+_NUM = flags.DEFINE_integer('num', 64, 'Images in the grid (rows with --interpolate).')
+_OUT = flags.DEFINE_string('out', 'grid.png', 'Output PNG path.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the latents.')
+_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
+_INTERPOLATE = flags.DEFINE_bool('interpolate', False, 'Write latent interpolation strips.')
+_FRAMES = flags.DEFINE_integer('frames', 10, 'Images per interpolation strip.')
+flags.mark_flag_as_required('workdir')
+
+
+def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
+  """Spherical interpolation between latent batches a, b [N, D] at fractions t [T] -> [N, T, D]."""
+  a_unit = a / jnp.linalg.norm(a, axis=-1, keepdims=True)
+  b_unit = b / jnp.linalg.norm(b, axis=-1, keepdims=True)
+  omega = jnp.arccos(jnp.clip(jnp.sum(a_unit * b_unit, -1), -1.0, 1.0))[:, None, None]
+  t = t[None, :, None]
+  sin_omega = jnp.sin(omega)
+  safe = sin_omega > 1e-6
+  weight_a = jnp.where(safe, jnp.sin((1 - t) * omega) / jnp.where(safe, sin_omega, 1.0), 1 - t)
+  weight_b = jnp.where(safe, jnp.sin(t * omega) / jnp.where(safe, sin_omega, 1.0), t)
+  return weight_a * a[:, None] + weight_b * b[:, None]
+
+
+def load_run(workdir: str, step: int | None = None):
+  """(config, family, state) of a training directory's checkpoint."""
+  config_path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(config_path):
+    raise checkpoints.CheckpointError(f'{config_path} does not exist: is {workdir} a training '
+                                      'directory written by jaxgan.main?')
+  config = config_lib.config_from_json(config_path)
+  family = families.make(config)
+  mesh = train.make_mesh()
+  checkpointer = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),
+                                          family.fingerprint(), config.train.keep_checkpoints)
+  restored = checkpointer.restore(train.init_state(family, config, mesh), step)
+  checkpointer.close()
+  if restored is None:
+    raise checkpoints.CheckpointError(f'No checkpoint in {checkpointer.directory}.')
+  return config, family, restored[0]
+
+
+def interpolation_grid(family, state, rng, rows: int, frames: int) -> np.ndarray:
+  if not hasattr(family, 'generate'):
+    raise ValueError(f'{type(family).__name__} has no latent space to interpolate.')
+  start_key, end_key = jax.random.split(rng)
+  shape = (rows, family.latent_dim)
+  latents = slerp(jax.random.normal(start_key, shape), jax.random.normal(end_key, shape),
+                  jnp.linspace(0.0, 1.0, frames))
+  generated = jax.jit(family.generate)(state, latents.reshape(rows * frames, -1))
+  return image_lib.make_grid(image_lib.to_uint8(generated), columns=frames)
+
+
+def main(argv):
+  del argv
+  console.quiet_library_logs()
+  try:
+    _, family, state = load_run(_WORKDIR.value, _STEP.value)
+  except checkpoints.CheckpointError as e:
+    sys.stderr.write(f'FATAL {e}\n')
+    sys.exit(1)
+  rng = jax.random.key(_SEED.value)
+  if _INTERPOLATE.value:
+    grid = interpolation_grid(family, state, rng, _NUM.value, _FRAMES.value)
+  else:
+    samples = jax.jit(family.sample, static_argnums=2)(state, rng, _NUM.value)
+    grid = image_lib.make_grid(image_lib.to_uint8(samples))
+  image_lib.save_png(grid, _OUT.value)
+  print(f'Wrote {_OUT.value} ({grid.shape[1]}x{grid.shape[0]}).')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,63 @@
+"""Test setup: 4 simulated CPU devices (set before jax is imported) and shrunk real configs."""
+import os
+import subprocess
+import sys
+
+os.environ['XLA_FLAGS'] = ' '.join(
+    [os.environ.get('XLA_FLAGS', ''), '--xla_force_host_platform_device_count=4']).strip()
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import pytest  # pylint: disable=g-import-not-at-top
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DCGAN_CONFIG = os.path.join(REPO, 'configs', 'dcgan.py')
+
+# The shrink applied to configs/dcgan.py in tests: tiny widths, batch 8, a few steps.
+TINY_DCGAN = {
+    'model.generator_widths': (16, 8, 4),
+    'model.discriminator_widths': (4, 8),
+    'model.latent_dim': 8,
+    'train.batch_size': 8,
+    'train.num_steps': 10,
+    'train.log_every': 5,
+    'train.checkpoint_every': 5,
+    'train.sample_every': 5,
+    'train.num_sample_images': 4,
+}
+
+
+def override(config, dotted: str, value) -> None:
+  *parents, leaf = dotted.split('.')
+  node = config
+  for name in parents:
+    node = node[name]
+  node[leaf] = value
+
+
+def tiny_dcgan_config(arg: str | None = None, **overrides):
+  """configs/dcgan.py shrunk by TINY_DCGAN, then `overrides` ('train__num_steps'=3 style)."""
+  from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.load_config(DCGAN_CONFIG + (f':{arg}' if arg else ''))
+  for dotted, value in TINY_DCGAN.items():
+    override(config, dotted, value)
+  for key, value in overrides.items():
+    override(config, key.replace('__', '.'), value)
+  return config
+
+
+def tiny_dcgan_flags(**overrides) -> list[str]:
+  """The same shrink as command-line flags for `python -m jaxgan.main`."""
+  values = dict(TINY_DCGAN, **{k.replace('__', '.'): v for k, v in overrides.items()})
+  return [f'--config={DCGAN_CONFIG}'] + [
+      f'--config.{k}={v}'.replace(' ', '') for k, v in values.items()]
+
+
+def run_module(module: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+  """Runs `python -m module args` from the repo root with the test environment."""
+  return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO, capture_output=True,
+                        text=True, timeout=timeout, env=dict(os.environ), check=False)
+
+
+@pytest.fixture
+def tiny_config():
+  return tiny_dcgan_config()
