@@ -58,6 +58,18 @@ def run_module(module: str, *args: str, timeout: float = 300) -> subprocess.Comp
                         text=True, timeout=timeout, env=dict(os.environ), check=False)
 
 
+def final_state(workdir: str, config):
+  """The state of the latest checkpoint in `workdir`, on the host."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from jaxgan import checkpoints, families, train  # pylint: disable=g-import-not-at-top
+  family = families.make(config)
+  checkpointer = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),
+                                          family.fingerprint(), 10)
+  state, _ = checkpointer.restore(train.init_state(family, config, train.make_mesh()))
+  checkpointer.close()
+  return jax.device_get(state)
+
+
 @pytest.fixture
 def tiny_config():
   return tiny_dcgan_config()

@@ -1,0 +1,135 @@
+"""Trainer behaviour: multi-device equivalence, resume equality, failure handling."""
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import final_state as _final_params
+from conftest import tiny_dcgan_config
+from jaxgan import checkpoints
+from jaxgan import data
+from jaxgan import families
+from jaxgan import train
+
+
+def _run_steps(config, devices, num_steps):
+  """Runs the trainer's compiled step on `devices`; returns (per-step metrics, final state)."""
+  mesh = train.make_mesh(devices)
+  family = families.make(config)
+  state = train.init_state(family, config, mesh)
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  names = train._metric_names(family, state, mesh, config)  # pylint: disable=protected-access
+  step_fn = train.compile_train_step(family, state, mesh)
+  train_key = jax.device_put(train.root_keys(config.seed)['train'], replicated)
+  batches = data.device_batches(data.open_source(config.data, 'train'), config.train.batch_size,
+                                config.seed, 0, batch_sharding)
+  history = []
+  for _ in range(num_steps):
+    sums = train._zero_sums(names, replicated)  # pylint: disable=protected-access
+    state, sums = step_fn(state, sums, next(batches), train_key)
+    history.append({k: float(v) for k, v in jax.device_get(sums).items()})
+  batches.close()
+  return history, jax.device_get(state)
+
+
+def test_one_and_four_devices_give_the_same_losses_and_parameters():
+  assert len(jax.devices()) == 4
+  config = tiny_dcgan_config()
+  one_history, one_state = _run_steps(config, jax.devices()[:1], 10)
+  four_history, four_state = _run_steps(config, jax.devices(), 10)
+  for one, four in zip(one_history, four_history):
+    for name in ('discriminator_loss', 'generator_loss', 'discriminator_real'):
+      np.testing.assert_allclose(four[name], one[name], rtol=1e-4, atol=1e-6)
+  for one, four in zip(jax.tree.leaves(one_state), jax.tree.leaves(four_state)):
+    np.testing.assert_allclose(four, one, rtol=1e-4, atol=1e-5)
+  assert int(four_state.step) == 10
+
+
+def test_step_compiles_once(tiny_config):
+  mesh = train.make_mesh()
+  family = families.make(tiny_config)
+  state = train.init_state(family, tiny_config, mesh)
+  step_fn = train.compile_train_step(family, state, mesh)
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  names = train._metric_names(family, state, mesh, tiny_config)  # pylint: disable=protected-access
+  sums = train._zero_sums(names, replicated)  # pylint: disable=protected-access
+  batches = data.device_batches(data.load_mnist_5k('train'), 8, 0, 0,
+                                jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data')))
+  key = jax.device_put(train.root_keys(0)['train'], replicated)
+  for _ in range(3):
+    state, sums = step_fn(state, sums, next(batches), key)
+  batches.close()
+  assert step_fn._cache_size() == 1  # pylint: disable=protected-access
+
+
+def test_writes_checkpoints_samples_events_and_config(tmp_path, tiny_config):
+  workdir = str(tmp_path)
+  train.train_and_evaluate(tiny_config, workdir)
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['10', '5']
+  assert sorted(os.listdir(os.path.join(workdir, 'samples'))) == [
+      'step_0000005.png', 'step_0000010.png']
+  assert any(name.startswith('events.out.tfevents') for name in os.listdir(workdir))
+  assert os.path.exists(os.path.join(workdir, 'config.json'))
+
+
+def test_resume_equals_uninterrupted_run(tmp_path, tiny_config):
+  train.train_and_evaluate(tiny_config, str(tmp_path / 'straight'))
+  tiny_config.train.num_steps = 5
+  train.train_and_evaluate(tiny_config, str(tmp_path / 'resumed'))
+  tiny_config.train.num_steps = 10
+  train.train_and_evaluate(tiny_config, str(tmp_path / 'resumed'))
+  straight = _final_params(str(tmp_path / 'straight'), tiny_config)
+  resumed = _final_params(str(tmp_path / 'resumed'), tiny_config)
+  for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed)):
+    np.testing.assert_array_equal(a, b)
+
+
+def _snapshot(directory):
+  return {os.path.join(root, name): os.path.getsize(os.path.join(root, name))
+          for root, _, names in os.walk(directory) for name in names}
+
+
+def test_corrupt_latest_checkpoint_is_an_error_naming_it(tmp_path, tiny_config):
+  workdir = str(tmp_path)
+  train.train_and_evaluate(tiny_config, workdir)
+  latest = os.path.join(workdir, 'checkpoints', '10')
+  for root, _, names in os.walk(os.path.join(latest, 'state')):
+    for name in names:
+      with open(os.path.join(root, name), 'wb') as f:
+        f.write(b'garbage')
+  before = _snapshot(os.path.join(workdir, 'checkpoints'))
+  tiny_config.train.num_steps = 15
+  with pytest.raises(checkpoints.CheckpointError, match=f'{latest} is unreadable'):
+    train.train_and_evaluate(tiny_config, workdir)
+  assert _snapshot(os.path.join(workdir, 'checkpoints')) == before
+
+
+def test_checkpoint_from_another_model_is_refused(tmp_path, tiny_config):
+  workdir = str(tmp_path)
+  train.train_and_evaluate(tiny_config, workdir)
+  before = _snapshot(os.path.join(workdir, 'checkpoints'))
+  other = tiny_dcgan_config(model__generator_widths=(32, 8, 4), train__num_steps=15)
+  with pytest.raises(checkpoints.CheckpointError, match='different model.*generator_widths'):
+    train.train_and_evaluate(other, workdir)
+  assert _snapshot(os.path.join(workdir, 'checkpoints')) == before
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+  # A huge learning rate, warmed up from 0, blows the parameters up after the first updates.
+  config = tiny_dcgan_config(train__num_steps=30, train__log_every=1, train__checkpoint_every=1,
+                             optim__generator__learning_rate=1e30,
+                             optim__discriminator__learning_rate=1e30,
+                             optim__generator__warmup_steps=20,
+                             optim__discriminator__warmup_steps=20)
+  workdir = str(tmp_path)
+  with pytest.raises(train.NonFiniteLossError, match='NaN or Inf at step') as error:
+    train.train_and_evaluate(config, workdir)
+  saved = sorted(int(s) for s in os.listdir(os.path.join(workdir, 'checkpoints'))
+                 if s.isdigit())
+  assert saved and saved[-1] < 30
+  assert f'last good checkpoint is {workdir}/checkpoints/{saved[-1]}' in str(error.value)
+  state = _final_params(workdir, config)
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(state)
+             if np.issubdtype(np.asarray(x).dtype, np.floating))
