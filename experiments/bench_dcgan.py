@@ -45,11 +45,10 @@ def bench_jax(batch_size: int, steps: int, repeats: int):
   mesh = train.make_mesh()
   family = families.make(config)
   state = train.init_state(family, config, mesh)
-  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
-  names = train._metric_names(family, state, mesh, config)  # pylint: disable=protected-access
-  sums = train._zero_sums(names, replicated)  # pylint: disable=protected-access
-  key = jax.device_put(train.root_keys(0)['train'], replicated)
+  batch_sharding = train.data_sharding(mesh)
+  names = train.metric_names(family, state, config)
+  sums = train.zero_metric_sums(names, mesh)
+  key = train.replicate(train.root_keys(0)['train'], mesh)
   rng = np.random.default_rng(0)
   batch = data.Batch(
       jax.device_put(rng.integers(0, 256, (batch_size, 28, 28, 1), np.uint8), batch_sharding),

@@ -36,6 +36,15 @@ def make_mesh(devices=None) -> jax.sharding.Mesh:
   return jax.sharding.Mesh(np.asarray(devices), ('data',))
 
 
+def replicated_sharding(mesh) -> jax.sharding.NamedSharding:
+  return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+
+def data_sharding(mesh) -> jax.sharding.NamedSharding:
+  """Leading (batch) axis split over the mesh's `data` axis."""
+  return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+
+
 def root_keys(seed: int) -> dict:
   """Named PRNG streams derived from the seed; a step's key is fold_in(keys['train'], step)."""
   init, train, sample = jax.random.split(jax.random.key(seed), 3)
@@ -48,15 +57,20 @@ def init_state(family, config, mesh):
       image=np.zeros((1, config.data.image_size, config.data.image_size, config.data.channels),
                      np.uint8),
       label=np.zeros((1,), np.int32))
-  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  return jax.jit(family.init, out_shardings=replicated)(root_keys(config.seed)['init'], example)
+  return jax.jit(family.init, out_shardings=replicated_sharding(mesh))(root_keys(config.seed)['init'], example)
 
 
-def _zero_sums(metric_names, sharding):
-  sums = {name: jnp.zeros((), jnp.float32) for name in metric_names}
-  sums['num_steps'] = jnp.zeros((), jnp.int32)
-  sums['first_nonfinite_step'] = jnp.full((), _NO_NONFINITE, jnp.int32)
-  return jax.device_put(sums, sharding)
+def replicate(tree, mesh):
+  """Host values -> arrays replicated over the mesh (also across processes, unlike device_put)."""
+  return jax.jit(lambda x: x, out_shardings=replicated_sharding(mesh))(tree)
+
+
+def zero_metric_sums(names, mesh):
+  """Fresh on-device accumulators for the metrics `names` between two log steps."""
+  sums = {name: np.zeros((), np.float32) for name in names}
+  sums['num_steps'] = np.zeros((), np.int32)
+  sums['first_nonfinite_step'] = np.full((), _NO_NONFINITE, np.int32)
+  return replicate(sums, mesh)
 
 
 def _accumulating_step(family, state, sums, batch, train_key):
@@ -74,14 +88,13 @@ def _accumulating_step(family, state, sums, batch, train_key):
 
 def compile_train_step(family, state, mesh):
   """jit of the accumulating step: batch sharded on `data`, all else replicated, donated."""
-  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  replicated = replicated_sharding(mesh)
   return jax.jit(functools.partial(_accumulating_step, family),
-                 in_shardings=(replicated, replicated, batch_sharding, replicated),
+                 in_shardings=(replicated, replicated, data_sharding(mesh), replicated),
                  out_shardings=(replicated, replicated), donate_argnums=(0, 1))
 
 
-def _metric_names(family, state, mesh, config):
+def metric_names(family, state, config):
   """Names of the family's metrics, from an abstract evaluation (no compute)."""
   batch = data.Batch(
       jax.ShapeDtypeStruct((config.train.batch_size, config.data.image_size,
@@ -98,8 +111,8 @@ class SampleWriter:
     self.directory = os.path.join(workdir, 'samples')
     self.writer, self.num = writer, config.train.num_sample_images
     self.key = root_keys(config.seed)['sample']
-    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    self._sample = jax.jit(family.sample, static_argnums=2, out_shardings=replicated)
+    self._sample = jax.jit(family.sample, static_argnums=2,
+                           out_shardings=replicated_sharding(mesh))
 
   def __call__(self, state, step: int) -> None:
     samples = image_lib.to_uint8(jax.device_get(self._sample(state, self.key, self.num)))
@@ -165,15 +178,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
     logging.info('Checkpoint step %d >= num_steps %d: nothing to train.', start_step, num_steps)
     return state
 
-  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
-  metric_names = _metric_names(family, state, mesh, config)
+  names = metric_names(family, state, config)
   train_step = compile_train_step(family, state, mesh)
   write_samples = SampleWriter(family, config, workdir, writer, mesh)
-  train_key = jax.device_put(root_keys(config.seed)['train'], replicated)
-  sums = _zero_sums(metric_names, replicated)
+  train_key = replicate(root_keys(config.seed)['train'], mesh)
+  sums = zero_metric_sums(names, mesh)
   batches = data.device_batches(train_source, config.train.batch_size, config.seed, start_step,
-                                batch_sharding, config.data.prefetch)
+                                data_sharding(mesh), config.data.prefetch)
   train_cfg = config.train
   timer_step, timer_start = None, None
   try:
@@ -189,7 +200,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
           now = time.perf_counter()
           steps_per_sec = ((step - timer_step) / (now - timer_start)) if timer_step else None
           _log(writer, host_sums, step, num_steps, steps_per_sec)
-          sums = _zero_sums(metric_names, replicated)
+          sums = zero_metric_sums(names, mesh)
           timer_step, timer_start = step, time.perf_counter()
         if checkpoint_now:
           checkpointer.save(step, state, data_position=step)

@@ -74,3 +74,29 @@ def test_sample_cli_without_checkpoint_is_a_clear_error(tmp_path):
   result = run_module('jaxgan.sample', f'--workdir={tmp_path}', f'--out={tmp_path}/g.png')
   assert result.returncode == 1
   assert 'config.json does not exist' in result.stderr
+
+
+def _free_port() -> int:
+  import socket  # pylint: disable=g-import-not-at-top
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_match_one_process_with_the_same_devices(tmp_path, tiny_config):
+  """2 processes x 2 CPU devices (jax.distributed on 127.0.0.1, gloo) == 1 process x 4 devices."""
+  workdir = str(tmp_path / 'two_hosts')
+  command = [sys.executable, '-m', 'jaxgan.main', *tiny_dcgan_flags(), f'--workdir={workdir}',
+             '--distributed', f'--coordinator_address=127.0.0.1:{_free_port()}',
+             '--num_processes=2']
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2')
+  processes = [subprocess.Popen(command + [f'--process_id={i}'], cwd=REPO, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               for i in range(2)]
+  for process in processes:
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-2000:]
+  single = train.train_and_evaluate(tiny_config, str(tmp_path / 'one_host'))
+  for a, b in zip(jax.tree.leaves(final_state(workdir, tiny_config)),
+                  jax.tree.leaves(jax.device_get(single))):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -14,31 +14,29 @@ from jaxgan import train
 
 
 def _run_steps(config, devices, num_steps):
-  """Runs the trainer's compiled step on `devices`; returns (per-step metrics, final state)."""
+  """Runs the trainer's compiled step on `devices`: (per-step metrics, final state, step_fn)."""
   mesh = train.make_mesh(devices)
   family = families.make(config)
   state = train.init_state(family, config, mesh)
-  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
-  names = train._metric_names(family, state, mesh, config)  # pylint: disable=protected-access
+  names = train.metric_names(family, state, config)
   step_fn = train.compile_train_step(family, state, mesh)
-  train_key = jax.device_put(train.root_keys(config.seed)['train'], replicated)
+  train_key = train.replicate(train.root_keys(config.seed)['train'], mesh)
   batches = data.device_batches(data.open_source(config.data, 'train'), config.train.batch_size,
-                                config.seed, 0, batch_sharding)
+                                config.seed, 0, train.data_sharding(mesh))
   history = []
   for _ in range(num_steps):
-    sums = train._zero_sums(names, replicated)  # pylint: disable=protected-access
+    sums = train.zero_metric_sums(names, mesh)
     state, sums = step_fn(state, sums, next(batches), train_key)
     history.append({k: float(v) for k, v in jax.device_get(sums).items()})
   batches.close()
-  return history, jax.device_get(state)
+  return history, jax.device_get(state), step_fn
 
 
 def test_one_and_four_devices_give_the_same_losses_and_parameters():
   assert len(jax.devices()) == 4
   config = tiny_dcgan_config()
-  one_history, one_state = _run_steps(config, jax.devices()[:1], 10)
-  four_history, four_state = _run_steps(config, jax.devices(), 10)
+  one_history, one_state, _ = _run_steps(config, jax.devices()[:1], 10)
+  four_history, four_state, _ = _run_steps(config, jax.devices(), 10)
   for one, four in zip(one_history, four_history):
     for name in ('discriminator_loss', 'generator_loss', 'discriminator_real'):
       np.testing.assert_allclose(four[name], one[name], rtol=1e-4, atol=1e-6)
@@ -48,19 +46,7 @@ def test_one_and_four_devices_give_the_same_losses_and_parameters():
 
 
 def test_step_compiles_once(tiny_config):
-  mesh = train.make_mesh()
-  family = families.make(tiny_config)
-  state = train.init_state(family, tiny_config, mesh)
-  step_fn = train.compile_train_step(family, state, mesh)
-  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  names = train._metric_names(family, state, mesh, tiny_config)  # pylint: disable=protected-access
-  sums = train._zero_sums(names, replicated)  # pylint: disable=protected-access
-  batches = data.device_batches(data.load_mnist_5k('train'), 8, 0, 0,
-                                jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data')))
-  key = jax.device_put(train.root_keys(0)['train'], replicated)
-  for _ in range(3):
-    state, sums = step_fn(state, sums, next(batches), key)
-  batches.close()
+  *_, step_fn = _run_steps(tiny_config, jax.devices(), 3)
   assert step_fn._cache_size() == 1  # pylint: disable=protected-access
 
 
