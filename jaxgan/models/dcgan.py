@@ -12,6 +12,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.models import layers
+
 
 
 _KERNEL_INIT = nn.initializers.xavier_uniform()
@@ -42,7 +44,7 @@ class Generator(nn.Module):
     norm = functools.partial(nn.BatchNorm, use_running_average=not train,
                              momentum=self.batch_norm_momentum, epsilon=self.batch_norm_epsilon)
     activate = lambda x: nn.leaky_relu(x, self.leaky_relu_slope)
-    conv_transpose = functools.partial(nn.ConvTranspose, kernel_size=(self.kernel_size,) * 2,
+    conv_transpose = functools.partial(layers.ConvTranspose, kernel_size=(self.kernel_size,) * 2,
                                        padding='SAME', use_bias=False, kernel_init=_KERNEL_INIT)
     x = nn.Dense(start * start * self.widths[0], use_bias=False, kernel_init=_KERNEL_INIT)(z)
     x = activate(norm()(x)).reshape(-1, start, start, self.widths[0])
