@@ -1,9 +1,14 @@
 """Times the reference DCGAN train step in JAX beside a PyTorch twin, on this machine, in one run.
 
   python experiments/bench_dcgan.py [--batch_size=64] [--steps=30] [--repeats=5]
+      [--trainer_steps=500] [--flax_conv_transpose]
 
 JAX: the trainer's own compiled step (jaxgan.train.compile_train_step: one D and one G update,
-metric accumulation, donated state) on a synthetic uint8 batch already on device. PyTorch: the
+metric accumulation, donated state) on a synthetic uint8 batch already on device. End to end:
+the whole trainer (train_and_evaluate on mnist_5k with the config's logging, sampling and
+checkpoint intervals), timed as the difference between a run of 50 + trainer_steps steps and a
+run of 50 steps, which cancels start-up and compilation. --flax_conv_transpose also times the
+step with flax.linen.ConvTranspose in place of the sub-pixel layer (before/after). PyTorch: the
 same architecture, loss and optimizer in eager mode (same layer shapes and FLOPs; torch pads
 'SAME' convolutions symmetrically, TF/Flax put the odd pixel at the end). Both use all of this
 machine's cores. Prints ms/step (median over repeats) and the ratio torch_ms / jax_ms (> 1 means
@@ -13,8 +18,10 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 
+import flax.linen
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,6 +31,7 @@ from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
 from jaxgan import data
 from jaxgan import families
 from jaxgan import train
+from jaxgan.models import layers
 
 CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs',
                       'dcgan.py')
@@ -67,6 +75,17 @@ def bench_jax(batch_size: int, steps: int, repeats: int):
 
   window(3)
   return time_windows(window, steps, repeats), compile_s, flops
+
+
+def bench_trainer(trainer_steps: int) -> float:
+  """ms per step of the whole trainer after compilation, logging and checkpoints included."""
+  seconds = {}
+  for num_steps in (50, 50 + trainer_steps):
+    config = config_lib.load_config(CONFIG)
+    config.train.num_steps = num_steps
+    with tempfile.TemporaryDirectory() as workdir:
+      seconds[num_steps] = _timed(lambda: train.train_and_evaluate(config, workdir))
+  return (seconds[50 + trainer_steps] - seconds[50]) / trainer_steps * 1e3
 
 
 def matmul_peak_gflops() -> float:
@@ -130,18 +149,34 @@ def main():
   parser.add_argument('--batch_size', type=int, default=64)
   parser.add_argument('--steps', type=int, default=30)
   parser.add_argument('--repeats', type=int, default=5)
+  parser.add_argument('--trainer_steps', type=int, default=500,
+                      help='Steps of the end-to-end trainer timing (0: skip it).')
+  parser.add_argument('--flax_conv_transpose', action='store_true',
+                      help='Also time the step with flax.linen.ConvTranspose (before/after).')
   args = parser.parse_args()
   import torch  # pylint: disable=g-import-not-at-top
   print(f'devices: {jax.devices()}  cpu cores: {os.cpu_count()}  torch threads: '
         f'{torch.get_num_threads()}  batch: {args.batch_size}')
   jax_ms, compile_s, flops = bench_jax(args.batch_size, args.steps, args.repeats)
   torch_ms = bench_torch(args.batch_size, args.steps, args.repeats)
+  trainer_ms = bench_trainer(args.trainer_steps) if args.trainer_steps else None
+  if args.flax_conv_transpose:
+    layers.ConvTranspose = flax.linen.ConvTranspose
+    flax_ms, _, _ = bench_jax(args.batch_size, args.steps, args.repeats)
   peak = matmul_peak_gflops()
   achieved = flops / (jax_ms / 1e3) / 1e9
   print(f'jax   train step: {jax_ms:8.2f} ms/step  (first compile {compile_s:.1f} s, '
         f'{flops / 1e9:.2f} GFLOP/step by XLA cost analysis)')
+  if args.flax_conv_transpose:
+    print(f'jax   train step with flax.linen.ConvTranspose: {flax_ms:8.2f} ms/step  '
+          f'(sub-pixel layer speed-up {flax_ms / jax_ms:.2f}x)')
+  if trainer_ms:
+    print(f'jax   trainer end to end: {trainer_ms:8.2f} ms/step  (logging, samples and '
+          f'checkpoints at the config intervals)')
   print(f'torch train step: {torch_ms:8.2f} ms/step')
   print(f'speed ratio torch_ms / jax_ms: {torch_ms / jax_ms:.2f}x  (>1: JAX faster)')
+  if trainer_ms:
+    print(f'speed ratio torch_ms / trainer_ms: {torch_ms / trainer_ms:.2f}x')
   print(f'JAX achieves {achieved:.1f} GFLOP/s = {achieved / peak:.1%} of the measured fp32 '
         f'matmul peak ({peak:.1f} GFLOP/s)')
 
