@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
 from jaxgan import data
 from jaxgan import families
+from jaxgan import platform
 from jaxgan import train
 from jaxgan.models import layers
 
@@ -154,9 +155,11 @@ def main():
   parser.add_argument('--flax_conv_transpose', action='store_true',
                       help='Also time the step with flax.linen.ConvTranspose (before/after).')
   args = parser.parse_args()
+  platform.use_default_xla_flags()  # as the command-line tools do
   import torch  # pylint: disable=g-import-not-at-top
   print(f'devices: {jax.devices()}  cpu cores: {os.cpu_count()}  torch threads: '
-        f'{torch.get_num_threads()}  batch: {args.batch_size}')
+        f'{torch.get_num_threads()}  batch: {args.batch_size}  XLA_FLAGS: '
+        f'{os.environ["XLA_FLAGS"]}')
   jax_ms, compile_s, flops = bench_jax(args.batch_size, args.steps, args.repeats)
   torch_ms = bench_torch(args.batch_size, args.steps, args.repeats)
   trainer_ms = bench_trainer(args.trainer_steps) if args.trainer_steps else None

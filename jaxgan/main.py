@@ -15,6 +15,7 @@ from ml_collections import config_flags
 
 from jaxgan import config_lib
 from jaxgan import console
+from jaxgan import platform
 from jaxgan import train
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file [:arg].',
@@ -40,6 +41,7 @@ def parse_flags(argv):
 
 def main(argv):
   console.quiet_library_logs()
+  platform.use_default_xla_flags()
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if _DISTRIBUTED.value:

@@ -18,6 +18,7 @@ import numpy as np
 from jaxgan import checkpoints
 from jaxgan import config_lib
 from jaxgan import console
+from jaxgan import platform
 from jaxgan import families
 from jaxgan import images as image_lib
 from jaxgan import train
@@ -77,6 +78,7 @@ def interpolation_grid(family, state, rng, rows: int, frames: int) -> np.ndarray
 def main(argv):
   del argv
   console.quiet_library_logs()
+  platform.use_default_xla_flags()
   try:
     _, family, state = load_run(_WORKDIR.value, _STEP.value)
   except checkpoints.CheckpointError as e:

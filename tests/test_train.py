@@ -1,13 +1,15 @@
 """Trainer behaviour: multi-device equivalence, resume equality, failure handling."""
 import os
+import time
 
 import jax
 import numpy as np
 import pytest
 
 from conftest import final_state as _final_params
-from conftest import tiny_dcgan_config
+from conftest import DCGAN_CONFIG, tiny_dcgan_config
 from jaxgan import checkpoints
+from jaxgan import config_lib
 from jaxgan import data
 from jaxgan import families
 from jaxgan import train
@@ -48,6 +50,23 @@ def test_one_and_four_devices_give_the_same_losses_and_parameters():
 def test_step_compiles_once(tiny_config):
   *_, step_fn = _run_steps(tiny_config, jax.devices(), 3)
   assert step_fn._cache_size() == 1  # pylint: disable=protected-access
+
+
+def test_default_dcgan_step_compiles_within_15_seconds():
+  """The full-size reference DCGAN step (batch 64, one device) compiles fast on CPU."""
+  config = config_lib.load_config(DCGAN_CONFIG)
+  mesh = train.make_mesh(jax.devices()[:1])
+  family = families.make(config)
+  state = train.init_state(family, config, mesh)
+  sums = train.zero_metric_sums(train.metric_names(family, state, config), mesh)
+  batch = data.Batch(
+      jax.ShapeDtypeStruct((64, 28, 28, 1), np.uint8, sharding=train.data_sharding(mesh)),
+      jax.ShapeDtypeStruct((64,), np.int32, sharding=train.data_sharding(mesh)))
+  key = train.replicate(train.root_keys(config.seed)['train'], mesh)
+  lowered = train.compile_train_step(family, state, mesh).lower(state, sums, batch, key)
+  start = time.perf_counter()
+  lowered.compile()
+  assert time.perf_counter() - start < 15.0
 
 
 def test_writes_checkpoints_samples_events_and_config(tmp_path, tiny_config):
