@@ -25,10 +25,18 @@ def feature_statistics(features: np.ndarray) -> FeatureStatistics:
   return FeatureStatistics(features.mean(0), np.cov(features, rowvar=False), len(features))
 
 
+def _psd_eigenvalues(eigenvalues: np.ndarray) -> np.ndarray:
+  """Eigenvalues of a PSD matrix with those below round-off (the numerical-rank tolerance
+  n * eps * largest, as in numpy.linalg.matrix_rank) set to 0, so that the square roots of the
+  null space's noise (~1e-8 each) do not add up."""
+  tolerance = len(eigenvalues) * np.finfo(np.float64).eps * np.max(np.abs(eigenvalues))
+  return np.where(eigenvalues > tolerance, eigenvalues, 0.0)
+
+
 def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
-  """Symmetric square root of a symmetric PSD matrix; round-off negative eigenvalues -> 0."""
+  """Symmetric square root of a symmetric PSD matrix."""
   eigenvalues, eigenvectors = np.linalg.eigh((matrix + matrix.T) / 2)
-  return (eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ eigenvectors.T
+  return (eigenvectors * np.sqrt(_psd_eigenvalues(eigenvalues))) @ eigenvectors.T
 
 
 def frechet_distance(a: FeatureStatistics, b: FeatureStatistics) -> float:
@@ -41,7 +49,7 @@ def frechet_distance(a: FeatureStatistics, b: FeatureStatistics) -> float:
   sqrt_a = _psd_sqrt(a.covariance)
   middle = sqrt_a @ b.covariance @ sqrt_a
   eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
-  trace_sqrt = np.sum(np.sqrt(np.clip(eigenvalues, 0, None)))
+  trace_sqrt = np.sum(np.sqrt(_psd_eigenvalues(eigenvalues)))
   difference = a.mean - b.mean
   return float(difference @ difference + np.trace(a.covariance) + np.trace(b.covariance)
                - 2 * trace_sqrt)
