@@ -30,10 +30,9 @@ from jaxgan import train
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file [:arg] whose `eval` block to use (default: DIR/config.json\'s).',
     lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
-_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
 _ALL = flags.DEFINE_bool('all', False, 'Evaluate every checkpoint in DIR/checkpoints.')
-flags.mark_flag_as_required('workdir')
+# --workdir (required) and --step come with jaxgan.sample, whose load_run this module uses.
+FLAGS = flags.FLAGS
 
 
 def with_eval_block(config: ml_collections.ConfigDict,
@@ -86,12 +85,12 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   console.quiet_library_logs()
   try:
-    evaluate_run(_WORKDIR.value, _CONFIG.value, _STEP.value, _ALL.value)
+    evaluate_run(FLAGS.workdir, _CONFIG.value, FLAGS.step, _ALL.value)
   except (ValueError, checkpoints.CheckpointError, data.DatasetError,
           inception.WeightsError) as e:
     sys.stderr.write(f'FATAL {type(e).__name__}: {e}\n')
     sys.exit(1)
-  print(f'Results in {evaluators.results_path(_WORKDIR.value)}')
+  print(f'Results in {evaluators.results_path(FLAGS.workdir)}')
 
 
 if __name__ == '__main__':
