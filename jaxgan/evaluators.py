@@ -11,6 +11,7 @@ Results are kept in `<workdir>/eval/results.json`, one entry per checkpoint step
 """
 import datetime
 import json
+import math
 import os
 
 import jax
@@ -133,7 +134,7 @@ class InceptionEvaluator:
     """eval.num_samples uint8 images from family.sample, batch b with fold_in(seed key, b)."""
     key = jax.random.key(self.eval.seed)
     batches = []
-    for index, _ in enumerate(range(0, self.eval.num_samples, self.eval.batch_size)):
+    for index in range(math.ceil(self.eval.num_samples / self.eval.batch_size)):
       samples = self._sample(state, jax.random.fold_in(key, index), self.eval.batch_size)
       batches.append(resize.quantize(jax.device_get(samples)))
     return np.concatenate(batches)[:self.eval.num_samples]
