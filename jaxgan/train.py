@@ -3,8 +3,9 @@
 train_and_evaluate(config, workdir) validates the config, opens the data, initializes or
 resumes the state, then loops: sharded batch -> jitted step -> (at intervals) metrics, sample
 grids, checkpoints and config.eval's evaluators (FID etc.; the best-FID checkpoint is kept).
-Metrics stay on device between log steps (no per-step host sync); the step also records the first step whose metrics were not finite, which is checked before every
-log line and every checkpoint, so a NaN never reaches a checkpoint.
+Metrics stay on device between log steps (no per-step host sync); the step also records the
+first step whose metrics were not finite, which is checked before every log line and every
+checkpoint, so a NaN never reaches a checkpoint.
 """
 import functools
 import os
