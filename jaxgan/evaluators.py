@@ -110,7 +110,7 @@ class InceptionEvaluator:
     self.extractor = InceptionFeatures(mesh, self.eval.batch_size, self.eval.resizer)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     self._sample = jax.jit(family.sample, static_argnums=2, out_shardings=replicated)
-    self._reference = None
+    self._reference, self._reference_statistics = None, None
     self.logits_head, self.inception_score_note = None, 'not requested'
     if 'inception_score' in self.metrics:
       if self.eval.inception_logits_weights:
@@ -130,6 +130,11 @@ class InceptionEvaluator:
                                            self.eval.reference_count, self.extractor)
     return self._reference
 
+  def reference_statistics(self) -> metrics_lib.FeatureStatistics:
+    if self._reference_statistics is None:
+      self._reference_statistics = metrics_lib.feature_statistics(self.reference())
+    return self._reference_statistics
+
   def generated_images(self, state) -> np.ndarray:
     """eval.num_samples uint8 images from family.sample, batch b with fold_in(seed key, b)."""
     key = jax.random.key(self.eval.seed)
@@ -145,7 +150,7 @@ class InceptionEvaluator:
     real = self.reference()
     results = {}
     if 'fid' in self.metrics:
-      results['fid'] = metrics_lib.frechet_distance(metrics_lib.feature_statistics(real),
+      results['fid'] = metrics_lib.frechet_distance(self.reference_statistics(),
                                                     metrics_lib.feature_statistics(fake))
     if 'kid' in self.metrics:
       results['kid_mean'], results['kid_std'] = metrics_lib.kernel_inception_distance(
