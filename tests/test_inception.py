@@ -1,5 +1,4 @@
 """The Flax FID Inception against NVIDIA's TorchScript model, and the torch-free weights reader."""
-import io
 import pickle
 import shutil
 import zipfile
@@ -82,17 +81,29 @@ def test_reader_refuses_arbitrary_globals(tmp_path):
   with zipfile.ZipFile(path, 'w') as archive:
     archive.writestr('archive/data.pkl', payload)
   with pytest.raises(pickle.UnpicklingError, match='Refusing'):
-    inception.read_torch_zip(str(path))
+    inception.read_torch_file(str(path))
 
 
-def test_logits_head_is_read_from_a_torch_state_dict(tmp_path):
+@pytest.mark.parametrize('zip_format', [True, False])
+def test_logits_head_is_read_from_a_torch_state_dict(tmp_path, zip_format):
+  """Both torch.save formats: pytorch-fid's 2019 weights file predates the zip format."""
   weight = torch.randn(1008, 2048)
   path = tmp_path / 'pt_inception.pth'
   torch.save({'fc.weight': weight, 'fc.bias': torch.zeros(1008),
-              'Conv2d_1a_3x3.conv.weight': torch.randn(32, 3, 3, 3)[:, :, ::2, :]}, path)
+              'Conv2d_1a_3x3.conv.weight': torch.randn(32, 3, 3, 3)[:, :, ::2, :]}, path,
+             _use_new_zipfile_serialization=zip_format)
   np.testing.assert_array_equal(inception.load_logits_head(str(path)), weight.numpy().T)
-  buffer = io.BytesIO()
-  torch.save({'something': torch.zeros(2)}, buffer)
-  (tmp_path / 'other.pth').write_bytes(buffer.getvalue())
+  state = inception.read_torch_file(str(path))
+  strided = state['Conv2d_1a_3x3.conv.weight']
+  assert strided.shape == (32, 3, 2, 3)
+  other = tmp_path / 'other.pth'
+  torch.save({'something': torch.zeros(2)}, other, _use_new_zipfile_serialization=zip_format)
   with pytest.raises(inception.WeightsError, match='fc.weight'):
-    inception.load_logits_head(str(tmp_path / 'other.pth'))
+    inception.load_logits_head(str(other))
+
+
+def test_non_torch_file_is_a_clear_error(tmp_path):
+  path = tmp_path / 'weights.pth'
+  path.write_bytes(b'\x00' * 64)
+  with pytest.raises(inception.WeightsError, match='neither'):
+    inception.read_torch_file(str(path))
