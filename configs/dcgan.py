@@ -56,9 +56,20 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.dropout_rate = 0.3
   config.model.batch_norm_momentum = 0.99
   config.model.batch_norm_epsilon = 1e-3
+  # GAN-zoo axes (jaxgan/families/gan.py); the DCGAN reference is unconditional, float32.
+  config.model.conditioning = 'none'  # or 'projection' / 'auxiliary' (class-conditional)
+  config.model.num_classes = 0 if dataset == 'celeb_a' else 10
+  config.model.compute_dtype = 'float32'  # or 'bfloat16' (params, losses stay float32)
 
   config.gan = ml_collections.ConfigDict()
   config.gan.loss = 'non_saturating'
+  config.gan.penalty = 'none'  # or 'weight_clipping' / 'wgan_gp' / 'dragan' / 'r1'
+  config.gan.penalty_weight = 0.0
+  config.gan.penalty_interval = 1  # lazy regularization: penalize every k-th D update only
+  config.gan.clip_value = 0.0  # for penalty='weight_clipping'
+  config.gan.n_critic = 1  # D updates per step, each on batch_size / n_critic real images
+  config.gan.classifier_weight = 1.0  # AC-GAN class loss weight (conditioning='auxiliary')
+  config.gan.augment = ''  # DiffAugment policy, e.g. 'color,translation,cutout'
 
   config.optim = ml_collections.ConfigDict()
   for network in ('generator', 'discriminator'):

@@ -24,6 +24,9 @@ def make_schedule(optim_config: ml_collections.ConfigDict, num_steps: int) -> op
 
 def make_optimizer(optim_config: ml_collections.ConfigDict,
                    schedule: optax.Schedule) -> optax.GradientTransformation:
+  """adam(b1, b2, eps), or rmsprop with squared-gradient decay b2 and eps (WGAN's optimizer)."""
   if optim_config.name == 'adam':
     return optax.adam(schedule, b1=optim_config.b1, b2=optim_config.b2, eps=optim_config.eps)
-  raise ValueError(f'Unknown optimizer {optim_config.name!r}; supported: adam.')
+  if optim_config.name == 'rmsprop':
+    return optax.rmsprop(schedule, decay=optim_config.b2, eps=optim_config.eps)
+  raise ValueError(f'Unknown optimizer {optim_config.name!r}; supported: adam, rmsprop.')

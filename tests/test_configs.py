@@ -1,0 +1,75 @@
+"""Every zoo config: loads with its paper cited, accepts the common overrides, builds at every
+dataset preset, and trains 3 steps in shrunk form through train.train_and_evaluate."""
+import importlib.util
+import os
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO
+from jaxgan import config_lib
+from jaxgan import data
+from jaxgan import families
+from jaxgan import train
+from zoo_testing import tiny_zoo_config
+from zoo_testing import ZOO_CONFIGS
+
+
+def _path(name):
+  return os.path.join(REPO, 'configs', f'{name}.py')
+
+
+def test_every_config_file_is_listed():
+  names = {f[:-3] for f in os.listdir(os.path.join(REPO, 'configs'))
+           if f.endswith('.py') and f != 'common.py'}
+  assert names == set(ZOO_CONFIGS)
+
+
+@pytest.mark.parametrize('name', ZOO_CONFIGS)
+def test_config_cites_its_paper_and_shows_its_command(name):
+  spec = importlib.util.spec_from_file_location(name, _path(name))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  assert 'arXiv:' in module.__doc__
+  assert f'--config=configs/{name}.py' in module.__doc__
+
+
+@pytest.mark.parametrize('name', ZOO_CONFIGS)
+@pytest.mark.parametrize('dataset', ['mnist_5k', 'cifar10', 'celeb_a'])
+def test_config_builds_at_every_preset(name, dataset):
+  """Paper widths at the preset's image size: shapes only (jax.eval_shape, no compute)."""
+  if dataset == 'celeb_a' and name in ('cgan', 'acgan', 'sagan'):
+    pytest.skip('CelebA has no class labels')
+  config = config_lib.load_config(f'{_path(name)}:{dataset}')
+  assert config.data.name == dataset
+  family = families.make(config)
+  size, channels = config.data.image_size, config.data.channels
+  batch = data.Batch(np.zeros((1, size, size, channels), np.uint8), np.zeros((1,), np.int32))
+  state = jax.eval_shape(family.init, jax.random.key(0), batch)
+  images = jax.eval_shape(family.sample, state, jax.random.key(0), 2)
+  assert images.shape == (2, size, size, channels)
+  params = jax.tree.leaves(state.generator_params) + jax.tree.leaves(state.discriminator_params)
+  assert all(p.dtype == np.float32 for p in params)
+
+
+@pytest.mark.parametrize('name', ZOO_CONFIGS)
+def test_common_overrides_exist(name):
+  config = config_lib.load_config(_path(name))
+  for dotted in ('train.num_steps', 'train.batch_size', 'train.checkpoint_every'):
+    assert config_lib.unknown_override_message(config, dotted) is None
+  with pytest.raises(AttributeError):
+    config.model.generator_widthz = (1,)
+
+
+@pytest.mark.parametrize('name', ZOO_CONFIGS)
+def test_config_trains_three_steps(tmp_path, name):
+  config = tiny_zoo_config(name, train__num_steps=3, train__log_every=3,
+                           train__checkpoint_every=3, train__sample_every=3)
+  state = train.train_and_evaluate(config, str(tmp_path))
+  assert int(state.step) == 3
+  assert os.listdir(tmp_path / 'checkpoints') == ['3']
+  grid = np.asarray(Image.open(tmp_path / 'samples' / 'step_0000003.png'))
+  side = int(np.ceil(np.sqrt(config.train.num_sample_images)))
+  assert grid.shape[:2] == (side * 30 + 2,) * 2  # 28x28 images with 2-pixel padding
