@@ -93,5 +93,24 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.train.num_sample_images = 64  # fixed latent batch for the grids
   config.train.ema_decay = 0.999
 
+  # Sample quality against a dataset split (jaxgan/evaluators.py), run by the trainer every
+  # `every_steps` (0 = off: on a CPU, 5,000 Inception-v3 passes at 299x299 take minutes) and
+  # standalone by `python -m jaxgan.eval`.
+  config.eval = ml_collections.ConfigDict()
+  config.eval.every_steps = 0
+  config.eval.metrics = ('fid', 'kid', 'precision_recall')  # also: 'inception_score'
+  config.eval.num_samples = 5000 if dataset == 'mnist_5k' else 10000
+  config.eval.batch_size = 64  # global, split over all devices
+  config.eval.seed = 0  # the same generated samples (latents) at every evaluation
+  config.eval.resizer = 'clean'  # clean-fid PIL bicubic, or 'legacy_tf' bilinear
+  config.eval.reference_split = 'train'
+  config.eval.reference_count = 0  # its first N images; 0 = all (mnist_5k: 4,500)
+  config.eval.kid_subsets = 100
+  config.eval.kid_subset_size = 1000
+  config.eval.precision_recall_k = 3
+  config.eval.inception_score_splits = 10
+  # pytorch-fid's pt_inception-2015-12-05-6726825d.pth (1008-way logits) for 'inception_score'.
+  config.eval.inception_logits_weights = ''
+
   config.lock()
   return config

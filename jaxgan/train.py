@@ -2,9 +2,10 @@
 
 train_and_evaluate(config, workdir) validates the config, opens the data, initializes or
 resumes the state, then loops: sharded batch -> jitted step -> (at intervals) metrics, sample
-grids and checkpoints. Metrics stay on device between log steps (no per-step host sync); the
-step also records the first step whose metrics were not finite, which is checked before every
-log line and every checkpoint, so a NaN never reaches a checkpoint.
+grids, checkpoints and config.eval's evaluators (FID etc.; the best-FID checkpoint is kept).
+Metrics stay on device between log steps (no per-step host sync); the step also records the
+first step whose metrics were not finite, which is checked before every log line and every
+checkpoint, so a NaN never reaches a checkpoint.
 """
 import functools
 import os
@@ -20,6 +21,7 @@ import numpy as np
 from jaxgan import checkpoints
 from jaxgan import config_lib
 from jaxgan import data
+from jaxgan import evaluators
 from jaxgan import families
 from jaxgan import images as image_lib
 
@@ -159,6 +161,37 @@ def _log(writer, host_sums, step, num_steps, steps_per_sec):
                if np.isfinite(eta) else '?')
 
 
+class PeriodicEvaluation:
+  """Runs config.eval's evaluators, logs and records the results, and keeps the checkpoint with
+  the lowest FID in workdir/checkpoints_best (apart from the regular, rotating checkpoints)."""
+
+  def __init__(self, config, family, workdir, writer, mesh):
+    self.every_steps, self.workdir, self.writer = config.eval.every_steps, workdir, writer
+    if not isinstance(self.every_steps, int) or self.every_steps < 0:
+      raise config_lib.ConfigError(f'config.eval.every_steps must be an integer >= 0 (0 = off), '
+                                   f'got {self.every_steps!r}.')
+    self.evaluators = evaluators.make_evaluators(config, family, mesh)
+    self.best = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints_best'),
+                                         family.fingerprint(), keep=1)
+    best_step = self.best.latest_step()
+    entry = evaluators.read_results(workdir).get(best_step, {}) if best_step is not None else {}
+    self.best_fid = entry.get('metrics', {}).get('fid', float('inf'))
+
+  def __call__(self, state, step: int) -> None:
+    results, protocol = evaluators.evaluate(self.evaluators, state, step)
+    self.writer.write_scalars(step, {f'eval/{k}': v for k, v in results.items()})
+    logging.info('eval step %d: %s', step, ' '.join(f'{k}={v:.4g}' for k, v in results.items()))
+    if results.get('fid', float('inf')) < self.best_fid:
+      self.best_fid = results['fid']
+      self.best.save(step, state, data_position=step)
+    if jax.process_index() == 0:
+      evaluators.record_results(self.workdir, step, results, protocol, source='train')
+
+  def close(self) -> None:
+    self.best.wait_until_finished()
+    self.best.close()
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None):
   """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the final state."""
   mesh = make_mesh(devices)
@@ -181,6 +214,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   names = metric_names(family, state, config)
   train_step = compile_train_step(family, state, mesh)
   write_samples = SampleWriter(family, config, workdir, writer, mesh)
+  evaluate = (PeriodicEvaluation(config, family, workdir, writer, mesh)
+              if config.get('eval') and config.eval.every_steps else None)
   train_key = replicate(root_keys(config.seed)['train'], mesh)
   sums = zero_metric_sums(names, mesh)
   batches = data.device_batches(train_source, config.train.batch_size, config.seed, start_step,
@@ -206,6 +241,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
           checkpointer.save(step, state, data_position=step)
       if step % train_cfg.sample_every == 0 or is_last:
         write_samples(state, step)
+      if evaluate and (step % evaluate.every_steps == 0 or is_last):
+        eval_start = time.perf_counter()
+        evaluate(state, step)
+        if timer_start is not None:  # keep evaluation time out of steps/s
+          timer_start += time.perf_counter() - eval_start
       if timer_step is None and step == start_step + 1:  # exclude compilation from steps/s
         jax.block_until_ready(state)
         timer_step, timer_start = step, time.perf_counter()
@@ -213,5 +253,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
     batches.close()
     checkpointer.wait_until_finished()
     checkpointer.close()
+    if evaluate:
+      evaluate.close()
     writer.flush()
   return state

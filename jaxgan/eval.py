@@ -1,0 +1,97 @@
+"""Evaluates a training directory's checkpoints with the evaluators of `config.eval`.
+
+  python -m jaxgan.eval --config=configs/dcgan.py --workdir=DIR          # latest checkpoint
+  python -m jaxgan.eval --config=configs/dcgan.py --workdir=DIR --all    # every checkpoint
+  python -m jaxgan.eval --workdir=DIR --step=2000 --config.eval.num_samples=10000 ...
+
+The model and data come from DIR/config.json (what was trained); the `eval` block comes from
+--config when given (with any --config.eval.* overrides), else from DIR/config.json. Results are
+merged by checkpoint step into DIR/eval/results.json, with the protocol, and written as
+TensorBoard scalars under DIR/eval.
+"""
+import os
+import sys
+
+from absl import app
+from absl import flags
+from clu import metric_writers
+import jax
+import ml_collections
+from ml_collections import config_flags
+
+from jaxgan import checkpoints
+from jaxgan import console
+from jaxgan import data
+from jaxgan import evaluators
+from jaxgan import inception
+from jaxgan import sample
+from jaxgan import train
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Config file [:arg] whose `eval` block to use (default: DIR/config.json\'s).',
+    lock_config=True)
+_ALL = flags.DEFINE_bool('all', False, 'Evaluate every checkpoint in DIR/checkpoints.')
+# --workdir (required) and --step come with jaxgan.sample, whose load_run this module uses.
+FLAGS = flags.FLAGS
+
+
+def with_eval_block(config: ml_collections.ConfigDict,
+                    eval_source: ml_collections.ConfigDict | None) -> ml_collections.ConfigDict:
+  """The run's config with the `eval` block of `eval_source` (or its own)."""
+  eval_config = eval_source.get('eval') if eval_source is not None else config.get('eval')
+  if eval_config is None:
+    raise ValueError('The run\'s config.json has no `eval` block (it predates evaluation); pass '
+                     '--config=<the config file it was trained with>, e.g. configs/dcgan.py.')
+  merged = ml_collections.ConfigDict(config.to_dict())
+  merged.eval = ml_collections.ConfigDict(eval_config.to_dict())
+  merged.lock()
+  return merged
+
+
+def checkpoint_steps(workdir: str, config, family) -> list[int]:
+  checkpointer = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),
+                                          family.fingerprint(), config.train.keep_checkpoints)
+  steps = list(checkpointer.manager.all_steps())
+  checkpointer.close()
+  return sorted(steps)
+
+
+def evaluate_run(workdir: str, eval_source=None, step: int | None = None,
+                 all_steps: bool = False) -> dict[int, dict]:
+  """Evaluates checkpoints of `workdir`; returns {step: results} and records them."""
+  run_config, family, state = sample.load_run(workdir, step)
+  config = with_eval_block(run_config, eval_source)
+  evaluator_list = evaluators.make_evaluators(config, family, train.make_mesh())
+  steps = checkpoint_steps(workdir, config, family) if all_steps else [int(state.step)]
+  writer = metric_writers.create_default_writer(os.path.join(workdir, 'eval'),
+                                                just_logging=jax.process_index() > 0)
+  evaluated = {}
+  for checkpoint_step in steps:
+    if checkpoint_step != int(state.step):
+      _, _, state = sample.load_run(workdir, checkpoint_step)
+    results, protocol = evaluators.evaluate(evaluator_list, state, checkpoint_step)
+    if jax.process_index() == 0:
+      evaluators.record_results(workdir, checkpoint_step, results, protocol, source='eval')
+    writer.write_scalars(checkpoint_step, {f'eval/{k}': v for k, v in results.items()})
+    print(f'step {checkpoint_step}: ' + ' '.join(f'{k}={v:.6g}' for k, v in results.items()),
+          flush=True)
+    evaluated[checkpoint_step] = results
+  writer.flush()
+  return evaluated
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  console.quiet_library_logs()
+  try:
+    evaluate_run(FLAGS.workdir, _CONFIG.value, FLAGS.step, _ALL.value)
+  except (ValueError, checkpoints.CheckpointError, data.DatasetError,
+          inception.WeightsError) as e:
+    sys.stderr.write(f'FATAL {type(e).__name__}: {e}\n')
+    sys.exit(1)
+  print(f'Results in {evaluators.results_path(FLAGS.workdir)}')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,163 @@
+"""Evaluators end to end: determinism over devices, reference caching, the trainer's periodic
+evaluation with the best-FID checkpoint, and the eval / fid command lines."""
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import DCGAN_CONFIG, run_module, tiny_dcgan_config
+from jaxgan import data
+from jaxgan import evaluators
+from jaxgan import families
+from jaxgan import fid as fid_cli
+from jaxgan import metrics
+from jaxgan import train
+
+# A tiny evaluation: 8 samples against the first 8 training digits.
+TINY_EVAL = {'eval__num_samples': 8, 'eval__batch_size': 8, 'eval__reference_count': 8,
+             'eval__kid_subsets': 2, 'eval__kid_subset_size': 4, 'eval__precision_recall_k': 2,
+             'eval__inception_score_splits': 2}
+
+
+@pytest.fixture(scope='module', autouse=True)
+def private_cache(tmp_path_factory):
+  """Reference statistics and converted weights in a fresh cache (also for subprocesses)."""
+  previous = os.environ.get('XDG_CACHE_HOME')
+  os.environ['XDG_CACHE_HOME'] = str(tmp_path_factory.mktemp('cache'))
+  yield
+  if previous is None:
+    del os.environ['XDG_CACHE_HOME']
+  else:
+    os.environ['XDG_CACHE_HOME'] = previous
+
+
+@pytest.fixture(scope='module')
+def digits():
+  return data.load_mnist_5k('test').images[:8]
+
+
+def _fid_of_halves(features):
+  return metrics.frechet_distance(metrics.feature_statistics(features[:4]),
+                                  metrics.feature_statistics(features[4:]))
+
+
+def test_same_images_same_fid_across_runs_and_device_counts(digits):
+  four = evaluators.InceptionFeatures(train.make_mesh(jax.devices()[:4]), 8)
+  one = evaluators.InceptionFeatures(train.make_mesh(jax.devices()[:1]), 8)
+  first, again, single = four(digits), four(digits), one(digits)
+  np.testing.assert_array_equal(first, again)
+  fid = _fid_of_halves(first)
+  assert fid > 0
+  np.testing.assert_allclose(_fid_of_halves(single), fid, rtol=1e-6)
+
+
+def test_evaluator_metrics_protocol_and_cached_reference(tmp_path, monkeypatch):
+  torch = pytest.importorskip('torch')
+  head = tmp_path / 'pt_inception.pth'
+  torch.save({'fc.weight': torch.randn(1008, 2048) * 0.01}, head)
+  config = tiny_dcgan_config(**TINY_EVAL, eval__inception_logits_weights=str(head),
+                             eval__metrics=('fid', 'kid', 'precision_recall', 'inception_score'))
+  family = families.make(config)
+  mesh = train.make_mesh()
+  state = train.init_state(family, config, mesh)
+  [evaluator] = evaluators.make_evaluators(config, family, mesh)
+  results = evaluator(state, 0)
+  assert set(results) == {'fid', 'kid_mean', 'kid_std', 'precision', 'recall',
+                          'inception_score_mean', 'inception_score_std'}
+  assert all(np.isfinite(v) for v in results.values())
+  assert results['fid'] > 0 and results['inception_score_mean'] >= 1.0
+  protocol = evaluator.protocol()
+  assert protocol['weights_sha1'] == 'a16e4d89c0ecbc17a915dd76ea9e41211aa82562'
+  assert protocol['reference'] == {'dataset': 'mnist_5k', 'split': 'train', 'count': 8,
+                                   'image_size': 28}
+  assert (protocol['resizer'], protocol['num_samples'], protocol['seed']) == ('clean', 8, 0)
+
+  monkeypatch.setattr(evaluators, 'load_images', lambda *a: pytest.fail('reference recomputed'))
+  [again] = evaluators.make_evaluators(config, family, mesh)
+  assert again(state, 0) == results  # same seed, cached reference: the same numbers
+
+  without_head = tiny_dcgan_config(**TINY_EVAL, eval__metrics=('fid', 'inception_score'))
+  [evaluator] = evaluators.make_evaluators(without_head, family, mesh)
+  assert 'not computed' in evaluator.inception_score_note
+
+
+def test_unknown_metric_and_indivisible_batch_are_clear_errors():
+  config = tiny_dcgan_config(**TINY_EVAL, eval__metrics=('fid', 'bits_per_dim'))
+  with pytest.raises(ValueError, match='Unknown metric'):
+    evaluators.make_evaluators(config, None, train.make_mesh())
+  config = tiny_dcgan_config(**dict(TINY_EVAL, eval__batch_size=6))
+  with pytest.raises(ValueError, match='not divisible'):
+    evaluators.make_evaluators(config, None, train.make_mesh())
+
+
+@pytest.fixture(scope='module')
+def trained_with_eval(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('run'))
+  config = tiny_dcgan_config(**TINY_EVAL, eval__every_steps=5)
+  train.train_and_evaluate(config, workdir)
+  return workdir
+
+
+def test_trainer_records_results_and_keeps_best_fid_checkpoint(trained_with_eval):
+  entries = evaluators.read_results(trained_with_eval)
+  assert sorted(entries) == [5, 10]
+  assert all(e['source'] == 'train' and e['protocol']['checkpoint_step'] == e['step']
+             for e in entries.values())
+  best_step = min(entries, key=lambda s: entries[s]['metrics']['fid'])
+  assert os.listdir(os.path.join(trained_with_eval, 'checkpoints_best')) == [str(best_step)]
+  assert sorted(os.listdir(os.path.join(trained_with_eval, 'checkpoints'))) == ['10', '5']
+
+
+def test_eval_cli_fills_missing_eval_block_and_merges_results(trained_with_eval):
+  config_path = os.path.join(trained_with_eval, 'config.json')
+  with open(config_path) as f:
+    run_config = json.load(f)
+  del run_config['eval']  # as written by a trainer that predates evaluation
+  with open(config_path, 'w') as f:
+    json.dump(run_config, f)
+  result = run_module('jaxgan.eval', f'--workdir={trained_with_eval}', '--step=5')
+  assert result.returncode == 1 and 'pass --config' in result.stderr, result.stderr[-2000:]
+
+  trainer_step_5 = evaluators.read_results(trained_with_eval)[5]['metrics']
+  flags = [f'--config.{k.replace("__", ".")}={v}' for k, v in TINY_EVAL.items()]
+  result = run_module('jaxgan.eval', f'--config={DCGAN_CONFIG}', *flags,
+                      f'--workdir={trained_with_eval}', '--step=5')
+  assert result.returncode == 0, result.stderr[-2000:]
+  entries = evaluators.read_results(trained_with_eval)
+  assert entries[5]['source'] == 'eval' and entries[10]['source'] == 'train'
+  # The trainer evaluated the same samples with the same protocol at step 5.
+  assert entries[5]['metrics'] == pytest.approx(trainer_step_5, rel=1e-6)
+  assert 'fid=' in result.stdout
+  assert os.listdir(os.path.join(trained_with_eval, 'eval'))  # TensorBoard events + results
+
+
+def test_fid_cli_on_npz_and_folder(tmp_path, digits):
+  np.savez(tmp_path / 'a.npz', digits[:4])
+  folder = tmp_path / 'b'
+  folder.mkdir()
+  for i, image in enumerate(digits[4:]):
+    Image.fromarray(image[..., 0]).save(folder / f'{i}.png')
+  result = run_module('jaxgan.fid', str(tmp_path / 'a.npz'), str(folder), '--batch_size=4',
+                      '--kid_subsets=2')
+  assert result.returncode == 0, result.stderr[-2000:]
+  fid_line = [line for line in result.stdout.splitlines() if line.startswith('FID: ')]
+  extractor = evaluators.InceptionFeatures(train.make_mesh(), 4)
+  expected = fid_cli.fid_between(digits[:4], digits[4:], extractor, kid_subsets=2)['fid']
+  np.testing.assert_allclose(float(fid_line[0].split()[1]), expected, rtol=1e-5)
+
+
+def test_fid_cli_inputs_are_checked(tmp_path):
+  folder = tmp_path / 'mixed'
+  folder.mkdir()
+  Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / 'a.png')
+  Image.fromarray(np.zeros((9, 8), np.uint8)).save(folder / 'b.png')
+  with pytest.raises(fid_cli.ImageSetError, match='must match'):
+    fid_cli.read_images(str(folder))
+  np.savez(tmp_path / 'float.npz', np.zeros((4, 8, 8, 3), np.float32))
+  with pytest.raises(fid_cli.ImageSetError, match='uint8'):
+    fid_cli.read_images(str(tmp_path / 'float.npz'))
+  with pytest.raises(fid_cli.ImageSetError, match='neither'):
+    fid_cli.read_images(str(tmp_path / 'missing'))
