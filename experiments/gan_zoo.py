@@ -21,6 +21,8 @@ import statistics
 import sys
 import time
 
+import ml_collections
+
 from jaxgan import config_lib
 from jaxgan import evaluators
 from jaxgan import train
@@ -31,7 +33,7 @@ CONFIGS = ('gan_mlp', 'dcgan', 'wgan', 'wgan_gp', 'lsgan', 'sngan', 'hinge_resne
 RESULTS = os.path.join(REPO, 'experiments', 'results')
 
 
-def budget_config(name: str, seed: int, args) -> 'ml_collections.ConfigDict':
+def budget_config(name: str, seed: int, args) -> ml_collections.ConfigDict:
   """configs/<name>.py on mnist_5k with the sweep's budget applied."""
   config = config_lib.load_config(os.path.join(REPO, 'configs', f'{name}.py'))
   config.seed = seed
