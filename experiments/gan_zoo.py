@@ -1,7 +1,7 @@
 """Trains every zoo config on mnist_5k for the same budget and tabulates FID (mean ± std).
 
   python -m experiments.gan_zoo [--configs=dcgan,wgan,...] [--seeds=0,1,2] [--num_steps=300]
-      [--width_divisor=4] [--num_samples=1000] [--workdir=/tmp/gan_zoo]
+      [--width_divisor=4] [--num_samples=1000] [--compute_dtype=float32] [--workdir=/tmp/gan_zoo]
 
 Budget, the same for every config: `num_steps` generator updates (each with the config's own
 n_critic D updates on batch_size / n_critic real images each), every width of G and D divided by
@@ -9,8 +9,9 @@ n_critic D updates on batch_size / n_critic real images each), every width of G 
 tuning). FID: config.eval's protocol (jaxgan/evaluators.py: Inception pool3, clean resizing,
 reference = mnist_5k train split) on `num_samples` samples of the EMA generator after the last
 step. A run whose loss becomes NaN/Inf is reported as diverged. Writes per-run results and the
-Markdown table to experiments/results/gan_zoo.{json,md} and the seed-0 sample grids to
-experiments/results/gan_zoo/<config>.png.
+Markdown table to experiments/results/<tag>.{json,md} and the seed-0 sample grids to
+experiments/results/<tag>/<config>.png. Runs append: several invocations (e.g. one per config, to
+keep each command short) with the same --tag merge into one table.
 """
 import argparse
 import json
@@ -19,6 +20,8 @@ import shutil
 import statistics
 import sys
 import time
+
+import ml_collections
 
 from jaxgan import config_lib
 from jaxgan import evaluators
@@ -30,11 +33,12 @@ CONFIGS = ('gan_mlp', 'dcgan', 'wgan', 'wgan_gp', 'lsgan', 'sngan', 'hinge_resne
 RESULTS = os.path.join(REPO, 'experiments', 'results')
 
 
-def budget_config(name: str, seed: int, args) -> 'ml_collections.ConfigDict':
+def budget_config(name: str, seed: int, args) -> ml_collections.ConfigDict:
   """configs/<name>.py on mnist_5k with the sweep's budget applied."""
   config = config_lib.load_config(os.path.join(REPO, 'configs', f'{name}.py'))
   config.seed = seed
   model = config.model
+  model.compute_dtype = args.compute_dtype
   model.generator_widths = tuple(max(w // args.width_divisor, 1) for w in model.generator_widths)
   model.discriminator_widths = tuple(max(w // args.width_divisor, 1)
                                      for w in model.discriminator_widths)
@@ -49,7 +53,7 @@ def budget_config(name: str, seed: int, args) -> 'ml_collections.ConfigDict':
 
 
 def run(name: str, seed: int, args) -> dict:
-  workdir = os.path.join(args.workdir, f'{name}_seed{seed}')
+  workdir = os.path.join(args.workdir, f'{args.tag}_{name}_seed{seed}')
   shutil.rmtree(workdir, ignore_errors=True)
   config = budget_config(name, seed, args)
   start = time.perf_counter()
@@ -60,9 +64,9 @@ def run(name: str, seed: int, args) -> dict:
             'seconds': time.perf_counter() - start}
   entry = evaluators.read_results(workdir)[args.num_steps]
   if seed == 0:
-    os.makedirs(os.path.join(RESULTS, 'gan_zoo'), exist_ok=True)
+    os.makedirs(os.path.join(RESULTS, args.tag), exist_ok=True)
     shutil.copy(os.path.join(workdir, 'samples', f'step_{args.num_steps:07d}.png'),
-                os.path.join(RESULTS, 'gan_zoo', f'{name}.png'))
+                os.path.join(RESULTS, args.tag, f'{name}.png'))
   return {'config': name, 'seed': seed, 'status': 'ok', 'fid': entry['metrics']['fid'],
           'seconds': time.perf_counter() - start, 'protocol': entry['protocol'],
           'batch_size': config.train.batch_size, 'n_critic': config.gan.n_critic}
@@ -70,8 +74,9 @@ def run(name: str, seed: int, args) -> dict:
 
 def table(runs: list[dict], args) -> str:
   lines = [f'FID on mnist_5k, {args.num_steps} G steps, widths / {args.width_divisor}, '
-           f'{args.num_samples} samples; seeds {args.seeds}.', '',
-           '| config | FID (mean ± std) | runs ok | seconds / run |', '|---|---|---|---|']
+           f'{args.compute_dtype}, {args.num_samples} samples.', '',
+           '| config | FID (mean ± std over seeds) | seeds | runs ok | wall s / run (compile + train + FID) |',
+           '|---|---|---|---|---|']
   for name in dict.fromkeys(r['config'] for r in runs):
     mine = [r for r in runs if r['config'] == name]
     fids = [r['fid'] for r in mine if r['status'] == 'ok']
@@ -80,8 +85,26 @@ def table(runs: list[dict], args) -> str:
     else:
       fid = f'{fids[0]:.1f} (one seed)' if fids else 'diverged'
     seconds = statistics.mean(r['seconds'] for r in mine)
-    lines.append(f'| {name} | {fid} | {len(fids)}/{len(mine)} | {seconds:.0f} |')
+    seeds = ','.join(str(r['seed']) for r in mine)
+    lines.append(f'| {name} | {fid} | {seeds} | {len(fids)}/{len(mine)} | {seconds:.0f} |')
   return '\n'.join(lines)
+
+
+def merge_previous(runs: list[dict], args) -> list[dict]:
+  """This invocation's runs plus earlier ones of the same tag and budget (same config and seed:
+  the new run wins); an earlier file with another budget is an error, not overwritten."""
+  path = os.path.join(RESULTS, f'{args.tag}.json')
+  if not os.path.exists(path):
+    return runs
+  with open(path) as f:
+    previous = json.load(f)
+  budget = ('num_steps', 'width_divisor', 'num_samples', 'compute_dtype')
+  if any(previous['args'][k] != vars(args)[k] for k in budget):
+    raise SystemExit(f'{path} holds runs with another budget; use another --tag.')
+  done = {(r['config'], r['seed']) for r in runs}
+  kept = [r for r in previous['runs'] if (r['config'], r['seed']) not in done]
+  order = {name: i for i, name in enumerate(CONFIGS)}
+  return sorted(kept + runs, key=lambda r: (order[r['config']], r['seed']))
 
 
 def main(argv):
@@ -91,6 +114,8 @@ def main(argv):
   parser.add_argument('--num_steps', type=int, default=300)
   parser.add_argument('--width_divisor', type=int, default=4)
   parser.add_argument('--num_samples', type=int, default=1000)
+  parser.add_argument('--compute_dtype', default='float32', choices=('float32', 'bfloat16'))
+  parser.add_argument('--tag', default='gan_zoo', help='name of the results files')
   parser.add_argument('--workdir', default='/tmp/gan_zoo')
   args = parser.parse_args(argv)
   unknown = set(args.configs.split(',')) - set(CONFIGS)
@@ -102,10 +127,11 @@ def main(argv):
       runs.append(run(name, seed, args))
       print(json.dumps({k: v for k, v in runs[-1].items() if k != 'protocol'}), flush=True)
   os.makedirs(RESULTS, exist_ok=True)
+  runs = merge_previous(runs, args)
   report = table(runs, args)
-  with open(os.path.join(RESULTS, 'gan_zoo.json'), 'w') as f:
+  with open(os.path.join(RESULTS, f'{args.tag}.json'), 'w') as f:
     json.dump({'args': vars(args), 'runs': runs}, f, indent=2)
-  with open(os.path.join(RESULTS, 'gan_zoo.md'), 'w') as f:
+  with open(os.path.join(RESULTS, f'{args.tag}.md'), 'w') as f:
     f.write(report + '\n')
   print(report)
 

@@ -27,19 +27,35 @@ def color(images: jax.Array, rng: jax.Array) -> jax.Array:
   return (images - mean) * _per_example(contrast_rng, images, 0.5, 1.5) + mean
 
 
-def translation(images: jax.Array, rng: jax.Array, ratio: float = 0.125) -> jax.Array:
-  """out[n, i, j] = in[n, i + dy_n, j + dx_n] (zero outside), |dy|, |dx| <= ratio * side."""
+def translate(images: jax.Array, dy: jax.Array, dx: jax.Array) -> jax.Array:
+  """out[n, i, j] = images[n, i + dy[n], j + dx[n]], zero where that falls outside."""
   num, height, width, _ = images.shape
-  shift_y, shift_x = int(height * ratio + 0.5), int(width * ratio + 0.5)
-  y_rng, x_rng = jax.random.split(rng)
-  dy = jax.random.randint(y_rng, (num, 1), -shift_y, shift_y + 1)
-  dx = jax.random.randint(x_rng, (num, 1), -shift_x, shift_x + 1)
-  rows = jnp.arange(height)[None] + dy  # [N, H]
-  cols = jnp.arange(width)[None] + dx  # [N, W]
+  rows = jnp.arange(height)[None] + dy.reshape(num, 1)  # [N, H]
+  cols = jnp.arange(width)[None] + dx.reshape(num, 1)  # [N, W]
   valid = (((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None])
   rows, cols = jnp.clip(rows, 0, height - 1), jnp.clip(cols, 0, width - 1)
   gathered = jax.vmap(lambda image, r, c: image[r][:, c])(images, rows, cols)
   return jnp.where(valid[..., None], gathered, jnp.zeros((), images.dtype))
+
+
+def translation(images: jax.Array, rng: jax.Array, ratio: float = 0.125) -> jax.Array:
+  """Shifts by integers |dy|, |dx| <= ratio * side, uniform per example."""
+  num, height, width, _ = images.shape
+  shift_y, shift_x = int(height * ratio + 0.5), int(width * ratio + 0.5)
+  y_rng, x_rng = jax.random.split(rng)
+  return translate(images, jax.random.randint(y_rng, (num,), -shift_y, shift_y + 1),
+                   jax.random.randint(x_rng, (num,), -shift_x, shift_x + 1))
+
+
+def cut(images: jax.Array, top: jax.Array, left: jax.Array, size: tuple[int, int]) -> jax.Array:
+  """Zeroes rows top[n] .. top[n] + size[0] - 1 x columns left[n] .. (clipped to the image)."""
+  num, height, width, _ = images.shape
+  top, left = top.reshape(num, 1), left.reshape(num, 1)
+  rows, cols = jnp.arange(height)[None], jnp.arange(width)[None]
+  inside_y = (rows >= top) & (rows < top + size[0])
+  inside_x = (cols >= left) & (cols < left + size[1])
+  keep = ~(inside_y[:, :, None] & inside_x[:, None, :])
+  return images * keep[..., None].astype(images.dtype)
 
 
 def cutout(images: jax.Array, rng: jax.Array, ratio: float = 0.5) -> jax.Array:
@@ -47,13 +63,9 @@ def cutout(images: jax.Array, rng: jax.Array, ratio: float = 0.5) -> jax.Array:
   num, height, width, _ = images.shape
   size_y, size_x = int(height * ratio + 0.5), int(width * ratio + 0.5)
   y_rng, x_rng = jax.random.split(rng)
-  top = jax.random.randint(y_rng, (num, 1), 0, height + (1 - size_y % 2)) - size_y // 2
-  left = jax.random.randint(x_rng, (num, 1), 0, width + (1 - size_x % 2)) - size_x // 2
-  rows, cols = jnp.arange(height)[None], jnp.arange(width)[None]
-  inside_y = (rows >= top) & (rows < top + size_y)
-  inside_x = (cols >= left) & (cols < left + size_x)
-  keep = ~(inside_y[:, :, None] & inside_x[:, None, :])
-  return images * keep[..., None].astype(images.dtype)
+  top = jax.random.randint(y_rng, (num,), 0, height + (1 - size_y % 2)) - size_y // 2
+  left = jax.random.randint(x_rng, (num,), 0, width + (1 - size_x % 2)) - size_x // 2
+  return cut(images, top, left, (size_y, size_x))
 
 
 AUGMENTATIONS = {'color': color, 'translation': translation, 'cutout': cutout}

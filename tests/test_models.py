@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgan import data
 from jaxgan import families
 from jaxgan.families import gan
 from jaxgan.models import attention
@@ -88,6 +89,8 @@ def test_spectral_vectors_change_only_in_training():
 @pytest.mark.parametrize('config_name', ['sngan', 'sagan'])
 def test_every_spectrally_normalized_kernel_of_a_network_matches_its_svd(config_name):
   config = tiny_zoo_config(config_name, model__spectral_norm_steps=25, data__image_size=16)
+  if config.model.name == 'resnet':
+    config.model.attention_resolution = 8  # the G and D blocks' side at 16x16
   family = families.make(config)
   labels = jnp.arange(4) % 3 if family.conditional else None
   module = family.generator if config.model.generator_spectral_norm else family.discriminator
@@ -190,7 +193,7 @@ def test_label_routing(architecture):
   family = _routing_family(architecture, 'projection', norm)
   z = jax.random.normal(jax.random.key(0), (4, 8))
   labels, changed = jnp.array([1, 2, 3, 4]), jnp.array([7, 2, 3, 4])
-  state = family.init(jax.random.key(0), gan.data.Batch(np.zeros((1, 16, 16, 1), np.uint8), None))
+  state = family.init(jax.random.key(0), data.Batch(np.zeros((1, 16, 16, 1), np.uint8), None))
   # Perturb every weight: at init conditional batch norm's class scales and shifts are all equal.
   noise = jax.tree.map(lambda p: 0.1 * jax.random.normal(jax.random.key(2), p.shape),
                        state.ema_generator_params)
@@ -214,7 +217,7 @@ def test_label_routing(architecture):
   np.testing.assert_array_equal(logits[1:], logits_changed[1:])
 
   auxiliary = _routing_family(architecture, 'auxiliary', norm)
-  aux_state = auxiliary.init(jax.random.key(0), gan.data.Batch(np.zeros((1, 16, 16, 1), np.uint8),
+  aux_state = auxiliary.init(jax.random.key(0), data.Batch(np.zeros((1, 16, 16, 1), np.uint8),
                                                                None))
   (aux_logits, class_logits), (aux_changed, class_changed) = (
       discriminate(auxiliary, aux_state, labels), discriminate(auxiliary, aux_state, changed))

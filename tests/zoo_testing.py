@@ -14,7 +14,8 @@ TINY_WIDTHS = {
     'dcgan': {'model.generator_widths': (16, 8, 4), 'model.discriminator_widths': (4, 8)},
     'mlp': {'model.generator_widths': (16,), 'model.discriminator_widths': (16, 8)},
     'sndcgan': {'model.generator_widths': (16, 8, 4), 'model.discriminator_widths': (4, 8, 8)},
-    'resnet': {'model.generator_widths': (8, 8, 8), 'model.discriminator_widths': (8, 8, 8, 8)},
+    'resnet': {'model.generator_widths': (8, 8, 8), 'model.discriminator_widths': (8, 8),
+               'model.discriminator_downsample': (True, False)},
 }
 TINY_TRAIN = {key: value for key, value in TINY_DCGAN.items() if key.startswith('train.')}
 

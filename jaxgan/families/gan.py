@@ -14,7 +14,7 @@ critic iteration), and G's update uses batch_size / n_critic samples.
 All functions are pure: the config is fixed when the family is built, and randomness comes only
 from the `rng` argument (the trainer passes fold_in(train_key, step)).
 """
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import flax
 import jax
@@ -36,8 +36,8 @@ from jaxgan.models import sndcgan
 
 
 class Architecture(NamedTuple):
-  make_generator: callable  # (config.model, config.data) -> flax module (z, labels, train)
-  make_discriminator: callable  # (config.model, config.data) -> module (images, labels, train)
+  make_generator: Callable  # (config.model, config.data) -> flax module (z, labels, train)
+  make_discriminator: Callable  # (config.model, config.data) -> module (images, labels, train)
 
 
 ARCHITECTURES = {

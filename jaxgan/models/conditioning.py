@@ -64,3 +64,11 @@ def head_layers(spectral_norm: bool, train: bool, steps: int, dtype,
         nn.Embed(num, width, embedding_init=nn.initializers.xavier_uniform(), dtype=dtype),
         spectral_norm, train, steps)
   return dense, embed
+
+
+def zoo_head(features: jax.Array, labels: jax.Array | None, options, train: bool):
+  """`discriminator_head` with the layers a zoo architecture's NetworkOptions ask for."""
+  dense, embed = head_layers(options.spectral_norm, train, options.spectral_norm_steps,
+                             options.dtype)
+  return discriminator_head(features, labels, options.conditioning, options.num_classes, dense,
+                            embed)

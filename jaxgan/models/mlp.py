@@ -55,10 +55,7 @@ class Discriminator(nn.Module):
       if index > 0:
         x = normalization.Normalization(opts.norm, dtype=opts.dtype)(x, None, train)
       x = nn.leaky_relu(x, 0.2)
-    dense, embed = conditioning.head_layers(opts.spectral_norm, train, opts.spectral_norm_steps,
-                                            opts.dtype)
-    return conditioning.discriminator_head(x, labels, opts.conditioning, opts.num_classes, dense,
-                                           embed)
+    return conditioning.zoo_head(x, labels, opts, train)
 
 
 def make_generator(model_config, data_config) -> Generator:

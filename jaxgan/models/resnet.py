@@ -132,10 +132,7 @@ class Discriminator(nn.Module):
       if index == attend_after:
         x = attention.SelfAttention(opts)(x, train)
     x = jnp.sum(nn.relu(x), axis=(1, 2))
-    dense, embed = conditioning.head_layers(opts.spectral_norm, train, opts.spectral_norm_steps,
-                                            opts.dtype)
-    return conditioning.discriminator_head(x, labels, opts.conditioning, opts.num_classes, dense,
-                                           embed)
+    return conditioning.zoo_head(x, labels, opts, train)
 
 
 def make_generator(model_config, data_config) -> Generator:

@@ -76,10 +76,7 @@ class Discriminator(nn.Module):
         x = normalization.Normalization(opts.norm, dtype=opts.dtype)(x, None, train)
       x = nn.leaky_relu(x, self.leaky_relu_slope)
     x = x.reshape(x.shape[0], -1)
-    dense, embed = conditioning.head_layers(opts.spectral_norm, train, opts.spectral_norm_steps,
-                                            opts.dtype)
-    return conditioning.discriminator_head(x, labels, opts.conditioning, opts.num_classes, dense,
-                                           embed)
+    return conditioning.zoo_head(x, labels, opts, train)
 
 
 def make_generator(model_config, data_config) -> Generator:
