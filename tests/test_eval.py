@@ -121,17 +121,21 @@ def test_eval_cli_fills_missing_eval_block_and_merges_results(trained_with_eval)
   result = run_module('jaxgan.eval', f'--workdir={trained_with_eval}', '--step=5')
   assert result.returncode == 1 and 'pass --config' in result.stderr, result.stderr[-2000:]
 
-  trainer_step_5 = evaluators.read_results(trained_with_eval)[5]['metrics']
+  trainer_entries = evaluators.read_results(trained_with_eval)
+  evaluators.record_results(trained_with_eval, 7, {'fid': 1.0}, {}, source='elsewhere')
   flags = [f'--config.{k.replace("__", ".")}={v}' for k, v in TINY_EVAL.items()]
   result = run_module('jaxgan.eval', f'--config={DCGAN_CONFIG}', *flags,
-                      f'--workdir={trained_with_eval}', '--step=5')
+                      f'--workdir={trained_with_eval}', '--all')
   assert result.returncode == 0, result.stderr[-2000:]
   entries = evaluators.read_results(trained_with_eval)
-  assert entries[5]['source'] == 'eval' and entries[10]['source'] == 'train'
-  # The trainer evaluated the same samples with the same protocol at step 5.
-  assert entries[5]['metrics'] == pytest.approx(trainer_step_5, rel=1e-6)
-  assert 'fid=' in result.stdout
-  assert os.listdir(os.path.join(trained_with_eval, 'eval'))  # TensorBoard events + results
+  assert sorted(entries) == [5, 7, 10]
+  assert entries[7]['source'] == 'elsewhere'  # merged, not clobbered
+  for step in (5, 10):  # the trainer evaluated the same samples with the same protocol
+    assert entries[step]['source'] == 'eval'
+    assert entries[step]['metrics'] == pytest.approx(trainer_entries[step]['metrics'], rel=1e-6)
+  assert 'step 10: fid=' in result.stdout
+  assert any(name.startswith('events.out.tfevents')
+             for name in os.listdir(os.path.join(trained_with_eval, 'eval')))
 
 
 def test_fid_cli_on_npz_and_folder(tmp_path, digits):
