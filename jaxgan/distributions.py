@@ -99,7 +99,7 @@ def _conditional_means(means: jax.Array, coefficients: jax.Array, x: jax.Array) 
     shift = sum(coefficients[..., k + j, :] * x[..., j, None] for j in range(c))
     shifted.append(means[..., c, :] + shift)
     k += c
-  return jnp.stack(shifted, axis=-2)
+  return jnp.stack(jnp.broadcast_arrays(*shifted), axis=-2)
 
 
 def logistic_mixture_log_prob(pixels: jax.Array, params: jax.Array,
