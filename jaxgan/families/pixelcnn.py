@@ -127,8 +127,8 @@ class PixelCnnFamily:
           jax.lax.dynamic_index_in_dim(outputs, row, axis=1, keepdims=False),
           column, axis=1, keepdims=False)
       pixel = self._sample_pixel(jax.random.fold_in(rng, index), pixel_outputs)
-      value = distributions.pixels_to_unit_range(pixel)[:, None, None, :]
+      value = data.normalize_images(pixel)[:, None, None, :]  # exactly as in training
       return jax.lax.dynamic_update_slice(canvas, value, (0, row, column, 0))
 
     canvas = jnp.zeros((num, height, width, channels), jnp.float32)
-    return jax.lax.fori_loop(0, height * width, draw, canvas)
+    return jnp.clip(jax.lax.fori_loop(0, height * width, draw, canvas), -1.0, 1.0)
