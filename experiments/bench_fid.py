@@ -21,6 +21,7 @@ import torch
 from jaxgan import data
 from jaxgan import inception
 from jaxgan import metrics
+from jaxgan import platform
 from jaxgan import resize
 
 
@@ -44,6 +45,7 @@ def main():
   parser.add_argument('--batch_size', type=int, default=32)
   parser.add_argument('--batches', type=int, default=3)
   args = parser.parse_args()
+  platform.use_default_xla_flags()  # as the command-line tools do
 
   params = inception.load_params()
   flax_forward = jax.jit(inception.pool3_features)

@@ -21,6 +21,7 @@ from ml_collections import config_flags
 
 from jaxgan import checkpoints
 from jaxgan import console
+from jaxgan import platform
 from jaxgan import data
 from jaxgan import evaluators
 from jaxgan import inception
@@ -84,6 +85,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   console.quiet_library_logs()
+  platform.use_default_xla_flags()
   try:
     evaluate_run(FLAGS.workdir, _CONFIG.value, FLAGS.step, _ALL.value)
   except (ValueError, checkpoints.CheckpointError, data.DatasetError,

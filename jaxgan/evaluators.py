@@ -20,6 +20,7 @@ import numpy as np
 
 from jaxgan import data
 from jaxgan import inception
+from jaxgan import likelihood_eval
 from jaxgan import metrics as metrics_lib
 from jaxgan import resize
 
@@ -182,6 +183,7 @@ class InceptionEvaluator:
 
 
 EVALUATORS = {name: InceptionEvaluator for name in InceptionEvaluator.METRICS}
+EVALUATORS['likelihood'] = likelihood_eval.LikelihoodEvaluator
 
 
 def make_evaluators(config: ml_collections.ConfigDict, family, mesh) -> list:

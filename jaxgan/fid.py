@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from jaxgan import console
+from jaxgan import platform
 from jaxgan import evaluators
 from jaxgan import inception
 from jaxgan import metrics
@@ -89,6 +90,7 @@ def fid_between(images_a: np.ndarray, images_b: np.ndarray, extractor,
 
 def main(argv):
   console.quiet_library_logs()
+  platform.use_default_xla_flags()
   if len(argv) != 3:
     raise app.UsageError('Usage: python -m jaxgan.fid PATH_A PATH_B')
   try:

@@ -107,21 +107,31 @@ def metric_names(family, state, config):
 
 
 class SampleWriter:
-  """Writes a grid of samples from a fixed latent batch as PNG and to TensorBoard."""
+  """Writes a grid of samples from a fixed latent batch as PNG and to TensorBoard, plus any
+  grids of the family's optional `image_grids(state, rng, images) -> {name: images}` (e.g. a
+  VAE's reconstructions) for the first `num_sample_images` training images."""
 
-  def __init__(self, family, config, workdir, writer, mesh):
+  def __init__(self, family, config, workdir, writer, mesh, source):
     self.directory = os.path.join(workdir, 'samples')
     self.writer, self.num = writer, config.train.num_sample_images
     self.key = root_keys(config.seed)['sample']
     self._sample = jax.jit(family.sample, static_argnums=2,
                            out_shardings=replicated_sharding(mesh))
+    self._image_grids = None
+    if hasattr(family, 'image_grids'):
+      self.images = replicate(source.get(np.arange(min(self.num, len(source)))).image, mesh)
+      self._image_grids = jax.jit(family.image_grids, out_shardings=replicated_sharding(mesh))
 
   def __call__(self, state, step: int) -> None:
-    samples = image_lib.to_uint8(jax.device_get(self._sample(state, self.key, self.num)))
-    if jax.process_index() == 0:
-      grid = image_lib.make_grid(samples)
-      image_lib.save_png(grid, os.path.join(self.directory, f'step_{step:07d}.png'))
-      self.writer.write_images(step, {'samples': grid[None]})
+    grids = {'samples': self._sample(state, self.key, self.num)}
+    if self._image_grids:
+      grids.update(self._image_grids(state, self.key, self.images))
+    for name, images in jax.device_get(grids).items():
+      if jax.process_index() == 0:
+        grid = image_lib.make_grid(image_lib.to_uint8(images))
+        prefix = '' if name == 'samples' else f'{name}_'
+        image_lib.save_png(grid, os.path.join(self.directory, f'{prefix}step_{step:07d}.png'))
+        self.writer.write_images(step, {name: grid[None]})
 
 
 def _restore_or_init(checkpointer, state):
@@ -213,7 +223,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
 
   names = metric_names(family, state, config)
   train_step = compile_train_step(family, state, mesh)
-  write_samples = SampleWriter(family, config, workdir, writer, mesh)
+  write_samples = SampleWriter(family, config, workdir, writer, mesh, train_source)
   evaluate = (PeriodicEvaluation(config, family, workdir, writer, mesh)
               if config.get('eval') and config.eval.every_steps else None)
   train_key = replicate(root_keys(config.seed)['train'], mesh)

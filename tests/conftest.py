@@ -34,15 +34,41 @@ def override(config, dotted: str, value) -> None:
   node[leaf] = value
 
 
-def tiny_dcgan_config(arg: str | None = None, **overrides):
-  """configs/dcgan.py shrunk by TINY_DCGAN, then `overrides` ('train__num_steps'=3 style)."""
+def shrunk_config(config_file: str, shrink: dict, arg: str | None = None, **overrides):
+  """configs/<config_file>[:arg] with the dotted fields of `shrink` set, then `overrides`
+  ('train__num_steps'=3 style): the real config, made small enough for a test."""
   from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
-  config = config_lib.load_config(DCGAN_CONFIG + (f':{arg}' if arg else ''))
-  for dotted, value in TINY_DCGAN.items():
+  path = os.path.join(REPO, 'configs', config_file)
+  config = config_lib.load_config(path + (f':{arg}' if arg else ''))
+  for dotted, value in shrink.items():
     override(config, dotted, value)
   for key, value in overrides.items():
     override(config, key.replace('__', '.'), value)
   return config
+
+
+def tiny_dcgan_config(arg: str | None = None, **overrides):
+  """configs/dcgan.py shrunk by TINY_DCGAN, then `overrides` ('train__num_steps'=3 style)."""
+  return shrunk_config('dcgan.py', TINY_DCGAN, arg, **overrides)
+
+
+def run_compiled_steps(config, num_steps: int):
+  """Runs the trainer's compiled step `num_steps` times on all devices from a fresh state:
+  (final state, metrics of the last step on the host, the jitted step function)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from jaxgan import data, families, train  # pylint: disable=g-import-not-at-top
+  mesh = train.make_mesh()
+  family = families.make(config)
+  state = train.init_state(family, config, mesh)
+  names = train.metric_names(family, state, config)
+  step_fn = train.compile_train_step(family, state, mesh)
+  train_key = train.replicate(train.root_keys(config.seed)['train'], mesh)
+  batches = data.device_batches(data.open_source(config.data, 'train'), config.train.batch_size,
+                                config.seed, 0, train.data_sharding(mesh))
+  for _ in range(num_steps):
+    state, sums = step_fn(state, train.zero_metric_sums(names, mesh), next(batches), train_key)
+  batches.close()
+  return state, {k: float(v) for k, v in jax.device_get(sums).items()}, step_fn
 
 
 def tiny_dcgan_flags(**overrides) -> list[str]:

@@ -5,12 +5,16 @@ A family is built from the config by `make(config)` and exposes:
   train_step(state, batch, rng) -> (state, metrics)
   sample(state, rng, num) -> images in [-1, 1], NHWC
   fingerprint() -> dict identifying the model, stored with checkpoints to refuse a mismatch.
+Likelihood families (vae, pixelcnn) also expose eval_metrics(state, batch, rng) -> per-example
+arrays and eval_protocol() -> dict, which jaxgan/likelihood_eval.py averages over a test split.
 """
 import ml_collections
 
 from jaxgan.families import gan
+from jaxgan.families import pixelcnn
+from jaxgan.families import vae
 
-FAMILIES = {'gan': gan.GanFamily}
+FAMILIES = {'gan': gan.GanFamily, 'vae': vae.VaeFamily, 'pixelcnn': pixelcnn.PixelCnnFamily}
 
 
 def make(config: ml_collections.ConfigDict):

@@ -1,0 +1,85 @@
+"""Gated PixelCNN on the bundled MNIST digits (van den Oord et al. 2016, arXiv:1606.05328).
+
+8-bit grayscale digits with the paper's 256-way softmax per pixel; `:cifar10` switches to
+PixelCNN++'s discretized logistic mixture (Salimans et al. 2017, arXiv:1701.05517) for colour.
+The width and depth are small enough to train on a CPU; the paper's models use 15-20 layers.
+
+Usage:
+  python -m jaxgan.main --config=configs/pixelcnn.py --workdir=/tmp/pixelcnn
+  python -m jaxgan.main --config=configs/pixelcnn.py --config.pixelcnn.likelihood=logistic_mixture \\
+      --workdir=/tmp/pixelcnn_mix
+  python -m jaxgan.main --config=configs/pixelcnn.py:cifar10 --workdir=/tmp/pixelcnn_cifar
+"""
+import ml_collections
+
+_DATASET_PRESETS = {
+    # name: (image_size, channels, likelihood)
+    'mnist_5k': (28, 1, 'categorical'),
+    'mnist': (28, 1, 'categorical'),
+    'cifar10': (32, 3, 'logistic_mixture'),
+}
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """Returns the locked PixelCNN config; `arg` names a dataset preset."""
+  dataset = arg or 'mnist_5k'
+  if dataset not in _DATASET_PRESETS:
+    raise ValueError(f'Unknown pixelcnn preset {dataset!r}; choose one of '
+                     f'{sorted(_DATASET_PRESETS)}.')
+  image_size, channels, likelihood = _DATASET_PRESETS[dataset]
+
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.family = 'pixelcnn'
+
+  config.data = ml_collections.ConfigDict()
+  config.data.name = dataset
+  config.data.data_dir = ml_collections.config_dict.placeholder(str)
+  config.data.train_split = 'train'
+  config.data.test_split = 'test'
+  config.data.image_size = image_size
+  config.data.channels = channels
+  config.data.resize = False
+  config.data.prefetch = 2
+
+  config.model = ml_collections.ConfigDict()
+  config.model.features = 32  # channels of each stack
+  config.model.num_layers = 6  # gated layers, the first one masked 'A'
+  config.model.kernel_size = 3  # vertical (k//2 + 1) x k, horizontal 1 x (k//2 + 1)
+  config.model.first_kernel_size = 7  # the mask-A input layer's, as in the paper
+  config.model.output_hidden = 64  # ReLU -> 1x1 conv -> ReLU -> 1x1 conv to the outputs
+
+  config.pixelcnn = ml_collections.ConfigDict()
+  config.pixelcnn.likelihood = likelihood  # 'categorical' (grayscale) or 'logistic_mixture'
+  config.pixelcnn.num_mixtures = 5  # logistic_mixture only (PixelCNN++ uses 10)
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.model = ml_collections.ConfigDict()
+  config.optim.model.name = 'adam'
+  config.optim.model.learning_rate = 1e-3
+  config.optim.model.b1 = 0.9
+  config.optim.model.b2 = 0.999
+  config.optim.model.eps = 1e-8
+  config.optim.model.schedule = 'constant'
+  config.optim.model.warmup_steps = 0
+
+  config.train = ml_collections.ConfigDict()
+  config.train.num_steps = 1000
+  config.train.batch_size = 32
+  config.train.log_every = 50
+  config.train.checkpoint_every = 500
+  config.train.keep_checkpoints = 2
+  config.train.sample_every = 1000  # sampling costs H * W network passes
+  config.train.num_sample_images = 16
+  config.train.ema_decay = 0.999
+
+  # Exact held-out likelihood on the whole test split (jaxgan/likelihood_eval.py).
+  config.eval = ml_collections.ConfigDict()
+  config.eval.metrics = ('likelihood',)
+  config.eval.every_steps = 500
+  config.eval.batch_size = 100
+  config.eval.iwae_samples = 0  # not applicable: the likelihood is exact
+  config.eval.iwae_chunk = 0
+
+  config.lock()
+  return config
