@@ -132,7 +132,9 @@ def test_eval_cli_fills_missing_eval_block_and_merges_results(trained_with_eval)
   assert entries[7]['source'] == 'elsewhere'  # merged, not clobbered
   for step in (5, 10):  # the trainer evaluated the same samples with the same protocol
     assert entries[step]['source'] == 'eval'
-    assert entries[step]['metrics'] == pytest.approx(trainer_entries[step]['metrics'], rel=1e-6)
+    # The CLI runs XLA:CPU's Eigen convolutions (jaxgan/platform.py), this process the default
+    # ones: the same network to float32 rounding, not bitwise.
+    assert entries[step]['metrics'] == pytest.approx(trainer_entries[step]['metrics'], rel=1e-4)
   assert 'step 10: fid=' in result.stdout
   assert any(name.startswith('events.out.tfevents')
              for name in os.listdir(os.path.join(trained_with_eval, 'eval')))
