@@ -52,12 +52,12 @@ def tiny_dcgan_config(arg: str | None = None, **overrides):
   return shrunk_config('dcgan.py', TINY_DCGAN, arg, **overrides)
 
 
-def run_compiled_steps(config, num_steps: int):
-  """Runs the trainer's compiled step `num_steps` times on all devices from a fresh state:
-  (final state, metrics of the last step on the host, the jitted step function)."""
+def run_compiled_steps(config, num_steps: int, devices=None):
+  """Runs the trainer's compiled step `num_steps` times on `devices` (default: all) from a fresh
+  state: (final state, per-step metrics on the host, the jitted step function)."""
   import jax  # pylint: disable=g-import-not-at-top
   from jaxgan import data, families, train  # pylint: disable=g-import-not-at-top
-  mesh = train.make_mesh()
+  mesh = train.make_mesh(devices)
   family = families.make(config)
   state = train.init_state(family, config, mesh)
   names = train.metric_names(family, state, config)
@@ -65,10 +65,12 @@ def run_compiled_steps(config, num_steps: int):
   train_key = train.replicate(train.root_keys(config.seed)['train'], mesh)
   batches = data.device_batches(data.open_source(config.data, 'train'), config.train.batch_size,
                                 config.seed, 0, train.data_sharding(mesh))
+  history = []
   for _ in range(num_steps):
     state, sums = step_fn(state, train.zero_metric_sums(names, mesh), next(batches), train_key)
+    history.append({k: float(v) for k, v in jax.device_get(sums).items()})
   batches.close()
-  return state, {k: float(v) for k, v in jax.device_get(sums).items()}, step_fn
+  return state, history, step_fn
 
 
 def tiny_dcgan_flags(**overrides) -> list[str]:

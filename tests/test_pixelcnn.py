@@ -95,7 +95,8 @@ def test_colour_needs_the_logistic_mixture():
 
 def test_step_compiles_once_and_loss_is_bits_per_dim():
   config = shrunk_config('pixelcnn.py', TINY_PIXELCNN)
-  _, metrics, step_fn = run_compiled_steps(config, 3)
+  _, history, step_fn = run_compiled_steps(config, 3)
+  metrics = history[-1]
   assert step_fn._cache_size() == 1  # pylint: disable=protected-access
   np.testing.assert_allclose(metrics['loss'], metrics['nll_nats'] / (784 * np.log(2)), rtol=1e-5)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import final_state as _final_params
-from conftest import DCGAN_CONFIG, tiny_dcgan_config
+from conftest import DCGAN_CONFIG, run_compiled_steps, tiny_dcgan_config
 from jaxgan import checkpoints
 from jaxgan import config_lib
 from jaxgan import data
@@ -16,21 +16,8 @@ from jaxgan import train
 
 
 def _run_steps(config, devices, num_steps):
-  """Runs the trainer's compiled step on `devices`: (per-step metrics, final state, step_fn)."""
-  mesh = train.make_mesh(devices)
-  family = families.make(config)
-  state = train.init_state(family, config, mesh)
-  names = train.metric_names(family, state, config)
-  step_fn = train.compile_train_step(family, state, mesh)
-  train_key = train.replicate(train.root_keys(config.seed)['train'], mesh)
-  batches = data.device_batches(data.open_source(config.data, 'train'), config.train.batch_size,
-                                config.seed, 0, train.data_sharding(mesh))
-  history = []
-  for _ in range(num_steps):
-    sums = train.zero_metric_sums(names, mesh)
-    state, sums = step_fn(state, sums, next(batches), train_key)
-    history.append({k: float(v) for k, v in jax.device_get(sums).items()})
-  batches.close()
+  """(per-step metrics, final state on the host, step_fn) of the trainer's compiled step."""
+  state, history, step_fn = run_compiled_steps(config, num_steps, devices)
   return history, jax.device_get(state), step_fn
 
 

@@ -86,7 +86,8 @@ def test_kl_weight_and_warmup():
 
 def test_beta_weights_only_the_training_loss_and_the_step_compiles_once():
   config = shrunk_config('beta_vae.py', TINY_VAE)
-  _, metrics, step_fn = run_compiled_steps(config, 3)
+  _, history, step_fn = run_compiled_steps(config, 3)
+  metrics = history[-1]
   assert step_fn._cache_size() == 1  # pylint: disable=protected-access
   np.testing.assert_allclose(metrics['loss'],
                              metrics['reconstruction_nats'] + 4.0 * metrics['kl_nats'], rtol=1e-5)
