@@ -25,6 +25,7 @@ import ml_collections
 
 from jaxgan import config_lib
 from jaxgan import evaluators
+from jaxgan import platform
 from jaxgan import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -121,11 +122,17 @@ def main(argv):
   unknown = set(args.configs.split(',')) - set(CONFIGS)
   if unknown:
     raise SystemExit(f'Unknown config(s) {sorted(unknown)}; choose from {CONFIGS}.')
-  runs = []
+  platform.use_default_xla_flags()  # as the command-line tools do
   for name in args.configs.split(','):
     for seed in (int(s) for s in args.seeds.split(',')):
-      runs.append(run(name, seed, args))
-      print(json.dumps({k: v for k, v in runs[-1].items() if k != 'protocol'}), flush=True)
+      result = run(name, seed, args)
+      print(json.dumps({k: v for k, v in result.items() if k != 'protocol'}), flush=True)
+      report = write_results([result], args)  # after every run: a killed sweep keeps its runs
+  print(report)
+
+
+def write_results(runs: list[dict], args) -> str:
+  """Merges `runs` into experiments/results/<tag>.{json,md}; returns the Markdown table."""
   os.makedirs(RESULTS, exist_ok=True)
   runs = merge_previous(runs, args)
   report = table(runs, args)
@@ -133,7 +140,7 @@ def main(argv):
     json.dump({'args': vars(args), 'runs': runs}, f, indent=2)
   with open(os.path.join(RESULTS, f'{args.tag}.md'), 'w') as f:
     f.write(report + '\n')
-  print(report)
+  return report
 
 
 if __name__ == '__main__':
