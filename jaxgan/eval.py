@@ -21,19 +21,20 @@ from ml_collections import config_flags
 
 from jaxgan import checkpoints
 from jaxgan import console
-from jaxgan import platform
 from jaxgan import data
 from jaxgan import evaluators
 from jaxgan import inception
-from jaxgan import sample
+from jaxgan import platform
+from jaxgan import runs
 from jaxgan import train
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file [:arg] whose `eval` block to use (default: DIR/config.json\'s).',
     lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
+_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
 _ALL = flags.DEFINE_bool('all', False, 'Evaluate every checkpoint in DIR/checkpoints.')
-# --workdir (required) and --step come with jaxgan.sample, whose load_run this module uses.
-FLAGS = flags.FLAGS
+flags.mark_flag_as_required('workdir')
 
 
 def with_eval_block(config: ml_collections.ConfigDict,
@@ -49,27 +50,19 @@ def with_eval_block(config: ml_collections.ConfigDict,
   return merged
 
 
-def checkpoint_steps(workdir: str, config, family) -> list[int]:
-  checkpointer = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),
-                                          family.fingerprint(), config.train.keep_checkpoints)
-  steps = list(checkpointer.manager.all_steps())
-  checkpointer.close()
-  return sorted(steps)
-
-
 def evaluate_run(workdir: str, eval_source=None, step: int | None = None,
                  all_steps: bool = False) -> dict[int, dict]:
   """Evaluates checkpoints of `workdir`; returns {step: results} and records them."""
-  run_config, family, state = sample.load_run(workdir, step)
+  run_config, family, state = runs.load_run(workdir, step)
   config = with_eval_block(run_config, eval_source)
   evaluator_list = evaluators.make_evaluators(config, family, train.make_mesh())
-  steps = checkpoint_steps(workdir, config, family) if all_steps else [int(state.step)]
+  steps = runs.checkpoint_steps(workdir) if all_steps else [int(state.step)]
   writer = metric_writers.create_default_writer(os.path.join(workdir, 'eval'),
                                                 just_logging=jax.process_index() > 0)
   evaluated = {}
   for checkpoint_step in steps:
     if checkpoint_step != int(state.step):
-      _, _, state = sample.load_run(workdir, checkpoint_step)
+      _, _, state = runs.load_run(workdir, checkpoint_step)
     results, protocol = evaluators.evaluate(evaluator_list, state, checkpoint_step)
     if jax.process_index() == 0:
       evaluators.record_results(workdir, checkpoint_step, results, protocol, source='eval')
@@ -87,12 +80,12 @@ def main(argv):
   console.quiet_library_logs()
   platform.use_default_xla_flags()
   try:
-    evaluate_run(FLAGS.workdir, _CONFIG.value, FLAGS.step, _ALL.value)
+    evaluate_run(_WORKDIR.value, _CONFIG.value, _STEP.value, _ALL.value)
   except (ValueError, checkpoints.CheckpointError, data.DatasetError,
           inception.WeightsError) as e:
     sys.stderr.write(f'FATAL {type(e).__name__}: {e}\n')
     sys.exit(1)
-  print(f'Results in {evaluators.results_path(FLAGS.workdir)}')
+  print(f'Results in {evaluators.results_path(_WORKDIR.value)}')
 
 
 if __name__ == '__main__':

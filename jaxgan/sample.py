@@ -6,7 +6,6 @@
 The model is rebuilt from DIR/config.json and restored from DIR's latest checkpoint (or --step).
 --interpolate writes `num` rows, each a spherical interpolation between two random latents.
 """
-import os
 import sys
 
 from absl import app
@@ -16,12 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import checkpoints
-from jaxgan import config_lib
 from jaxgan import console
-from jaxgan import platform
-from jaxgan import families
 from jaxgan import images as image_lib
-from jaxgan import train
+from jaxgan import platform
+from jaxgan import runs
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
 _NUM = flags.DEFINE_integer('num', 64, 'Images in the grid (rows with --interpolate).')
@@ -46,24 +43,6 @@ def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
   return weight_a * a[:, None] + weight_b * b[:, None]
 
 
-def load_run(workdir: str, step: int | None = None):
-  """(config, family, state) of a training directory's checkpoint."""
-  config_path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(config_path):
-    raise checkpoints.CheckpointError(f'{config_path} does not exist: is {workdir} a training '
-                                      'directory written by jaxgan.main?')
-  config = config_lib.config_from_json(config_path)
-  family = families.make(config)
-  mesh = train.make_mesh()
-  checkpointer = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),
-                                          family.fingerprint(), config.train.keep_checkpoints)
-  restored = checkpointer.restore(train.init_state(family, config, mesh), step)
-  checkpointer.close()
-  if restored is None:
-    raise checkpoints.CheckpointError(f'No checkpoint in {checkpointer.directory}.')
-  return config, family, restored[0]
-
-
 def interpolation_grid(family, state, rng, rows: int, frames: int) -> np.ndarray:
   if not hasattr(family, 'generate'):
     raise ValueError(f'{type(family).__name__} has no latent space to interpolate.')
@@ -80,7 +59,7 @@ def main(argv):
   console.quiet_library_logs()
   platform.use_default_xla_flags()
   try:
-    _, family, state = load_run(_WORKDIR.value, _STEP.value)
+    _, family, state = runs.load_run(_WORKDIR.value, _STEP.value)
   except checkpoints.CheckpointError as e:
     sys.stderr.write(f'FATAL {e}\n')
     sys.exit(1)
