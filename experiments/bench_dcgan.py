@@ -1,7 +1,7 @@
 """Times the reference DCGAN train step in JAX beside a PyTorch twin, on this machine, in one run.
 
   python experiments/bench_dcgan.py [--batch_size=64] [--steps=30] [--repeats=5]
-      [--trainer_steps=500] [--flax_conv_transpose]
+      [--trainer_steps=500] [--flax_conv_transpose] [--bfloat16]
 
 JAX: the trainer's own compiled step (jaxgan.train.compile_train_step: one D and one G update,
 metric accumulation, donated state) on a synthetic uint8 batch already on device. End to end:
@@ -13,6 +13,7 @@ same architecture, loss and optimizer in eager mode (same layer shapes and FLOPs
 'SAME' convolutions symmetrically, TF/Flax put the odd pixel at the end). Both use all of this
 machine's cores. Prints ms/step (median over repeats) and the ratio torch_ms / jax_ms (> 1 means
 JAX is faster), plus JAX's compile time and the fraction of the measured fp32 matmul peak.
+--bfloat16 also times both steps with bfloat16 compute and float32 parameters.
 """
 import argparse
 import os
@@ -48,9 +49,10 @@ def time_windows(run_window, steps: int, repeats: int) -> float:
   return statistics.median(times)
 
 
-def bench_jax(batch_size: int, steps: int, repeats: int):
+def bench_jax(batch_size: int, steps: int, repeats: int, compute_dtype: str = 'float32'):
   config = config_lib.load_config(CONFIG)
   config.train.batch_size = batch_size
+  config.model.compute_dtype = compute_dtype
   mesh = train.make_mesh()
   family = families.make(config)
   state = train.init_state(family, config, mesh)
@@ -104,7 +106,8 @@ def _timed(fn) -> float:
   return time.perf_counter() - start
 
 
-def bench_torch(batch_size: int, steps: int, repeats: int) -> float:
+def bench_torch(batch_size: int, steps: int, repeats: int, bfloat16: bool = False) -> float:
+  import contextlib  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
   from torch import nn  # pylint: disable=g-import-not-at-top
   torch.manual_seed(0)
@@ -126,13 +129,18 @@ def bench_torch(batch_size: int, steps: int, repeats: int) -> float:
   real = torch.rand(batch_size, 1, 28, 28) * 2 - 1
   ones, zeros = torch.ones(batch_size, 1), torch.zeros(batch_size, 1)
 
+  def autocast():  # forward passes only, as torch's AMP recipe prescribes
+    return torch.autocast('cpu', torch.bfloat16) if bfloat16 else contextlib.nullcontext()
+
   def step():
-    fake = generator(torch.randn(batch_size, 100))
-    d_loss = bce(discriminator(real), ones) + bce(discriminator(fake.detach()), zeros)
+    with autocast():
+      fake = generator(torch.randn(batch_size, 100))
+      d_loss = bce(discriminator(real), ones) + bce(discriminator(fake.detach()), zeros)
     d_opt.zero_grad(set_to_none=True)
     d_loss.backward()
     d_opt.step()
-    g_loss = bce(discriminator(generator(torch.randn(batch_size, 100))), ones)
+    with autocast():
+      g_loss = bce(discriminator(generator(torch.randn(batch_size, 100))), ones)
     g_opt.zero_grad(set_to_none=True)
     g_loss.backward()
     g_opt.step()
@@ -152,6 +160,9 @@ def main():
   parser.add_argument('--repeats', type=int, default=5)
   parser.add_argument('--trainer_steps', type=int, default=500,
                       help='Steps of the end-to-end trainer timing (0: skip it).')
+  parser.add_argument('--bfloat16', action='store_true',
+                      help='Also time both steps with bfloat16 compute (JAX: '
+                      'model.compute_dtype; torch: CPU autocast), float32 params.')
   parser.add_argument('--flax_conv_transpose', action='store_true',
                       help='Also time the step with flax.linen.ConvTranspose (before/after).')
   args = parser.parse_args()
@@ -166,6 +177,9 @@ def main():
   if args.flax_conv_transpose:
     layers.ConvTranspose = flax.linen.ConvTranspose
     flax_ms, _, _ = bench_jax(args.batch_size, args.steps, args.repeats)
+  if args.bfloat16:
+    jax_bf16_ms, _, _ = bench_jax(args.batch_size, args.steps, args.repeats, 'bfloat16')
+    torch_bf16_ms = bench_torch(args.batch_size, args.steps, args.repeats, bfloat16=True)
   peak = matmul_peak_gflops()
   achieved = flops / (jax_ms / 1e3) / 1e9
   print(f'jax   train step: {jax_ms:8.2f} ms/step  (first compile {compile_s:.1f} s, '
@@ -180,6 +194,11 @@ def main():
   print(f'speed ratio torch_ms / jax_ms: {torch_ms / jax_ms:.2f}x  (>1: JAX faster)')
   if trainer_ms:
     print(f'speed ratio torch_ms / trainer_ms: {torch_ms / trainer_ms:.2f}x')
+  if args.bfloat16:
+    print(f'bfloat16 compute: jax {jax_bf16_ms:8.2f} ms/step ({jax_ms / jax_bf16_ms:.2f}x its '
+          f'float32 step), torch autocast {torch_bf16_ms:8.2f} ms/step; ratio torch float32 / '
+          f'jax bfloat16: {torch_ms / jax_bf16_ms:.2f}x, torch bfloat16 / jax bfloat16: '
+          f'{torch_bf16_ms / jax_bf16_ms:.2f}x')
   print(f'JAX achieves {achieved:.1f} GFLOP/s = {achieved / peak:.1%} of the measured fp32 '
         f'matmul peak ({peak:.1f} GFLOP/s)')
 
