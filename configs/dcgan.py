@@ -11,6 +11,8 @@ The optional argument after ':' picks a dataset preset: mnist_5k (default), cifa
 """
 import ml_collections
 
+from configs import blocks
+
 _DATASET_PRESETS = {
     # name: (image_size, channels, generator_widths, discriminator_widths)
     'mnist_5k': (28, 1, (256, 128, 64), (64, 128)),
@@ -31,17 +33,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.seed = 0
   config.family = 'gan'
 
-  config.data = ml_collections.ConfigDict()
-  config.data.name = dataset
-  config.data.data_dir = ml_collections.config_dict.placeholder(str)
-  config.data.train_split = 'train'
-  config.data.test_split = 'test'
-  config.data.image_size = image_size
-  config.data.channels = channels
-  # Center-crop to a square and resize to image_size (PIL bicubic) when the dataset's images
-  # have another size, e.g. CelebA's 218x178 faces at 64x64.
-  config.data.resize = dataset == 'celeb_a'
-  config.data.prefetch = 2  # batches prepared ahead on a host thread and put on devices
+  config.data = blocks.data(dataset, image_size, channels, resize=dataset == 'celeb_a')
 
   config.model = ml_collections.ConfigDict()
   config.model.name = 'dcgan'
@@ -73,25 +65,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   config.optim = ml_collections.ConfigDict()
   for network in ('generator', 'discriminator'):
-    optim = ml_collections.ConfigDict()
-    optim.name = 'adam'
-    optim.learning_rate = 2e-4
-    optim.b1 = 0.5
-    optim.b2 = 0.999
-    optim.eps = 1e-7  # Keras' Adam default, as in the tutorial.
-    optim.schedule = 'constant'  # or 'cosine' / 'linear_decay' over train.num_steps
-    optim.warmup_steps = 0
-    config.optim[network] = optim
+    # eps: Keras' Adam default, as in the tutorial.
+    config.optim[network] = blocks.adam(learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-7)
 
-  config.train = ml_collections.ConfigDict()
-  config.train.num_steps = 3000
-  config.train.batch_size = 64  # global, split over all devices of all processes
-  config.train.log_every = 100
-  config.train.checkpoint_every = 500
-  config.train.keep_checkpoints = 3
-  config.train.sample_every = 500
-  config.train.num_sample_images = 64  # fixed latent batch for the grids
-  config.train.ema_decay = 0.999
+  config.train = blocks.train(num_steps=3000, batch_size=64, log_every=100, checkpoint_every=500,
+                              keep_checkpoints=3, sample_every=500, num_sample_images=64)
 
   # Sample quality against a dataset split (jaxgan/evaluators.py), run by the trainer every
   # `every_steps` (0 = off: on a CPU, 5,000 Inception-v3 passes at 299x299 take minutes) and

@@ -12,6 +12,8 @@ Usage:
 """
 import ml_collections
 
+from configs import blocks
+
 _DATASET_PRESETS = {
     # name: (image_size, channels, likelihood)
     'mnist_5k': (28, 1, 'categorical'),
@@ -32,15 +34,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.seed = 0
   config.family = 'pixelcnn'
 
-  config.data = ml_collections.ConfigDict()
-  config.data.name = dataset
-  config.data.data_dir = ml_collections.config_dict.placeholder(str)
-  config.data.train_split = 'train'
-  config.data.test_split = 'test'
-  config.data.image_size = image_size
-  config.data.channels = channels
-  config.data.resize = False
-  config.data.prefetch = 2
+  config.data = blocks.data(dataset, image_size, channels)
 
   config.model = ml_collections.ConfigDict()
   config.model.features = 32  # channels of each stack
@@ -54,24 +48,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.pixelcnn.num_mixtures = 5  # logistic_mixture only (PixelCNN++ uses 10)
 
   config.optim = ml_collections.ConfigDict()
-  config.optim.model = ml_collections.ConfigDict()
-  config.optim.model.name = 'adam'
-  config.optim.model.learning_rate = 1e-3
-  config.optim.model.b1 = 0.9
-  config.optim.model.b2 = 0.999
-  config.optim.model.eps = 1e-8
-  config.optim.model.schedule = 'constant'
-  config.optim.model.warmup_steps = 0
+  config.optim.model = blocks.adam(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8)
 
-  config.train = ml_collections.ConfigDict()
-  config.train.num_steps = 1000
-  config.train.batch_size = 32
-  config.train.log_every = 50
-  config.train.checkpoint_every = 500
-  config.train.keep_checkpoints = 2
-  config.train.sample_every = 1000  # sampling costs H * W network passes
-  config.train.num_sample_images = 16
-  config.train.ema_decay = 0.999
+  # Sampling costs H * W network passes, hence the rare, small grids.
+  config.train = blocks.train(num_steps=1000, batch_size=32, log_every=50, checkpoint_every=500,
+                              keep_checkpoints=2, sample_every=1000, num_sample_images=16)
 
   # Exact held-out likelihood on the whole test split (jaxgan/likelihood_eval.py).
   config.eval = ml_collections.ConfigDict()

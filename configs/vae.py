@@ -11,6 +11,8 @@ Usage:
 """
 import ml_collections
 
+from configs import blocks
+
 _DATASET_PRESETS = {
     # name: (image_size, channels, architecture, likelihood)
     'mnist_5k': (28, 1, 'mlp', 'bernoulli'),
@@ -30,15 +32,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.seed = 0
   config.family = 'vae'
 
-  config.data = ml_collections.ConfigDict()
-  config.data.name = dataset
-  config.data.data_dir = ml_collections.config_dict.placeholder(str)
-  config.data.train_split = 'train'
-  config.data.test_split = 'test'
-  config.data.image_size = image_size
-  config.data.channels = channels
-  config.data.resize = False
-  config.data.prefetch = 2
+  config.data = blocks.data(dataset, image_size, channels)
 
   config.model = ml_collections.ConfigDict()
   config.model.architecture = architecture  # 'mlp' or 'conv'
@@ -54,24 +48,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.vae.kl_warmup_steps = 0  # linear warm-up of the KL weight from 0; 0 = off
 
   config.optim = ml_collections.ConfigDict()
-  config.optim.model = ml_collections.ConfigDict()
-  config.optim.model.name = 'adam'
-  config.optim.model.learning_rate = 1e-3
-  config.optim.model.b1 = 0.9
-  config.optim.model.b2 = 0.999
-  config.optim.model.eps = 1e-8
-  config.optim.model.schedule = 'constant'
-  config.optim.model.warmup_steps = 0
+  config.optim.model = blocks.adam(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8)
 
-  config.train = ml_collections.ConfigDict()
-  config.train.num_steps = 2000
-  config.train.batch_size = 128
-  config.train.log_every = 100
-  config.train.checkpoint_every = 1000
-  config.train.keep_checkpoints = 2
-  config.train.sample_every = 1000
-  config.train.num_sample_images = 64
-  config.train.ema_decay = 0.999
+  config.train = blocks.train(num_steps=2000, batch_size=128, log_every=100, checkpoint_every=1000,
+                              keep_checkpoints=2, sample_every=1000, num_sample_images=64)
 
   # Held-out likelihood on the whole test split (jaxgan/likelihood_eval.py).
   config.eval = ml_collections.ConfigDict()

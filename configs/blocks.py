@@ -1,0 +1,53 @@
+"""Config blocks every model family shares: the dataset, an optimizer, the training loop.
+
+Each config file builds its own model and family blocks and takes these three from here, so a
+field added to one of them (and to the code that reads it) reaches every config at once. Import
+as `from configs import blocks` (run commands from the repository root).
+"""
+import ml_collections
+
+
+def data(name: str, image_size: int, channels: int, resize: bool = False
+         ) -> ml_collections.ConfigDict:
+  """The `data` block (jaxgan/data.py): a dataset by name, at image_size x image_size."""
+  block = ml_collections.ConfigDict()
+  block.name = name
+  block.data_dir = ml_collections.config_dict.placeholder(str)  # tfds data_dir; None: default
+  block.train_split = 'train'
+  block.test_split = 'test'
+  block.image_size = image_size
+  block.channels = channels
+  # Center-crop to a square and resize to image_size (PIL bicubic) when the dataset's images
+  # have another size, e.g. CelebA's 218x178 faces at 64x64.
+  block.resize = resize
+  block.prefetch = 2  # batches prepared ahead on a host thread and put on devices
+  return block
+
+
+def adam(learning_rate: float, b1: float, b2: float, eps: float) -> ml_collections.ConfigDict:
+  """One network's optimizer block (jaxgan/optim.py), with a constant learning rate."""
+  block = ml_collections.ConfigDict()
+  block.name = 'adam'
+  block.learning_rate = learning_rate
+  block.b1 = b1
+  block.b2 = b2
+  block.eps = eps
+  block.schedule = 'constant'  # or 'cosine' / 'linear_decay' over train.num_steps
+  block.warmup_steps = 0  # linear warm-up from 0 before the schedule
+  return block
+
+
+def train(num_steps: int, batch_size: int, log_every: int, checkpoint_every: int,
+          keep_checkpoints: int, sample_every: int, num_sample_images: int,
+          ema_decay: float = 0.999) -> ml_collections.ConfigDict:
+  """The `train` block (jaxgan/train.py); intervals are in steps."""
+  block = ml_collections.ConfigDict()
+  block.num_steps = num_steps
+  block.batch_size = batch_size  # global, split over all devices of all processes
+  block.log_every = log_every
+  block.checkpoint_every = checkpoint_every
+  block.keep_checkpoints = keep_checkpoints
+  block.sample_every = sample_every
+  block.num_sample_images = num_sample_images  # fixed latent/sample batch for the grids
+  block.ema_decay = ema_decay
+  return block
