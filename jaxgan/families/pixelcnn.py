@@ -9,29 +9,20 @@ Gated PixelCNN (van den Oord et al. 2016, arXiv:1606.05328) with one of two pixe
 The negative log-likelihood is exact, so bits/dim on the test split is the model's true value.
 Sampling runs the network once per pixel in a jitted fori_loop (H * W passes).
 """
-import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from jaxgan import data
 from jaxgan import distributions
 from jaxgan import optim
-from jaxgan.families import gan
+from jaxgan.families import single_network
 from jaxgan.models import pixelcnn as pixelcnn_models
 
+State = single_network.SingleNetworkState  # parameters, optimizer state, their EMA
+
 LIKELIHOODS = ('categorical', 'logistic_mixture')
-
-
-@flax.struct.dataclass
-class PixelCnnState:
-  """Everything a PixelCNN run needs to resume: parameters, optimizer state and their EMA."""
-  step: jax.Array
-  params: flax.core.FrozenDict
-  opt_state: optax.OptState
-  ema_params: flax.core.FrozenDict
 
 
 class PixelCnnFamily:
@@ -66,10 +57,9 @@ class PixelCnnFamily:
                           num_mixtures=self.num_mixtures),
             'image_shape': list(self.image_shape)}
 
-  def init(self, rng: jax.Array, batch: data.Batch) -> PixelCnnState:
+  def init(self, rng: jax.Array, batch: data.Batch) -> State:
     params = self.model.init(rng, data.normalize_images(batch.image[:1]))['params']
-    return PixelCnnState(step=jnp.zeros((), jnp.int32), params=params,
-                         opt_state=self.optimizer.init(params), ema_params=params)
+    return single_network.init_state(params, self.optimizer)
 
   def pixel_log_probs(self, outputs: jax.Array, pixels: jax.Array) -> jax.Array:
     """log P(pixel | pixels before it) [N, H, W] from network outputs and integer pixels."""
@@ -83,7 +73,7 @@ class PixelCnnFamily:
     outputs = self.model.apply({'params': params}, data.normalize_images(images))
     return -jnp.sum(self.pixel_log_probs(outputs, pixels), axis=(1, 2))
 
-  def train_step(self, state: PixelCnnState, batch: data.Batch, rng: jax.Array):
+  def train_step(self, state: State, batch: data.Batch, rng: jax.Array):
     del rng  # maximum likelihood on the data as is: nothing random
 
     def objective(params):
@@ -91,16 +81,11 @@ class PixelCnnFamily:
       return distributions.bits_per_dim(nats, self.num_dims), nats
 
     (loss, nats), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
-    updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
     metrics = {'loss': loss, 'nll_nats': nats, 'learning_rate': self.schedule(state.step)}
-    new_state = state.replace(
-        step=state.step + 1, params=params, opt_state=opt_state,
-        ema_params=gan.ema_update(state.ema_params, params, self.config.train.ema_decay,
-                                  state.step))
-    return new_state, metrics
+    return single_network.apply_gradients(state, grads, self.optimizer,
+                                          self.config.train.ema_decay), metrics
 
-  def eval_metrics(self, state: PixelCnnState, batch: data.Batch, rng: jax.Array) -> dict:
+  def eval_metrics(self, state: State, batch: data.Batch, rng: jax.Array) -> dict:
     """Per-example exact NLL (nats) and bits/dim with the EMA parameters."""
     del rng
     nats = self.negative_log_likelihood(state.ema_params, batch.image)
@@ -116,7 +101,7 @@ class PixelCnnFamily:
       return jax.random.categorical(rng, outputs)[:, None]
     return distributions.sample_logistic_mixture(rng, outputs, self.channels, self.num_mixtures)
 
-  def sample(self, state: PixelCnnState, rng: jax.Array, num: int) -> jax.Array:
+  def sample(self, state: State, rng: jax.Array, num: int) -> jax.Array:
     """Ancestral sampling in raster order with the EMA parameters: one network pass per pixel."""
     height, width, channels = self.image_shape
 

@@ -13,32 +13,23 @@ Pixel likelihoods (`config.vae.likelihood`):
   discretized_logistic   8-bit images, a logistic per pixel binned to 256 values (PixelCNN++'s
                          eq. 2 with one component); bits/dim comparable to PixelCNN's
 """
-import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from scipy import stats
 
 from jaxgan import data
 from jaxgan import distributions
 from jaxgan import optim
-from jaxgan.families import gan
+from jaxgan.families import single_network
 from jaxgan.models import vae as vae_models
+
+State = single_network.SingleNetworkState  # parameters, optimizer state, their EMA
 
 LIKELIHOODS = ('bernoulli', 'discretized_logistic')
 BINARIZATIONS = ('dynamic', 'threshold')
 _PARAMS_PER_CHANNEL = {'bernoulli': 1, 'discretized_logistic': 2}
-
-
-@flax.struct.dataclass
-class VaeState:
-  """Everything a VAE run needs to resume: parameters, optimizer state and their EMA."""
-  step: jax.Array
-  params: flax.core.FrozenDict
-  opt_state: optax.OptState
-  ema_params: flax.core.FrozenDict
 
 
 class VaeFamily:
@@ -72,11 +63,10 @@ class VaeFamily:
                                            likelihood=self.config.vae.likelihood),
             'image_shape': list(self.image_shape)}
 
-  def init(self, rng: jax.Array, batch: data.Batch) -> VaeState:
+  def init(self, rng: jax.Array, batch: data.Batch) -> State:
     images = data.normalize_images(batch.image[:1])
     params = self.model.init(rng, images, jnp.zeros((1, self.latent_dim)))['params']
-    return VaeState(step=jnp.zeros((), jnp.int32), params=params,
-                    opt_state=self.optimizer.init(params), ema_params=params)
+    return single_network.init_state(params, self.optimizer)
 
   def _targets(self, pixels: jax.Array, rng: jax.Array) -> jax.Array:
     """The values the likelihood scores: {0, 1} when binarized, else the integer pixels."""
@@ -118,7 +108,7 @@ class VaeFamily:
     return (self.log_likelihood(decoded, targets),
             distributions.gaussian_kl_to_standard_normal(mean, log_variance))
 
-  def train_step(self, state: VaeState, batch: data.Batch, rng: jax.Array):
+  def train_step(self, state: State, batch: data.Batch, rng: jax.Array):
     binarize_key, posterior_key = jax.random.split(rng)
     targets = self._targets(batch.image, binarize_key)
     kl_weight = self.kl_weight(state.step)
@@ -130,8 +120,6 @@ class VaeFamily:
 
     (loss, (log_likelihood, kl)), grads = jax.value_and_grad(objective, has_aux=True)(
         state.params)
-    updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
     neg_elbo = jnp.mean(kl - log_likelihood)
     metrics = {
         'loss': loss,
@@ -142,13 +130,10 @@ class VaeFamily:
         'kl_weight': kl_weight,
         'learning_rate': self.schedule(state.step),
     }
-    new_state = state.replace(
-        step=state.step + 1, params=params, opt_state=opt_state,
-        ema_params=gan.ema_update(state.ema_params, params, self.config.train.ema_decay,
-                                  state.step))
-    return new_state, metrics
+    return single_network.apply_gradients(state, grads, self.optimizer,
+                                          self.config.train.ema_decay), metrics
 
-  def eval_metrics(self, state: VaeState, batch: data.Batch, rng: jax.Array) -> dict:
+  def eval_metrics(self, state: State, batch: data.Batch, rng: jax.Array) -> dict:
     """Per-example negative ELBO (analytic KL, reconstruction averaged over k posterior
     samples), the k-sample IWAE bound on -log p(x) (Burda et al. 2015, eq. 8), both in nats,
     and bits/dim of the IWAE bound; EMA parameters."""
@@ -195,16 +180,16 @@ class VaeFamily:
       return 2.0 * jax.nn.sigmoid(decoded) - 1.0
     return jnp.clip(jnp.split(decoded, 2, axis=-1)[0], -1.0, 1.0)
 
-  def generate(self, state: VaeState, z: jax.Array) -> jax.Array:
+  def generate(self, state: State, z: jax.Array) -> jax.Array:
     """Mean images decoded from latents z [N, latent_dim] with the EMA parameters."""
     decoded = self.model.apply({'params': state.ema_params}, z, method=vae_models.Vae.decode)
     return self._mean_image(decoded)
 
-  def sample(self, state: VaeState, rng: jax.Array, num: int) -> jax.Array:
+  def sample(self, state: State, rng: jax.Array, num: int) -> jax.Array:
     """Prior samples z ~ N(0, I), shown as decoder means (pixel noise would only add speckle)."""
     return self.generate(state, jax.random.normal(rng, (num, self.latent_dim)))
 
-  def image_grids(self, state: VaeState, rng: jax.Array, images: jax.Array) -> dict:
+  def image_grids(self, state: State, rng: jax.Array, images: jax.Array) -> dict:
     """Extra grids for the trainer: reconstructions (each input beside its posterior-mean
     reconstruction) and, for a 2-D latent space, the decoded manifold over the prior's
     5%..95% quantiles on a 10 x 10 grid."""
