@@ -76,7 +76,8 @@ def run(name: str, seed: int, args) -> dict:
 def table(runs: list[dict], args) -> str:
   lines = [f'FID on mnist_5k, {args.num_steps} G steps, widths / {args.width_divisor}, '
            f'{args.compute_dtype}, {args.num_samples} samples.', '',
-           '| config | FID (mean ± std over seeds) | seeds | runs ok | wall s / run (compile + train + FID) |',
+           '| config | FID (mean ± std over seeds) | FID per seed | runs ok | '
+           'wall s / run (compile + train + FID) |',
            '|---|---|---|---|---|']
   for name in dict.fromkeys(r['config'] for r in runs):
     mine = [r for r in runs if r['config'] == name]
@@ -85,9 +86,10 @@ def table(runs: list[dict], args) -> str:
       fid = f'{statistics.mean(fids):.1f} ± {statistics.stdev(fids):.1f}'
     else:
       fid = f'{fids[0]:.1f} (one seed)' if fids else 'diverged'
+    per_seed = ', '.join(f"{r['seed']}: " + (f"{r['fid']:.1f}" if r['status'] == 'ok' else
+                                             r['status']) for r in mine)
     seconds = statistics.mean(r['seconds'] for r in mine)
-    seeds = ','.join(str(r['seed']) for r in mine)
-    lines.append(f'| {name} | {fid} | {seeds} | {len(fids)}/{len(mine)} | {seconds:.0f} |')
+    lines.append(f'| {name} | {fid} | {per_seed} | {len(fids)}/{len(mine)} | {seconds:.0f} |')
   return '\n'.join(lines)
 
 
