@@ -59,4 +59,5 @@ def set_model(config: ml_collections.ConfigDict, name: str, generator_widths,
 def set_adam(config: ml_collections.ConfigDict, network: str, learning_rate: float, b1: float,
              b2: float) -> None:
   optim = config.optim[network]
-  optim.name, optim.learning_rate, optim.b1, optim.b2, optim.eps = 'adam', learning_rate, b1, b2, 1e-8
+  optim.name, optim.learning_rate, optim.b1, optim.b2 = 'adam', learning_rate, b1, b2
+  optim.eps = 1e-8

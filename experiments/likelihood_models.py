@@ -60,7 +60,8 @@ def _train_and_score(label, config, runs_dir, out_dir):
   for png in os.listdir(os.path.join(workdir, 'samples')):
     if png.endswith(f'step_{step:07d}.png'):
       kind = png[:-len(f'step_{step:07d}.png')].rstrip('_') or 'samples'
-      shutil.copy(os.path.join(workdir, 'samples', png), os.path.join(out_dir, f'{label}_{kind}.png'))
+      shutil.copy(os.path.join(workdir, 'samples', png),
+                  os.path.join(out_dir, f'{label}_{kind}.png'))
   print(f'{label}: {metrics} train {train_seconds:.0f}s eval {eval_seconds:.0f}s', flush=True)
   return state, family, {'metrics': metrics, 'protocol': evaluator.protocol(),
                          'steps': step, 'batch_size': config.train.batch_size,

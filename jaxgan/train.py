@@ -59,7 +59,8 @@ def init_state(family, config, mesh):
       image=np.zeros((1, config.data.image_size, config.data.image_size, config.data.channels),
                      np.uint8),
       label=np.zeros((1,), np.int32))
-  return jax.jit(family.init, out_shardings=replicated_sharding(mesh))(root_keys(config.seed)['init'], example)
+  init = jax.jit(family.init, out_shardings=replicated_sharding(mesh))
+  return init(root_keys(config.seed)['init'], example)
 
 
 def replicate(tree, mesh):

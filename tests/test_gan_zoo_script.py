@@ -1,4 +1,4 @@
-"""experiments/gan_zoo.py's bookkeeping: the table shows diverged runs, merging keeps budgets apart."""
+"""experiments/gan_zoo.py's bookkeeping: the table shows diverged runs; merges keep budgets apart."""
 import argparse
 import json
 

@@ -102,7 +102,8 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
                      'batch_size / n_critic real images).')
   if not (isinstance(config.gan.penalty_interval, int) and config.gan.penalty_interval >= 1):
     raise ValueError('config.gan.penalty_interval must be a positive integer (1: every D update; '
-                     f'k: lazy regularization every k-th update), got {config.gan.penalty_interval}.')
+                     'k: lazy regularization every k-th update), got '
+                     f'{config.gan.penalty_interval}.')
 
 
 class GanFamily:
