@@ -77,8 +77,8 @@ def table(runs: list[dict], args) -> str:
   lines = [f'FID on mnist_5k, {args.num_steps} G steps, widths / {args.width_divisor}, '
            f'{args.compute_dtype}, {args.num_samples} samples.', '',
            '| config | FID (mean ± std over seeds) | FID per seed | runs ok | '
-           'wall s / run (compile + train + FID) |',
-           '|---|---|---|---|---|']
+           'D updates x real images per G step | wall s / run (compile + train + FID) |',
+           '|---|---|---|---|---|---|']
   for name in dict.fromkeys(r['config'] for r in runs):
     mine = [r for r in runs if r['config'] == name]
     fids = [r['fid'] for r in mine if r['status'] == 'ok']
@@ -89,7 +89,10 @@ def table(runs: list[dict], args) -> str:
     per_seed = ', '.join(f"{r['seed']}: " + (f"{r['fid']:.1f}" if r['status'] == 'ok' else
                                              r['status']) for r in mine)
     seconds = statistics.mean(r['seconds'] for r in mine)
-    lines.append(f'| {name} | {fid} | {per_seed} | {len(fids)}/{len(mine)} | {seconds:.0f} |')
+    ok = [r for r in mine if r['status'] == 'ok']
+    reads = (f"{ok[0]['n_critic']} x {ok[0]['batch_size'] // ok[0]['n_critic']}" if ok else '-')
+    lines.append(f'| {name} | {fid} | {per_seed} | {len(fids)}/{len(mine)} | {reads} | '
+                 f'{seconds:.0f} |')
   return '\n'.join(lines)
 
 

@@ -17,7 +17,8 @@ def _args(tmp_path, **overrides):
 def _run(config, seed, fid=None):
   if fid is None:
     return {'config': config, 'seed': seed, 'status': 'diverged', 'seconds': 1.0}
-  return {'config': config, 'seed': seed, 'status': 'ok', 'fid': fid, 'seconds': 3.0}
+  return {'config': config, 'seed': seed, 'status': 'ok', 'fid': fid, 'seconds': 3.0,
+          'n_critic': 5, 'batch_size': 320}
 
 
 def test_table_reports_mean_std_per_seed_and_divergence(tmp_path):
@@ -26,6 +27,7 @@ def test_table_reports_mean_std_per_seed_and_divergence(tmp_path):
   assert rows[0].startswith('FID on mnist_5k, 10 G steps, widths / 4, float32, 100 samples.')
   dcgan, wgan = rows[-2], rows[-1]
   assert '| 12.0 ± 2.8 |' in dcgan and '0: 10.0, 1: 14.0' in dcgan and '| 2/2 |' in dcgan
+  assert '| 5 x 64 |' in dcgan
   assert '7.0 (one seed)' in wgan and '0: diverged, 1: 7.0' in wgan and '| 1/2 |' in wgan
 
 
