@@ -1,6 +1,6 @@
 """Trains every zoo config on mnist_5k for the same budget and tabulates FID (mean ± std).
 
-  python -m experiments.gan_zoo [--configs=dcgan,wgan,...] [--seeds=0,1,2] [--num_steps=300]
+  python -m experiments.gan_zoo [--configs=dcgan,wgan,...] [--seeds=0,1,2] [--num_steps=200]
       [--width_divisor=4] [--num_samples=1000] [--compute_dtype=float32] [--workdir=/tmp/gan_zoo]
 
 Budget, the same for every config: `num_steps` generator updates (each with the config's own
@@ -117,7 +117,7 @@ def main(argv):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--configs', default=','.join(CONFIGS))
   parser.add_argument('--seeds', default='0,1,2')
-  parser.add_argument('--num_steps', type=int, default=300)
+  parser.add_argument('--num_steps', type=int, default=200)
   parser.add_argument('--width_divisor', type=int, default=4)
   parser.add_argument('--num_samples', type=int, default=1000)
   parser.add_argument('--compute_dtype', default='float32', choices=('float32', 'bfloat16'))
