@@ -9,6 +9,7 @@ import os
 
 import ml_collections
 
+from configs import blocks
 from jaxgan import config_lib
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -58,6 +59,5 @@ def set_model(config: ml_collections.ConfigDict, name: str, generator_widths,
 
 def set_adam(config: ml_collections.ConfigDict, network: str, learning_rate: float, b1: float,
              b2: float) -> None:
-  optim = config.optim[network]
-  optim.name, optim.learning_rate, optim.b1, optim.b2 = 'adam', learning_rate, b1, b2
-  optim.eps = 1e-8
+  """Replaces one network's optimizer by Adam (eps 1e-8, constant learning rate)."""
+  config.optim[network] = blocks.adam(learning_rate, b1, b2, eps=1e-8)

@@ -16,6 +16,7 @@ JAX is faster), plus JAX's compile time and the fraction of the measured fp32 ma
 --bfloat16 also times both steps with bfloat16 compute and float32 parameters.
 """
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -107,7 +108,6 @@ def _timed(fn) -> float:
 
 
 def bench_torch(batch_size: int, steps: int, repeats: int, bfloat16: bool = False) -> float:
-  import contextlib  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
   from torch import nn  # pylint: disable=g-import-not-at-top
   torch.manual_seed(0)

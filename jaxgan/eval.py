@@ -53,16 +53,23 @@ def with_eval_block(config: ml_collections.ConfigDict,
 def evaluate_run(workdir: str, eval_source=None, step: int | None = None,
                  all_steps: bool = False) -> dict[int, dict]:
   """Evaluates checkpoints of `workdir`; returns {step: results} and records them."""
-  run_config, family, state = runs.load_run(workdir, step)
-  config = with_eval_block(run_config, eval_source)
-  evaluator_list = evaluators.make_evaluators(config, family, train.make_mesh())
-  steps = runs.checkpoint_steps(workdir) if all_steps else [int(state.step)]
+  run = runs.TrainedRun(workdir)
+  try:
+    return _evaluate_checkpoints(run, workdir, with_eval_block(run.config, eval_source),
+                                 (run.steps() if all_steps else None) or [step])
+  finally:
+    run.close()
+
+
+def _evaluate_checkpoints(run, workdir: str, config, steps) -> dict[int, dict]:
+  """Evaluates the checkpoints of `steps` (None: the latest) and records the results."""
+  evaluator_list = evaluators.make_evaluators(config, run.family, train.make_mesh())
   writer = metric_writers.create_default_writer(os.path.join(workdir, 'eval'),
                                                 just_logging=jax.process_index() > 0)
   evaluated = {}
-  for checkpoint_step in steps:
-    if checkpoint_step != int(state.step):
-      _, _, state = runs.load_run(workdir, checkpoint_step)
+  for requested_step in steps:
+    state = run.restore(requested_step)
+    checkpoint_step = int(state.step)
     results, protocol = evaluators.evaluate(evaluator_list, state, checkpoint_step)
     if jax.process_index() == 0:
       evaluators.record_results(workdir, checkpoint_step, results, protocol, source='eval')
@@ -72,7 +79,6 @@ def evaluate_run(workdir: str, eval_source=None, step: int | None = None,
     evaluated[checkpoint_step] = results
   writer.flush()
   return evaluated
-
 
 def main(argv):
   if len(argv) > 1:

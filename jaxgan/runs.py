@@ -22,27 +22,45 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   return config_lib.config_from_json(config_path)
 
 
-def _checkpointer(workdir: str, config, family) -> checkpoints.Checkpointer:
-  return checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'), family.fingerprint(),
-                                  config.train.keep_checkpoints)
+class TrainedRun:
+  """A training directory opened read-only: its config, the family it builds, its checkpoints.
 
+  The family and the restore target are built once, however many checkpoints are restored.
+  """
 
-def checkpoint_steps(workdir: str) -> list[int]:
-  """Steps of the checkpoints kept in DIR/checkpoints, ascending."""
-  config = load_config(workdir)
-  checkpointer = _checkpointer(workdir, config, families.make(config))
-  steps = sorted(checkpointer.manager.all_steps())
-  checkpointer.close()
-  return steps
+  def __init__(self, workdir: str):
+    self.config = load_config(workdir)
+    self.family = families.make(self.config)
+    self._checkpointer = checkpoints.Checkpointer(
+        os.path.join(workdir, 'checkpoints'), self.family.fingerprint(),
+        self.config.train.keep_checkpoints)
+    self._target = train.init_state(self.family, self.config, train.make_mesh())
+
+  def steps(self) -> list[int]:
+    """Steps of the checkpoints kept in DIR/checkpoints, ascending."""
+    return sorted(self._checkpointer.manager.all_steps())
+
+  def restore(self, step: int | None = None):
+    """The train state of the checkpoint at `step` (default: the latest)."""
+    steps = self.steps()
+    directory = self._checkpointer.directory
+    if not steps:
+      raise checkpoints.CheckpointError(
+          f'No checkpoint in {directory}: train first (python -m jaxgan.main --workdir=...) or '
+          'pass the --workdir of a run that has saved one.')
+    if step is not None and step not in steps:
+      raise checkpoints.CheckpointError(
+          f'No checkpoint of step {step} in {directory}; the steps kept are {steps}.')
+    return self._checkpointer.restore(self._target, step)[0]
+
+  def close(self) -> None:
+    self._checkpointer.close()
 
 
 def load_run(workdir: str, step: int | None = None):
   """(config, family, state) of a training directory's checkpoint at `step` (default: latest)."""
-  config = load_config(workdir)
-  family = families.make(config)
-  checkpointer = _checkpointer(workdir, config, family)
-  restored = checkpointer.restore(train.init_state(family, config, train.make_mesh()), step)
-  checkpointer.close()
-  if restored is None:
-    raise checkpoints.CheckpointError(f'No checkpoint in {checkpointer.directory}.')
-  return config, family, restored[0]
+  run = TrainedRun(workdir)
+  try:
+    return run.config, run.family, run.restore(step)
+  finally:
+    run.close()

@@ -9,11 +9,13 @@ import pytest
 from PIL import Image
 
 from conftest import DCGAN_CONFIG, run_module, tiny_dcgan_config
+from jaxgan import checkpoints
 from jaxgan import data
 from jaxgan import evaluators
 from jaxgan import families
 from jaxgan import fid as fid_cli
 from jaxgan import metrics
+from jaxgan import runs
 from jaxgan import train
 
 # A tiny evaluation: 8 samples against the first 8 training digits.
@@ -167,3 +169,12 @@ def test_fid_cli_inputs_are_checked(tmp_path):
     fid_cli.read_images(str(tmp_path / 'float.npz'))
   with pytest.raises(fid_cli.ImageSetError, match='neither'):
     fid_cli.read_images(str(tmp_path / 'missing'))
+
+
+def test_trained_run_restores_kept_steps_and_names_them_for_a_missing_one(trained_with_eval):
+  run = runs.TrainedRun(trained_with_eval)
+  assert run.steps() == [5, 10]
+  assert int(run.restore().step) == 10 and int(run.restore(5).step) == 5
+  with pytest.raises(checkpoints.CheckpointError, match=r'step 7 .* steps kept are \[5, 10\]'):
+    run.restore(7)
+  run.close()
