@@ -29,8 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from jaxgan import mesh as mesh_lib
 from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
-from jaxgan import data
 from jaxgan import families
 from jaxgan import platform
 from jaxgan import train
@@ -54,17 +54,15 @@ def bench_jax(batch_size: int, steps: int, repeats: int, compute_dtype: str = 'f
   config = config_lib.load_config(CONFIG)
   config.train.batch_size = batch_size
   config.model.compute_dtype = compute_dtype
-  mesh = train.make_mesh()
+  mesh = mesh_lib.make_mesh()
   family = families.make(config)
-  state = train.init_state(family, config, mesh)
-  batch_sharding = train.data_sharding(mesh)
+  state = families.init_state(family, mesh)
+  batch_sharding = mesh_lib.data_sharding(mesh)
   names = train.metric_names(family, state, config)
   sums = train.zero_metric_sums(names, mesh)
-  key = train.replicate(train.root_keys(0)['train'], mesh)
+  key = mesh_lib.replicate(families.root_keys(0)['train'], mesh)
   rng = np.random.default_rng(0)
-  batch = data.Batch(
-      jax.device_put(rng.integers(0, 256, (batch_size, 28, 28, 1), np.uint8), batch_sharding),
-      jax.device_put(np.zeros(batch_size, np.int32), batch_sharding))
+  batch = {'image': jax.device_put(rng.integers(0, 256, (batch_size, 28, 28, 1), np.uint8), batch_sharding), 'label': jax.device_put(np.zeros(batch_size, np.int32), batch_sharding)}
   step_fn = train.compile_train_step(family, state, mesh)
   start = time.perf_counter()
   compiled = step_fn.lower(state, sums, batch, key).compile()

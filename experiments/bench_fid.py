@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from jaxgan import data
-from jaxgan import inception
+from jaxgan.pretrained import inception
 from jaxgan import metrics
 from jaxgan import platform
 from jaxgan import resize

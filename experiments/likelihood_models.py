@@ -23,6 +23,7 @@ import jax
 import numpy as np
 import torch
 
+from jaxgan import mesh as mesh_lib
 from jaxgan import config_lib
 from jaxgan import data
 from jaxgan import families
@@ -52,7 +53,7 @@ def _train_and_score(label, config, runs_dir, out_dir):
   state = train.train_and_evaluate(config, workdir)
   train_seconds = time.perf_counter() - start
   family = families.make(config)
-  evaluator = likelihood_eval.LikelihoodEvaluator(config, family, train.make_mesh())
+  evaluator = likelihood_eval.LikelihoodEvaluator(config, family, mesh_lib.make_mesh())
   start = time.perf_counter()
   metrics = evaluator(state, config.train.num_steps)
   eval_seconds = time.perf_counter() - start
@@ -125,7 +126,7 @@ def torch_twin(config, init_params, train_source, test_images):
   start = time.perf_counter()
   for step in range(config.train.num_steps):
     indices = data.batch_indices(step, config.train.batch_size, len(train_source), config.seed)
-    pixels = torch.from_numpy(train_source.get(indices).image.reshape(len(indices), -1))
+    pixels = torch.from_numpy(train_source.get(indices)['image'].reshape(len(indices), -1))
     x = torch.bernoulli(pixels.float() / 255.0)  # dynamic binarization
     log_likelihood, _, kl = _torch_log_terms(model, x, 1)
     loss = (kl - log_likelihood[0]).mean()
@@ -212,8 +213,8 @@ def main():
   image_lib.save_png(grid, os.path.join(args.out, 'vae_interpolations.png'))
 
   train_source = data.open_source(vae_config.data, 'train')
-  init_state = train.init_state(family, vae_config, train.make_mesh())
-  test_images = data.open_source(vae_config.data, 'test').get(np.arange(500)).image
+  init_state = families.init_state(family, mesh_lib.make_mesh())
+  test_images = data.open_source(vae_config.data, 'test').get(np.arange(500))['image']
   results['models']['PyTorch twin of the VAE'] = torch_twin(
       vae_config, init_state.params, train_source, test_images)
 

@@ -10,7 +10,7 @@ import importlib.util
 import os
 import queue
 import threading
-from typing import Iterator, NamedTuple
+from typing import Iterator
 
 import jax
 import ml_collections
@@ -24,9 +24,7 @@ class DatasetError(ValueError):
   """The dataset is unknown, not prepared, or yields images the config does not expect."""
 
 
-class Batch(NamedTuple):
-  image: np.ndarray  # uint8 [N, H, W, C]
-  label: np.ndarray  # int32 [N]
+Batch = dict  # named arrays, e.g. {'image': uint8 [N, H, W, C], 'label': int32 [N]}
 
 
 class ArraySource:
@@ -39,7 +37,7 @@ class ArraySource:
     return len(self.images)
 
   def get(self, indices: np.ndarray) -> Batch:
-    return Batch(self.images[indices], self.labels[indices])
+    return {'image': self.images[indices], 'label': self.labels[indices]}
 
 
 class RandomAccessSource:
@@ -55,7 +53,7 @@ class RandomAccessSource:
     records = [self.data_source[int(i)] for i in indices]
     images = [_fit_image(r['image'], self.image_size, self.resize) for r in records]
     labels = [r.get('label', 0) for r in records]
-    return Batch(np.stack(images), np.asarray(labels, np.int32))
+    return {'image': np.stack(images), 'label': np.asarray(labels, np.int32)}
 
 
 def _fit_image(image: np.ndarray, size: int, resize: bool) -> np.ndarray:
@@ -130,7 +128,7 @@ def open_source(data_config: ml_collections.ConfigDict, split: str):
                         data_config.resize)
   if len(source) == 0:
     raise DatasetError(f'Split {split!r} of dataset {data_config.name!r} is empty.')
-  shape = source.get(np.array([0])).image.shape[1:]
+  shape = source.get(np.array([0]))['image'].shape[1:]
   expected = (data_config.image_size, data_config.image_size, data_config.channels)
   if shape != expected:
     raise DatasetError(
@@ -179,7 +177,8 @@ def device_batches(source, batch_size: int, seed: int, start_step: int,
     try:
       while not stop.is_set():
         batch = host_batch(source, step, batch_size, seed)
-        buffer.put(Batch(*(jax.make_array_from_process_local_data(sharding, x) for x in batch)))
+        buffer.put(jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x),
+                                batch))
         step += 1
     except Exception as e:  # pylint: disable=broad-except
       buffer.put(e)

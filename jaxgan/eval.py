@@ -19,14 +19,14 @@ import jax
 import ml_collections
 from ml_collections import config_flags
 
+from jaxgan import mesh as mesh_lib
 from jaxgan import checkpoints
 from jaxgan import console
 from jaxgan import data
 from jaxgan import evaluators
-from jaxgan import inception
+from jaxgan.pretrained import inception
 from jaxgan import platform
 from jaxgan import runs
-from jaxgan import train
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file [:arg] whose `eval` block to use (default: DIR/config.json\'s).',
@@ -63,7 +63,7 @@ def evaluate_run(workdir: str, eval_source=None, step: int | None = None,
 
 def _evaluate_checkpoints(run, workdir: str, config, steps) -> dict[int, dict]:
   """Evaluates the checkpoints of `steps` (None: the latest) and records the results."""
-  evaluator_list = evaluators.make_evaluators(config, run.family, train.make_mesh())
+  evaluator_list = evaluators.make_evaluators(config, run.family, mesh_lib.make_mesh())
   writer = metric_writers.create_default_writer(os.path.join(workdir, 'eval'),
                                                 just_logging=jax.process_index() > 0)
   evaluated = {}

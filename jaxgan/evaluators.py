@@ -14,12 +14,15 @@ import json
 import math
 import os
 
+from absl import logging
 import jax
 import ml_collections
 import numpy as np
 
+from jaxgan import checkpoints
+from jaxgan import config_lib
 from jaxgan import data
-from jaxgan import inception
+from jaxgan.pretrained import inception
 from jaxgan import likelihood_eval
 from jaxgan import metrics as metrics_lib
 from jaxgan import resize
@@ -65,7 +68,7 @@ class InceptionFeatures:
 
 def load_images(source, count: int, batch: int = 1000) -> np.ndarray:
   """The first `count` images of a data source (data.ArraySource / RandomAccessSource)."""
-  return np.concatenate([source.get(np.arange(start, min(start + batch, count))).image
+  return np.concatenate([source.get(np.arange(start, min(start + batch, count)))['image']
                          for start in range(0, count, batch)])
 
 
@@ -234,3 +237,34 @@ def record_results(workdir: str, step: int, results: dict, protocol: dict, sourc
   with open(path + '.tmp', 'w') as f:
     json.dump({str(s): entries[s] for s in sorted(entries)}, f, indent=2)
   os.replace(path + '.tmp', path)
+
+
+class PeriodicEvaluation:
+  """Runs config.eval's evaluators, logs and records the results, and keeps the checkpoint with
+  the lowest FID in workdir/checkpoints_best (apart from the regular, rotating checkpoints)."""
+
+  def __init__(self, config, family, workdir, writer, mesh):
+    self.every_steps, self.workdir, self.writer = config.eval.every_steps, workdir, writer
+    if not isinstance(self.every_steps, int) or self.every_steps < 0:
+      raise config_lib.ConfigError(f'config.eval.every_steps must be an integer >= 0 (0 = off), '
+                                   f'got {self.every_steps!r}.')
+    self.evaluators = make_evaluators(config, family, mesh)
+    self.best = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints_best'),
+                                         family.fingerprint(), keep=1)
+    best_step = self.best.latest_step()
+    entry = read_results(workdir).get(best_step, {}) if best_step is not None else {}
+    self.best_fid = entry.get('metrics', {}).get('fid', float('inf'))
+
+  def __call__(self, state, step: int) -> None:
+    results, protocol = evaluate(self.evaluators, state, step)
+    self.writer.write_scalars(step, {f'eval/{k}': v for k, v in results.items()})
+    logging.info('eval step %d: %s', step, ' '.join(f'{k}={v:.4g}' for k, v in results.items()))
+    if results.get('fid', float('inf')) < self.best_fid:
+      self.best_fid = results['fid']
+      self.best.save(step, state, data_position=step)
+    if jax.process_index() == 0:
+      record_results(self.workdir, step, results, protocol, source='train')
+
+  def close(self) -> None:
+    self.best.wait_until_finished()
+    self.best.close()

@@ -13,12 +13,12 @@ from absl import flags
 import numpy as np
 from PIL import Image
 
+from jaxgan import mesh as mesh_lib
 from jaxgan import console
 from jaxgan import platform
 from jaxgan import evaluators
-from jaxgan import inception
+from jaxgan.pretrained import inception
 from jaxgan import metrics
-from jaxgan import train
 
 _RESIZER = flags.DEFINE_enum('resizer', 'clean', ['clean', 'legacy_tf'], 'Resize protocol.')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 64, 'Images per Inception batch (global).')
@@ -95,7 +95,7 @@ def main(argv):
     raise app.UsageError('Usage: python -m jaxgan.fid PATH_A PATH_B')
   try:
     image_sets = [read_images(path) for path in argv[1:]]
-    extractor = evaluators.InceptionFeatures(train.make_mesh(), _BATCH_SIZE.value, _RESIZER.value)
+    extractor = evaluators.InceptionFeatures(mesh_lib.make_mesh(), _BATCH_SIZE.value, _RESIZER.value)
     results = fid_between(*image_sets, extractor, _KID_SUBSETS.value, _KID_SUBSET_SIZE.value)
   except (ValueError, inception.WeightsError) as e:
     sys.stderr.write(f'FATAL {type(e).__name__}: {e}\n')

@@ -12,6 +12,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan import data
+from jaxgan.families import base
 
 _EVAL_STREAM = 0x4556414c  # 'EVAL': the evaluator's key is fold_in(key(seed), this)
 
@@ -22,9 +23,7 @@ class LikelihoodEvaluator:
   def __init__(self, config: ml_collections.ConfigDict, family, mesh: jax.sharding.Mesh,
                metrics=('likelihood',)):
     del metrics  # one pass computes all of the family's likelihood metrics
-    if not hasattr(family, 'eval_metrics'):
-      raise ValueError(f'config.family={config.family!r} has no likelihood to evaluate; remove '
-                       "'likelihood' from config.eval.metrics.")
+    base.require(family, 'eval_metrics', "config.eval.metrics's 'likelihood'")
     batch_size = config.eval.batch_size
     if batch_size % mesh.size:
       raise ValueError(f'config.eval.batch_size={batch_size} is not divisible by the '
@@ -36,8 +35,8 @@ class LikelihoodEvaluator:
     self.count = len(source)
     num_batches = -(-self.count // batch_size)
     padding = num_batches * batch_size - self.count
-    self.images = np.concatenate([everything.image, np.repeat(everything.image[:1], padding, 0)])
-    self.labels = np.concatenate([everything.label, np.repeat(everything.label[:1], padding, 0)])
+    self.images = np.concatenate([everything['image'], np.repeat(everything['image'][:1], padding, 0)])
+    self.labels = np.concatenate([everything['label'], np.repeat(everything['label'][:1], padding, 0)])
     self.weights = (np.arange(num_batches * batch_size) < self.count).astype(np.float32)
     self.batch_size, self.num_batches = batch_size, num_batches
     self.key = jax.random.fold_in(jax.random.key(config.seed), _EVAL_STREAM)
@@ -64,7 +63,7 @@ class LikelihoodEvaluator:
     totals = None
     for b in range(self.num_batches):
       rows = slice(b * self.batch_size, (b + 1) * self.batch_size)
-      batch = data.Batch(self._global(self.images[rows]), self._global(self.labels[rows]))
+      batch = {'image': self._global(self.images[rows]), 'label': self._global(self.labels[rows])}
       sums = self._weighted_sums(state, batch, self._global(self.weights[rows]),
                                  jax.random.fold_in(self.key, b))
       totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)

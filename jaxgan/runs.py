@@ -7,10 +7,10 @@ import os
 
 import ml_collections
 
+from jaxgan import mesh as mesh_lib
 from jaxgan import checkpoints
 from jaxgan import config_lib
 from jaxgan import families
-from jaxgan import train
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -34,7 +34,7 @@ class TrainedRun:
     self._checkpointer = checkpoints.Checkpointer(
         os.path.join(workdir, 'checkpoints'), self.family.fingerprint(),
         self.config.train.keep_checkpoints)
-    self._target = train.init_state(self.family, self.config, train.make_mesh())
+    self._target = families.init_state(self.family, mesh_lib.make_mesh())
 
   def steps(self) -> list[int]:
     """Steps of the checkpoints kept in DIR/checkpoints, ascending."""

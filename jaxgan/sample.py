@@ -19,6 +19,7 @@ from jaxgan import console
 from jaxgan import images as image_lib
 from jaxgan import platform
 from jaxgan import runs
+from jaxgan.families import base
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
 _NUM = flags.DEFINE_integer('num', 64, 'Images in the grid (rows with --interpolate).')
@@ -44,8 +45,7 @@ def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
 
 
 def interpolation_grid(family, state, rng, rows: int, frames: int) -> np.ndarray:
-  if not hasattr(family, 'generate'):
-    raise ValueError(f'{type(family).__name__} has no latent space to interpolate.')
+  base.require(family, 'generate', '--interpolate (a latent space)')
   start_key, end_key = jax.random.split(rng)
   shape = (rows, family.latent_dim)
   latents = slerp(jax.random.normal(start_key, shape), jax.random.normal(end_key, shape),

@@ -24,48 +24,14 @@ from jaxgan import data
 from jaxgan import evaluators
 from jaxgan import families
 from jaxgan import images as image_lib
+from jaxgan.families import base
+from jaxgan.mesh import data_sharding, make_mesh, replicate, replicated_sharding
 
 _NO_NONFINITE = -1
 
 
 class NonFiniteLossError(FloatingPointError):
   """A training metric (a loss) became NaN or Inf."""
-
-
-def make_mesh(devices=None) -> jax.sharding.Mesh:
-  """A 1-D mesh with a `data` axis over all (or the given) devices."""
-  devices = jax.devices() if devices is None else devices
-  return jax.sharding.Mesh(np.asarray(devices), ('data',))
-
-
-def replicated_sharding(mesh) -> jax.sharding.NamedSharding:
-  return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-
-
-def data_sharding(mesh) -> jax.sharding.NamedSharding:
-  """Leading (batch) axis split over the mesh's `data` axis."""
-  return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
-
-
-def root_keys(seed: int) -> dict:
-  """Named PRNG streams derived from the seed; a step's key is fold_in(keys['train'], step)."""
-  init, train, sample = jax.random.split(jax.random.key(seed), 3)
-  return {'init': init, 'train': train, 'sample': sample}
-
-
-def init_state(family, config, mesh):
-  """The family's initial state, created directly with replicated sharding."""
-  example = data.Batch(
-      image=np.zeros((1, config.data.image_size, config.data.image_size, config.data.channels),
-                     np.uint8),
-      label=np.zeros((1,), np.int32))
-  init = jax.jit(family.init, out_shardings=replicated_sharding(mesh))
-  return init(root_keys(config.seed)['init'], example)
-
-
-def replicate(tree, mesh):
-  """Host values -> arrays replicated over the mesh (also across processes, unlike device_put)."""
-  return jax.jit(lambda x: x, out_shardings=replicated_sharding(mesh))(tree)
 
 
 def zero_metric_sums(names, mesh):
@@ -99,10 +65,7 @@ def compile_train_step(family, state, mesh):
 
 def metric_names(family, state, config):
   """Names of the family's metrics, from an abstract evaluation (no compute)."""
-  batch = data.Batch(
-      jax.ShapeDtypeStruct((config.train.batch_size, config.data.image_size,
-                            config.data.image_size, config.data.channels), jnp.uint8),
-      jax.ShapeDtypeStruct((config.train.batch_size,), jnp.int32))
+  batch = family.example_batch(base.phases(family)[0])
   _, metrics = jax.eval_shape(family.train_step, state, batch, jax.random.key(0))
   return sorted(metrics)
 
@@ -115,18 +78,18 @@ class SampleWriter:
   def __init__(self, family, config, workdir, writer, mesh, source):
     self.directory = os.path.join(workdir, 'samples')
     self.writer, self.num = writer, config.train.num_sample_images
-    self.key = root_keys(config.seed)['sample']
+    self.key = families.root_keys(config.seed)['sample']
     self._sample = jax.jit(family.sample, static_argnums=2,
                            out_shardings=replicated_sharding(mesh))
     self._image_grids = None
-    if hasattr(family, 'image_grids'):
-      self.images = replicate(source.get(np.arange(min(self.num, len(source)))).image, mesh)
+    if base.has(family, 'image_grids'):
+      self.examples = replicate(source.get(np.arange(min(self.num, len(source)))), mesh)
       self._image_grids = jax.jit(family.image_grids, out_shardings=replicated_sharding(mesh))
 
   def __call__(self, state, step: int) -> None:
     grids = {'samples': self._sample(state, self.key, self.num)}
     if self._image_grids:
-      grids.update(self._image_grids(state, self.key, self.images))
+      grids.update(self._image_grids(state, self.key, self.examples))
     for name, images in jax.device_get(grids).items():
       if jax.process_index() == 0:
         grid = image_lib.make_grid(image_lib.to_uint8(images))
@@ -172,37 +135,6 @@ def _log(writer, host_sums, step, num_steps, steps_per_sec):
                if np.isfinite(eta) else '?')
 
 
-class PeriodicEvaluation:
-  """Runs config.eval's evaluators, logs and records the results, and keeps the checkpoint with
-  the lowest FID in workdir/checkpoints_best (apart from the regular, rotating checkpoints)."""
-
-  def __init__(self, config, family, workdir, writer, mesh):
-    self.every_steps, self.workdir, self.writer = config.eval.every_steps, workdir, writer
-    if not isinstance(self.every_steps, int) or self.every_steps < 0:
-      raise config_lib.ConfigError(f'config.eval.every_steps must be an integer >= 0 (0 = off), '
-                                   f'got {self.every_steps!r}.')
-    self.evaluators = evaluators.make_evaluators(config, family, mesh)
-    self.best = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints_best'),
-                                         family.fingerprint(), keep=1)
-    best_step = self.best.latest_step()
-    entry = evaluators.read_results(workdir).get(best_step, {}) if best_step is not None else {}
-    self.best_fid = entry.get('metrics', {}).get('fid', float('inf'))
-
-  def __call__(self, state, step: int) -> None:
-    results, protocol = evaluators.evaluate(self.evaluators, state, step)
-    self.writer.write_scalars(step, {f'eval/{k}': v for k, v in results.items()})
-    logging.info('eval step %d: %s', step, ' '.join(f'{k}={v:.4g}' for k, v in results.items()))
-    if results.get('fid', float('inf')) < self.best_fid:
-      self.best_fid = results['fid']
-      self.best.save(step, state, data_position=step)
-    if jax.process_index() == 0:
-      evaluators.record_results(self.workdir, step, results, protocol, source='train')
-
-  def close(self) -> None:
-    self.best.wait_until_finished()
-    self.best.close()
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None):
   """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the final state."""
   mesh = make_mesh(devices)
@@ -216,7 +148,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   writer = metric_writers.create_default_writer(workdir, just_logging=not is_chief)
   checkpointer = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),
                                           family.fingerprint(), config.train.keep_checkpoints)
-  state, start_step = _restore_or_init(checkpointer, init_state(family, config, mesh))
+  state, start_step = _restore_or_init(checkpointer, families.init_state(family, mesh))
   num_steps = config.train.num_steps
   if start_step >= num_steps:
     logging.info('Checkpoint step %d >= num_steps %d: nothing to train.', start_step, num_steps)
@@ -225,9 +157,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   names = metric_names(family, state, config)
   train_step = compile_train_step(family, state, mesh)
   write_samples = SampleWriter(family, config, workdir, writer, mesh, train_source)
-  evaluate = (PeriodicEvaluation(config, family, workdir, writer, mesh)
+  evaluate = (evaluators.PeriodicEvaluation(config, family, workdir, writer, mesh)
               if config.get('eval') and config.eval.every_steps else None)
-  train_key = replicate(root_keys(config.seed)['train'], mesh)
+  train_key = replicate(families.root_keys(config.seed)['train'], mesh)
   sums = zero_metric_sums(names, mesh)
   batches = data.device_batches(train_source, config.train.batch_size, config.seed, start_step,
                                 data_sharding(mesh), config.data.prefetch)

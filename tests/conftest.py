@@ -56,15 +56,15 @@ def run_compiled_steps(config, num_steps: int, devices=None):
   """Runs the trainer's compiled step `num_steps` times on `devices` (default: all) from a fresh
   state: (final state, per-step metrics on the host, the jitted step function)."""
   import jax  # pylint: disable=g-import-not-at-top
-  from jaxgan import data, families, train  # pylint: disable=g-import-not-at-top
-  mesh = train.make_mesh(devices)
+  from jaxgan import data, families, train, mesh as mesh_lib  # pylint: disable=g-import-not-at-top
+  mesh = mesh_lib.make_mesh(devices)
   family = families.make(config)
-  state = train.init_state(family, config, mesh)
+  state = families.init_state(family, mesh)
   names = train.metric_names(family, state, config)
   step_fn = train.compile_train_step(family, state, mesh)
-  train_key = train.replicate(train.root_keys(config.seed)['train'], mesh)
+  train_key = mesh_lib.replicate(families.root_keys(config.seed)['train'], mesh)
   batches = data.device_batches(data.open_source(config.data, 'train'), config.train.batch_size,
-                                config.seed, 0, train.data_sharding(mesh))
+                                config.seed, 0, mesh_lib.data_sharding(mesh))
   history = []
   for _ in range(num_steps):
     state, sums = step_fn(state, train.zero_metric_sums(names, mesh), next(batches), train_key)
@@ -89,11 +89,11 @@ def run_module(module: str, *args: str, timeout: float = 300) -> subprocess.Comp
 def final_state(workdir: str, config):
   """The state of the latest checkpoint in `workdir`, on the host."""
   import jax  # pylint: disable=g-import-not-at-top
-  from jaxgan import checkpoints, families, train  # pylint: disable=g-import-not-at-top
+  from jaxgan import checkpoints, families, mesh as mesh_lib  # pylint: disable=g-import-not-at-top
   family = families.make(config)
   checkpointer = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),
                                           family.fingerprint(), 10)
-  state, _ = checkpointer.restore(train.init_state(family, config, train.make_mesh()))
+  state, _ = checkpointer.restore(families.init_state(family, mesh_lib.make_mesh()))
   checkpointer.close()
   return jax.device_get(state)
 

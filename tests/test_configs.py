@@ -10,7 +10,6 @@ from PIL import Image
 
 from conftest import REPO
 from jaxgan import config_lib
-from jaxgan import data
 from jaxgan import families
 from jaxgan import train
 from zoo_testing import tiny_zoo_config
@@ -46,7 +45,7 @@ def test_config_builds_at_other_presets(name, dataset):
   assert config.data.name == dataset
   family = families.make(config)
   size, channels = config.data.image_size, config.data.channels
-  batch = data.Batch(np.zeros((1, size, size, channels), np.uint8), np.zeros((1,), np.int32))
+  batch = {'image': np.zeros((1, size, size, channels), np.uint8), 'label': np.zeros((1,), np.int32)}
   state = jax.eval_shape(family.init, jax.random.key(0), batch)
   images = jax.eval_shape(lambda s, key: family.sample(s, key, 2), state, jax.random.key(0))
   assert images.shape == (2, size, size, channels)

@@ -42,8 +42,8 @@ def test_each_process_reads_its_own_rows(monkeypatch):
   halves = []
   for index in range(2):
     monkeypatch.setattr(jax, 'process_index', lambda index=index: index)
-    halves.append(data.host_batch(source, 3, 8, seed=0).image)
-  np.testing.assert_array_equal(np.concatenate(halves), full.image)
+    halves.append(data.host_batch(source, 3, 8, seed=0)['image'])
+  np.testing.assert_array_equal(np.concatenate(halves), full['image'])
 
 
 def test_device_batches_are_sharded_and_start_at_the_given_step():
@@ -53,9 +53,9 @@ def test_device_batches_are_sharded_and_start_at_the_given_step():
   batches = data.device_batches(source, 8, seed=1, start_step=5, sharding=sharding)
   first = next(batches)
   batches.close()
-  assert first.image.shape == (8, 28, 28, 1) and first.image.sharding == sharding
-  assert len(first.image.addressable_shards) == len(jax.devices())
-  np.testing.assert_array_equal(np.asarray(first.image), data.host_batch(source, 5, 8, 1).image)
+  assert first['image'].shape == (8, 28, 28, 1) and first['image'].sharding == sharding
+  assert len(first['image'].addressable_shards) == len(jax.devices())
+  np.testing.assert_array_equal(np.asarray(first['image']), data.host_batch(source, 5, 8, 1)['image'])
 
 
 def test_wrong_image_shape_says_which_fields_to_set():
@@ -70,15 +70,15 @@ def test_tfds_dataset_through_mock_data():
     source = data.open_source(config.data, 'train')
     batch = data.host_batch(source, 0, 8, seed=0)
   assert len(source) == 24
-  assert batch.image.shape == (8, 32, 32, 3) and batch.image.dtype == np.uint8
-  assert batch.label.shape == (8,)
+  assert batch['image'].shape == (8, 32, 32, 3) and batch['image'].dtype == np.uint8
+  assert batch['label'].shape == (8,)
 
 
 def test_tfds_resize_center_crops_to_the_configured_size():
   config = tiny_dcgan_config('cifar10', data__image_size=16, data__resize=True)
   with tfds.testing.mock_data(num_examples=4):
     batch = data.host_batch(data.open_source(config.data, 'train'), 0, 4, seed=0)
-  assert batch.image.shape == (4, 16, 16, 3)
+  assert batch['image'].shape == (4, 16, 16, 3)
 
 
 def test_unprepared_tfds_dataset_explains_how_to_prepare(tmp_path):

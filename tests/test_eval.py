@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from conftest import DCGAN_CONFIG, run_module, tiny_dcgan_config
+from jaxgan import mesh as mesh_lib
 from jaxgan import checkpoints
 from jaxgan import data
 from jaxgan import evaluators
@@ -47,8 +48,8 @@ def _fid_of_halves(features):
 
 
 def test_same_images_same_fid_across_runs_and_device_counts(digits):
-  four = evaluators.InceptionFeatures(train.make_mesh(jax.devices()[:4]), 8)
-  one = evaluators.InceptionFeatures(train.make_mesh(jax.devices()[:1]), 8)
+  four = evaluators.InceptionFeatures(mesh_lib.make_mesh(jax.devices()[:4]), 8)
+  one = evaluators.InceptionFeatures(mesh_lib.make_mesh(jax.devices()[:1]), 8)
   first, again, single = four(digits), four(digits), one(digits)
   np.testing.assert_array_equal(first, again)
   fid = _fid_of_halves(first)
@@ -63,8 +64,8 @@ def test_evaluator_metrics_protocol_and_cached_reference(tmp_path, monkeypatch):
   config = tiny_dcgan_config(**TINY_EVAL, eval__inception_logits_weights=str(head),
                              eval__metrics=('fid', 'kid', 'precision_recall', 'inception_score'))
   family = families.make(config)
-  mesh = train.make_mesh()
-  state = train.init_state(family, config, mesh)
+  mesh = mesh_lib.make_mesh()
+  state = families.init_state(family, mesh)
   [evaluator] = evaluators.make_evaluators(config, family, mesh)
   results = evaluator(state, 0)
   assert set(results) == {'fid', 'kid_mean', 'kid_std', 'precision', 'recall',
@@ -89,10 +90,10 @@ def test_evaluator_metrics_protocol_and_cached_reference(tmp_path, monkeypatch):
 def test_unknown_metric_and_indivisible_batch_are_clear_errors():
   config = tiny_dcgan_config(**TINY_EVAL, eval__metrics=('fid', 'bits_per_dim'))
   with pytest.raises(ValueError, match='Unknown metric'):
-    evaluators.make_evaluators(config, None, train.make_mesh())
+    evaluators.make_evaluators(config, None, mesh_lib.make_mesh())
   config = tiny_dcgan_config(**dict(TINY_EVAL, eval__batch_size=6))
   with pytest.raises(ValueError, match='not divisible'):
-    evaluators.make_evaluators(config, None, train.make_mesh())
+    evaluators.make_evaluators(config, None, mesh_lib.make_mesh())
 
 
 @pytest.fixture(scope='module')
@@ -152,7 +153,7 @@ def test_fid_cli_on_npz_and_folder(tmp_path, digits):
                       '--kid_subsets=2')
   assert result.returncode == 0, result.stderr[-2000:]
   fid_line = [line for line in result.stdout.splitlines() if line.startswith('FID: ')]
-  extractor = evaluators.InceptionFeatures(train.make_mesh(), 4)
+  extractor = evaluators.InceptionFeatures(mesh_lib.make_mesh(), 4)
   expected = fid_cli.fid_between(digits[:4], digits[4:], extractor, kid_subsets=2)['fid']
   np.testing.assert_allclose(float(fid_line[0].split()[1]), expected, rtol=1e-5)
 

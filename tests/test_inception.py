@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jaxgan import data
-from jaxgan import inception
+from jaxgan.pretrained import inception
 from jaxgan import metrics
 from jaxgan import resize
 

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import run_compiled_steps
 from conftest import shrunk_config
+from jaxgan import mesh as mesh_lib
 from jaxgan import data
 from jaxgan import families
 from jaxgan import likelihood_eval
@@ -65,8 +66,8 @@ def test_masks_are_causal_in_raster_order_across_both_stacks(channels):
 def test_uniform_model_costs_exactly_8_bits_per_dim_through_the_evaluator():
   config = shrunk_config('pixelcnn.py', TINY_PIXELCNN)
   family = families.make(config)
-  mesh = train.make_mesh()
-  state = train.init_state(family, config, mesh)
+  mesh = mesh_lib.make_mesh()
+  state = families.init_state(family, mesh)
   zero_output = jax.tree.map(jnp.zeros_like, state.ema_params['output'])
   state = state.replace(ema_params=dict(state.ema_params, output=zero_output))
   evaluator = likelihood_eval.LikelihoodEvaluator(config, family, mesh)
@@ -79,12 +80,12 @@ def test_evaluator_averages_every_test_image_once():
   """Padded last batch (500 = 5 x 96 + 20) and 4 devices vs one direct pass over the split."""
   config = shrunk_config('pixelcnn.py', TINY_PIXELCNN)
   family = families.make(config)
-  mesh = train.make_mesh()
-  state = train.init_state(family, config, mesh)
+  mesh = mesh_lib.make_mesh()
+  state = families.init_state(family, mesh)
   results = likelihood_eval.LikelihoodEvaluator(config, family, mesh)(state, 0)
   test = data.open_source(config.data, 'test')
   direct = jax.jit(family.negative_log_likelihood)(jax.device_get(state.ema_params),
-                                                   test.get(np.arange(len(test))).image)
+                                                   test.get(np.arange(len(test)))['image'])
   np.testing.assert_allclose(results['nll_nats'], float(jnp.mean(direct)), rtol=1e-5)
 
 

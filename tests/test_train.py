@@ -8,9 +8,9 @@ import pytest
 
 from conftest import final_state as _final_params
 from conftest import DCGAN_CONFIG, run_compiled_steps, tiny_dcgan_config
+from jaxgan import mesh as mesh_lib
 from jaxgan import checkpoints
 from jaxgan import config_lib
-from jaxgan import data
 from jaxgan import families
 from jaxgan import train
 
@@ -42,14 +42,12 @@ def test_step_compiles_once(tiny_config):
 def test_default_dcgan_step_compiles_within_15_seconds():
   """The full-size reference DCGAN step (batch 64, one device) compiles fast on CPU."""
   config = config_lib.load_config(DCGAN_CONFIG)
-  mesh = train.make_mesh(jax.devices()[:1])
+  mesh = mesh_lib.make_mesh(jax.devices()[:1])
   family = families.make(config)
-  state = train.init_state(family, config, mesh)
+  state = families.init_state(family, mesh)
   sums = train.zero_metric_sums(train.metric_names(family, state, config), mesh)
-  batch = data.Batch(
-      jax.ShapeDtypeStruct((64, 28, 28, 1), np.uint8, sharding=train.data_sharding(mesh)),
-      jax.ShapeDtypeStruct((64,), np.int32, sharding=train.data_sharding(mesh)))
-  key = train.replicate(train.root_keys(config.seed)['train'], mesh)
+  batch = {'image': jax.ShapeDtypeStruct((64, 28, 28, 1), np.uint8, sharding=mesh_lib.data_sharding(mesh)), 'label': jax.ShapeDtypeStruct((64,), np.int32, sharding=mesh_lib.data_sharding(mesh))}
+  key = mesh_lib.replicate(families.root_keys(config.seed)['train'], mesh)
   lowered = train.compile_train_step(family, state, mesh).lower(state, sums, batch, key)
   start = time.perf_counter()
   lowered.compile()

@@ -11,6 +11,7 @@ from scipy import stats
 
 from conftest import run_compiled_steps
 from conftest import shrunk_config
+from jaxgan import mesh as mesh_lib
 from jaxgan import data
 from jaxgan import families
 from jaxgan import likelihood_eval
@@ -38,14 +39,13 @@ def _one_pixel_vae(encoder_mean, encoder_log_variance, decoder_weight, decoder_b
       'data.image_size': 1, 'model.hidden_widths': (), 'model.latent_dim': 1,
       'vae.binarization': 'threshold', 'eval.iwae_samples': 4000, 'eval.iwae_chunk': 1000})
   family = families.make(config)
-  state = family.init(jax.random.key(0), data.Batch(np.zeros((1, 1, 1, 1), np.uint8),
-                                                     np.zeros(1, np.int32)))
+  state = family.init(jax.random.key(0), {'image': np.zeros((1, 1, 1, 1), np.uint8), 'label': np.zeros(1, np.int32)})
   params = {'encoder': {'Dense_0': {'kernel': jnp.zeros((1, 2)),
                                     'bias': jnp.array([encoder_mean, encoder_log_variance])}},
             'decoder': {'Dense_0': {'kernel': jnp.array([[decoder_weight]]),
                                     'bias': jnp.array([decoder_bias])}}}
   state = state.replace(params=params, ema_params=params)
-  white_pixel = data.Batch(np.full((1, 1, 1, 1), 255, np.uint8), np.zeros(1, np.int32))
+  white_pixel = {'image': np.full((1, 1, 1, 1), 255, np.uint8), 'label': np.zeros(1, np.int32)}
   return family, state, white_pixel
 
 
@@ -100,9 +100,9 @@ def test_evaluator_covers_the_test_split_the_same_on_one_and_four_devices():
   family = families.make(config)
   results = []
   for devices in (jax.devices()[:1], jax.devices()):
-    mesh = train.make_mesh(devices)
+    mesh = mesh_lib.make_mesh(devices)
     evaluator = likelihood_eval.LikelihoodEvaluator(config, family, mesh)
-    state = train.init_state(family, config, mesh)
+    state = families.init_state(family, mesh)
     results.append(evaluator(state, 0))
   assert evaluator.protocol()['count'] == 500 == data.MNIST_5K_TEST_PER_CLASS * 10
   assert evaluator.protocol()['binarization'] == 'dynamic'

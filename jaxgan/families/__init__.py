@@ -1,15 +1,11 @@
-"""Model families: each supplies pure init / train_step / sample functions for the one trainer.
-
-A family is built from the config by `make(config)` and exposes:
-  init(rng, batch) -> state                       (state.step is the number of updates done)
-  train_step(state, batch, rng) -> (state, metrics)
-  sample(state, rng, num) -> images in [-1, 1], NHWC
-  fingerprint() -> dict identifying the model, stored with checkpoints to refuse a mismatch.
-Likelihood families (vae, pixelcnn) also expose eval_metrics(state, batch, rng) -> per-example
-arrays and eval_protocol() -> dict, which jaxgan/likelihood_eval.py averages over a test split.
-"""
+"""Model families behind the protocol of jaxgan/families/base.py, built by name from the config."""
+import jax
 import ml_collections
+import numpy as np
 
+from jaxgan import config_lib
+from jaxgan import mesh as mesh_lib
+from jaxgan.families import base
 from jaxgan.families import gan
 from jaxgan.families import pixelcnn
 from jaxgan.families import vae
@@ -18,6 +14,28 @@ FAMILIES = {'gan': gan.GanFamily, 'vae': vae.VaeFamily, 'pixelcnn': pixelcnn.Pix
 
 
 def make(config: ml_collections.ConfigDict):
+  """The family `config.family` names, built from the config (checks its fields)."""
   if config.family not in FAMILIES:
-    raise ValueError(f'Unknown config.family {config.family!r}; choose one of {sorted(FAMILIES)}.')
-  return FAMILIES[config.family](config)
+    raise config_lib.ConfigError(f'Unknown config.family {config.family!r}; choose one of '
+                                 f'{sorted(FAMILIES)}.')
+  family = FAMILIES[config.family](config)
+  base.check_family(family)
+  return family
+
+
+def root_keys(seed: int) -> dict:
+  """Named PRNG streams derived from the seed; a step's key is fold_in(keys['train'], step)."""
+  init, train, sample = jax.random.split(jax.random.key(seed), 3)
+  return {'init': init, 'train': train, 'sample': sample}
+
+
+def zeros_like_batch(batch_spec: base.Batch) -> base.Batch:
+  """Host zeros with the shapes and dtypes of a batch of ShapeDtypeStructs."""
+  return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), batch_spec)
+
+
+def init_state(family, mesh: jax.sharding.Mesh):
+  """The family's initial state for its first phase, created replicated over `mesh`."""
+  example = zeros_like_batch(family.example_batch(base.phases(family)[0]))
+  init = jax.jit(family.init, out_shardings=mesh_lib.replicated_sharding(mesh))
+  return init(root_keys(family.config.seed)['init'], example)

@@ -27,6 +27,7 @@ from jaxgan import data
 from jaxgan import losses
 from jaxgan import optim
 from jaxgan import penalties
+from jaxgan.families import base
 from jaxgan.models import conditioning
 from jaxgan.models import dcgan
 from jaxgan.models import mlp
@@ -110,6 +111,8 @@ class GanFamily:
   """A GAN whose architecture, loss, penalty, norms, conditioning and augmentation come from
   the config."""
 
+  capabilities = frozenset({'sample', 'generate'})
+
   def __init__(self, config: ml_collections.ConfigDict):
     _check_config(config)
     self.config = config
@@ -135,6 +138,9 @@ class GanFamily:
   def conditional(self) -> bool:
     return self.conditioning != 'none'
 
+  def example_batch(self, phase: base.Phase) -> base.Batch:
+    return base.labelled_example_batch(self.config, phase)
+
   def fingerprint(self) -> dict:
     return {'family': 'gan', 'model': self.config.model.to_dict(),
             'image_shape': [self.config.data.image_size] * 2 + [self.config.data.channels]}
@@ -148,7 +154,7 @@ class GanFamily:
     z = jnp.zeros((1, self.latent_dim), jnp.float32)
     labels = self._labels(jnp.zeros((1,), jnp.int32))
     g_variables = self.generator.init(g_rng, z, labels, train=False)
-    d_variables = self.discriminator.init(d_rng, data.normalize_images(batch.image[:1]), labels,
+    d_variables = self.discriminator.init(d_rng, data.normalize_images(batch['image'][:1]), labels,
                                           train=False)
     g_params, d_params = g_variables['params'], d_variables['params']
     g_batch_stats, g_spectral = _collections(g_variables)
@@ -257,7 +263,7 @@ class GanFamily:
     return (d_params, d_opt_state, batch_stats, spectral), metrics
 
   def train_step(self, state: GanState, batch: data.Batch, rng: jax.Array):
-    real = data.normalize_images(batch.image)
+    real = data.normalize_images(batch['image'])
     per_update = real.shape[0] // self.n_critic
     d_rng, g_rng = jax.random.split(rng)
 
@@ -265,7 +271,7 @@ class GanFamily:
     def split(x):
       return jnp.swapaxes(x.reshape(per_update, self.n_critic, *x.shape[1:]), 0, 1)
 
-    d_inputs = (split(real), split(batch.label), state.step * self.n_critic +
+    d_inputs = (split(real), split(batch['label']), state.step * self.n_critic +
                 jnp.arange(self.n_critic), jax.random.split(d_rng, self.n_critic))
     d_carry = (state.discriminator_params, state.discriminator_opt_state,
                state.discriminator_batch_stats, state.discriminator_spectral)

@@ -17,6 +17,7 @@ import numpy as np
 from jaxgan import data
 from jaxgan import distributions
 from jaxgan import optim
+from jaxgan.families import base
 from jaxgan.families import single_network
 from jaxgan.models import pixelcnn as pixelcnn_models
 
@@ -27,6 +28,8 @@ LIKELIHOODS = ('categorical', 'logistic_mixture')
 
 class PixelCnnFamily:
   """A Gated PixelCNN with the config's width, depth and pixel likelihood."""
+
+  capabilities = frozenset({'sample', 'eval_metrics'})
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
@@ -51,6 +54,9 @@ class PixelCnnFamily:
     self.schedule = optim.make_schedule(config.optim.model, config.train.num_steps)
     self.optimizer = optim.make_optimizer(config.optim.model, self.schedule)
 
+  def example_batch(self, phase: base.Phase) -> base.Batch:
+    return base.labelled_example_batch(self.config, phase)
+
   def fingerprint(self) -> dict:
     return {'family': 'pixelcnn',
             'model': dict(self.config.model.to_dict(), likelihood=self.likelihood,
@@ -58,7 +64,7 @@ class PixelCnnFamily:
             'image_shape': list(self.image_shape)}
 
   def init(self, rng: jax.Array, batch: data.Batch) -> State:
-    params = self.model.init(rng, data.normalize_images(batch.image[:1]))['params']
+    params = self.model.init(rng, data.normalize_images(batch['image'][:1]))['params']
     return single_network.init_state(params, self.optimizer)
 
   def pixel_log_probs(self, outputs: jax.Array, pixels: jax.Array) -> jax.Array:
@@ -77,7 +83,7 @@ class PixelCnnFamily:
     del rng  # maximum likelihood on the data as is: nothing random
 
     def objective(params):
-      nats = jnp.mean(self.negative_log_likelihood(params, batch.image))
+      nats = jnp.mean(self.negative_log_likelihood(params, batch['image']))
       return distributions.bits_per_dim(nats, self.num_dims), nats
 
     (loss, nats), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
@@ -88,7 +94,7 @@ class PixelCnnFamily:
   def eval_metrics(self, state: State, batch: data.Batch, rng: jax.Array) -> dict:
     """Per-example exact NLL (nats) and bits/dim with the EMA parameters."""
     del rng
-    nats = self.negative_log_likelihood(state.ema_params, batch.image)
+    nats = self.negative_log_likelihood(state.ema_params, batch['image'])
     return {'nll_nats': nats, 'bits_per_dim': distributions.bits_per_dim(nats, self.num_dims)}
 
   def eval_protocol(self) -> dict:

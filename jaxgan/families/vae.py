@@ -22,6 +22,7 @@ from scipy import stats
 from jaxgan import data
 from jaxgan import distributions
 from jaxgan import optim
+from jaxgan.families import base
 from jaxgan.families import single_network
 from jaxgan.models import vae as vae_models
 
@@ -34,6 +35,8 @@ _PARAMS_PER_CHANNEL = {'bernoulli': 1, 'discretized_logistic': 2}
 
 class VaeFamily:
   """A VAE with the config's architecture, pixel likelihood and KL weight."""
+
+  capabilities = frozenset({'sample', 'generate', 'image_grids', 'eval_metrics'})
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
@@ -58,13 +61,16 @@ class VaeFamily:
     self.schedule = optim.make_schedule(config.optim.model, config.train.num_steps)
     self.optimizer = optim.make_optimizer(config.optim.model, self.schedule)
 
+  def example_batch(self, phase: base.Phase) -> base.Batch:
+    return base.labelled_example_batch(self.config, phase)
+
   def fingerprint(self) -> dict:
     return {'family': 'vae', 'model': dict(self.config.model.to_dict(),
                                            likelihood=self.config.vae.likelihood),
             'image_shape': list(self.image_shape)}
 
   def init(self, rng: jax.Array, batch: data.Batch) -> State:
-    images = data.normalize_images(batch.image[:1])
+    images = data.normalize_images(batch['image'][:1])
     params = self.model.init(rng, images, jnp.zeros((1, self.latent_dim)))['params']
     return single_network.init_state(params, self.optimizer)
 
@@ -110,7 +116,7 @@ class VaeFamily:
 
   def train_step(self, state: State, batch: data.Batch, rng: jax.Array):
     binarize_key, posterior_key = jax.random.split(rng)
-    targets = self._targets(batch.image, binarize_key)
+    targets = self._targets(batch['image'], binarize_key)
     kl_weight = self.kl_weight(state.step)
 
     def objective(params):
@@ -138,7 +144,7 @@ class VaeFamily:
     samples), the k-sample IWAE bound on -log p(x) (Burda et al. 2015, eq. 8), both in nats,
     and bits/dim of the IWAE bound; EMA parameters."""
     binarize_key, posterior_key = jax.random.split(rng)
-    targets = self._targets(batch.image, binarize_key)
+    targets = self._targets(batch['image'], binarize_key)
     params = state.ema_params
     mean, log_variance = self.model.apply({'params': params}, self._encoder_input(targets),
                                           method=vae_models.Vae.encode)
@@ -189,11 +195,11 @@ class VaeFamily:
     """Prior samples z ~ N(0, I), shown as decoder means (pixel noise would only add speckle)."""
     return self.generate(state, jax.random.normal(rng, (num, self.latent_dim)))
 
-  def image_grids(self, state: State, rng: jax.Array, images: jax.Array) -> dict:
+  def image_grids(self, state: State, rng: jax.Array, batch: base.Batch) -> dict:
     """Extra grids for the trainer: reconstructions (each input beside its posterior-mean
     reconstruction) and, for a 2-D latent space, the decoded manifold over the prior's
     5%..95% quantiles on a 10 x 10 grid."""
-    targets = self._targets(images, rng)
+    targets = self._targets(batch['image'], rng)
     inputs = self._encoder_input(targets)
     mean, _ = self.model.apply({'params': state.ema_params}, inputs,
                                method=vae_models.Vae.encode)
