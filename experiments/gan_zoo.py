@@ -6,9 +6,9 @@
 Budget, the same for every config: `num_steps` generator updates (each with the config's own
 n_critic D updates on batch_size / n_critic real images each), every width of G and D divided by
 `width_divisor` (to fit a CPU), all other hyperparameters as in the config files (no per-config
-tuning). FID: config.eval's protocol (jaxgan/evaluators.py: Inception pool3, clean resizing,
-reference = mnist_5k train split) on `num_samples` samples of the EMA generator after the last
-step. A run whose loss becomes NaN/Inf is reported as diverged. Writes per-run results and the
+tuning). FID: config.eval.sample_quality's protocol (jaxgan/evaluation: Inception pool3, clean
+resizing, reference = mnist_5k train split) on `num_samples` samples of the EMA generator after
+the last step. A run whose loss becomes NaN/Inf is reported as diverged. Writes per-run results and the
 Markdown table to experiments/results/<tag>.{json,md} and the seed-0 sample grids to
 experiments/results/<tag>/<config>.png. Runs append: several invocations (e.g. one per config, to
 keep each command short) with the same --tag merge into one table.
@@ -24,7 +24,7 @@ import time
 import ml_collections
 
 from jaxgan import config_lib
-from jaxgan import evaluators
+from jaxgan.evaluation import results as results_lib
 from jaxgan import platform
 from jaxgan import train
 
@@ -48,8 +48,8 @@ def budget_config(name: str, seed: int, args) -> ml_collections.ConfigDict:
   train_config.log_every = max(args.num_steps // 5, 1)
   train_config.checkpoint_every = train_config.sample_every = args.num_steps
   config.eval.every_steps = args.num_steps
-  config.eval.metrics = ('fid',)
-  config.eval.num_samples = args.num_samples
+  config.eval.sample_quality.metrics = ('fid',)
+  config.eval.sample_quality.num_samples = args.num_samples
   return config
 
 
@@ -63,7 +63,7 @@ def run(name: str, seed: int, args) -> dict:
   except train.NonFiniteLossError as e:
     return {'config': name, 'seed': seed, 'status': 'diverged', 'error': str(e),
             'seconds': time.perf_counter() - start}
-  entry = evaluators.read_results(workdir)[args.num_steps]
+  entry = results_lib.read_results(workdir)[args.num_steps]
   if seed == 0:
     os.makedirs(os.path.join(RESULTS, args.tag), exist_ok=True)
     shutil.copy(os.path.join(workdir, 'samples', f'step_{args.num_steps:07d}.png'),

@@ -5,7 +5,7 @@ twin of the VAE, each evaluated on the whole fixed 500-image test split.
       --out=experiments/results/likelihood
 
 Every JAX model trains through jaxgan.train.train_and_evaluate from its real config (only the
-step count set here) and is scored by jaxgan.likelihood_eval.LikelihoodEvaluator. The PyTorch
+step count set here) and is scored by jaxgan.evaluation's held-out evaluator. The PyTorch
 twin has the VAE's architecture, starts from the JAX model's initial weights, sees the same
 batches in the same order, uses Adam with the same settings and the same EMA, and is scored
 by an independent PyTorch implementation of the same estimators (its own binarization draws).
@@ -27,8 +27,8 @@ from jaxgan import mesh as mesh_lib
 from jaxgan import config_lib
 from jaxgan import data
 from jaxgan import families
+from jaxgan import evaluation
 from jaxgan import images as image_lib
-from jaxgan import likelihood_eval
 from jaxgan import sample as sample_lib
 from jaxgan import train
 
@@ -53,7 +53,7 @@ def _train_and_score(label, config, runs_dir, out_dir):
   state = train.train_and_evaluate(config, workdir)
   train_seconds = time.perf_counter() - start
   family = families.make(config)
-  evaluator = likelihood_eval.LikelihoodEvaluator(config, family, mesh_lib.make_mesh())
+  evaluator = evaluation.make_evaluators(config, family, mesh_lib.make_mesh())['heldout']
   start = time.perf_counter()
   metrics = evaluator(state, config.train.num_steps)
   eval_seconds = time.perf_counter() - start
@@ -145,8 +145,9 @@ def torch_twin(config, init_params, train_source, test_images):
     neg_elbo, iwae = [], []
     x_all = torch.bernoulli(torch.from_numpy(test_images.reshape(len(test_images), -1)).float()
                             / 255.0)
-    k, chunk = config.eval.iwae_samples, config.eval.iwae_chunk
-    for x in x_all.split(config.eval.batch_size):
+    heldout = config.eval.heldout
+    k, chunk = heldout.iwae_samples, heldout.iwae_chunk
+    for x in x_all.split(heldout.batch_size):
       terms = [_torch_log_terms(model, x, chunk) for _ in range(k // chunk)]
       log_likelihood = torch.cat([t[0] for t in terms])
       log_weights = log_likelihood + torch.cat([t[1] for t in terms])

@@ -2,12 +2,14 @@
 
   python -m jaxgan.eval --config=configs/dcgan.py --workdir=DIR          # latest checkpoint
   python -m jaxgan.eval --config=configs/dcgan.py --workdir=DIR --all    # every checkpoint
-  python -m jaxgan.eval --workdir=DIR --step=2000 --config.eval.num_samples=10000 ...
+  python -m jaxgan.eval --config=configs/dcgan.py --workdir=DIR --step=2000 \
+      --config.eval.sample_quality.num_samples=10000
 
 The model and data come from DIR/config.json (what was trained); the `eval` block comes from
 --config when given (with any --config.eval.* overrides), else from DIR/config.json. Results are
 merged by checkpoint step into DIR/eval/results.json, with the protocol, and written as
-TensorBoard scalars under DIR/eval.
+TensorBoard scalars under DIR/eval. Long steps (sampling, Inception features, held-out passes)
+log their progress to stderr.
 """
 import os
 import sys
@@ -23,10 +25,12 @@ from jaxgan import mesh as mesh_lib
 from jaxgan import checkpoints
 from jaxgan import console
 from jaxgan import data
-from jaxgan import evaluators
+from jaxgan import evaluation
+from jaxgan import families
 from jaxgan.pretrained import inception
 from jaxgan import platform
 from jaxgan import runs
+from jaxgan.evaluation import results as results_lib
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file [:arg] whose `eval` block to use (default: DIR/config.json\'s).',
@@ -47,38 +51,42 @@ def with_eval_block(config: ml_collections.ConfigDict,
   merged = ml_collections.ConfigDict(config.to_dict())
   merged.eval = ml_collections.ConfigDict(eval_config.to_dict())
   merged.lock()
+  evaluation.evaluator_blocks(merged)  # the layout, before the family reads the block
   return merged
 
 
 def evaluate_run(workdir: str, eval_source=None, step: int | None = None,
                  all_steps: bool = False) -> dict[int, dict]:
   """Evaluates checkpoints of `workdir`; returns {step: results} and records them."""
+  config = with_eval_block(runs.load_config(workdir), eval_source)
+  family = families.make(config)  # reads the eval block it is evaluated with (e.g. IWAE's k)
+  evaluators = evaluation.make_evaluators(config, family, mesh_lib.make_mesh())
   run = runs.TrainedRun(workdir)
   try:
-    return _evaluate_checkpoints(run, workdir, with_eval_block(run.config, eval_source),
+    return _evaluate_checkpoints(run, workdir, evaluators,
                                  (run.steps() if all_steps else None) or [step])
   finally:
     run.close()
 
 
-def _evaluate_checkpoints(run, workdir: str, config, steps) -> dict[int, dict]:
+def _evaluate_checkpoints(run, workdir: str, evaluators, steps) -> dict[int, dict]:
   """Evaluates the checkpoints of `steps` (None: the latest) and records the results."""
-  evaluator_list = evaluators.make_evaluators(config, run.family, mesh_lib.make_mesh())
   writer = metric_writers.create_default_writer(os.path.join(workdir, 'eval'),
                                                 just_logging=jax.process_index() > 0)
   evaluated = {}
   for requested_step in steps:
     state = run.restore(requested_step)
     checkpoint_step = int(state.step)
-    results, protocol = evaluators.evaluate(evaluator_list, state, checkpoint_step)
+    results, protocol = evaluation.evaluate(evaluators, state, checkpoint_step)
     if jax.process_index() == 0:
-      evaluators.record_results(workdir, checkpoint_step, results, protocol, source='eval')
+      results_lib.record_results(workdir, checkpoint_step, results, protocol, source='eval')
     writer.write_scalars(checkpoint_step, {f'eval/{k}': v for k, v in results.items()})
     print(f'step {checkpoint_step}: ' + ' '.join(f'{k}={v:.6g}' for k, v in results.items()),
           flush=True)
     evaluated[checkpoint_step] = results
   writer.flush()
   return evaluated
+
 
 def main(argv):
   if len(argv) > 1:
@@ -91,7 +99,7 @@ def main(argv):
           inception.WeightsError) as e:
     sys.stderr.write(f'FATAL {type(e).__name__}: {e}\n')
     sys.exit(1)
-  print(f'Results in {evaluators.results_path(_WORKDIR.value)}')
+  print(f'Results in {results_lib.results_path(_WORKDIR.value)}')
 
 
 if __name__ == '__main__':

@@ -3,7 +3,8 @@
   python -m jaxgan.fid PATH_A PATH_B [--resizer=clean|legacy_tf] [--batch_size=64]
 
 Each PATH is a folder of PNG/JPEG images (all of one size) or a .npz file holding one uint8
-array [N, H, W, C] (C = 1 or 3). Prints `FID: <value>` and `KID: <mean> +- <std>`.
+array [N, H, W, C] (C = 1 or 3). Prints `FID: <value>` and `KID: <mean> +- <std>`; the
+Inception passes log their progress (images done, images/s, ETA) to stderr.
 """
 import os
 import sys
@@ -16,7 +17,7 @@ from PIL import Image
 from jaxgan import mesh as mesh_lib
 from jaxgan import console
 from jaxgan import platform
-from jaxgan import evaluators
+from jaxgan.evaluation import sample_quality
 from jaxgan.pretrained import inception
 from jaxgan import metrics
 
@@ -80,7 +81,8 @@ def read_images(path: str) -> np.ndarray:
 
 def fid_between(images_a: np.ndarray, images_b: np.ndarray, extractor,
                 kid_subsets: int = 100, kid_subset_size: int = 1000) -> dict[str, float]:
-  features_a, features_b = extractor(images_a), extractor(images_b)
+  features_a = extractor(images_a, 'Inception features of PATH_A')
+  features_b = extractor(images_b, 'Inception features of PATH_B')
   fid = metrics.frechet_distance(metrics.feature_statistics(features_a),
                                  metrics.feature_statistics(features_b))
   kid_mean, kid_std = metrics.kernel_inception_distance(features_a, features_b, kid_subsets,
@@ -95,7 +97,8 @@ def main(argv):
     raise app.UsageError('Usage: python -m jaxgan.fid PATH_A PATH_B')
   try:
     image_sets = [read_images(path) for path in argv[1:]]
-    extractor = evaluators.InceptionFeatures(mesh_lib.make_mesh(), _BATCH_SIZE.value, _RESIZER.value)
+    extractor = sample_quality.InceptionFeatures(mesh_lib.make_mesh(), _BATCH_SIZE.value,
+                                                 _RESIZER.value)
     results = fid_between(*image_sets, extractor, _KID_SUBSETS.value, _KID_SUBSET_SIZE.value)
   except (ValueError, inception.WeightsError) as e:
     sys.stderr.write(f'FATAL {type(e).__name__}: {e}\n')

@@ -2,7 +2,7 @@
 
 train_and_evaluate(config, workdir) validates the config, opens the data, initializes or
 resumes the state, then loops: sharded batch -> jitted step -> (at intervals) metrics, sample
-grids, checkpoints and config.eval's evaluators (FID etc.; the best-FID checkpoint is kept).
+grids, checkpoints and config.eval's evaluators (jaxgan/evaluation; keeps the best checkpoint).
 Metrics stay on device between log steps (no per-step host sync); the step also records the
 first step whose metrics were not finite, which is checked before every log line and every
 checkpoint, so a NaN never reaches a checkpoint.
@@ -21,9 +21,10 @@ import numpy as np
 from jaxgan import checkpoints
 from jaxgan import config_lib
 from jaxgan import data
-from jaxgan import evaluators
+from jaxgan import evaluation
 from jaxgan import families
 from jaxgan import images as image_lib
+from jaxgan.evaluation import periodic
 from jaxgan.families import base
 from jaxgan.mesh import data_sharding, make_mesh, replicate, replicated_sharding
 
@@ -141,6 +142,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   config_lib.validate(config, mesh.size)
   train_source = data.open_source(config.data, config.data.train_split)
   family = families.make(config)
+  if config.get('eval'):
+    evaluation.check_config(config, family)
   is_chief = jax.process_index() == 0
   if is_chief:
     os.makedirs(workdir, exist_ok=True)
@@ -157,7 +160,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   names = metric_names(family, state, config)
   train_step = compile_train_step(family, state, mesh)
   write_samples = SampleWriter(family, config, workdir, writer, mesh, train_source)
-  evaluate = (evaluators.PeriodicEvaluation(config, family, workdir, writer, mesh)
+  evaluate = (periodic.PeriodicEvaluation(config, family, workdir, writer, mesh)
               if config.get('eval') and config.eval.every_steps else None)
   train_key = replicate(families.root_keys(config.seed)['train'], mesh)
   sums = zero_metric_sums(names, mesh)

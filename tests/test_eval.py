@@ -1,5 +1,6 @@
-"""Evaluators end to end: determinism over devices, reference caching, the trainer's periodic
-evaluation with the best-FID checkpoint, and the eval / fid command lines."""
+"""Evaluators end to end: determinism over devices, reference caching, the Inception Score
+against an independent computation, the trainer's periodic evaluation with the best-FID
+checkpoint, and the eval / fid command lines (with their progress lines)."""
 import json
 import os
 
@@ -7,22 +8,27 @@ import jax
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import special
+from scipy import stats
 
 from conftest import DCGAN_CONFIG, run_module, tiny_dcgan_config
 from jaxgan import mesh as mesh_lib
 from jaxgan import checkpoints
 from jaxgan import data
-from jaxgan import evaluators
+from jaxgan import config_lib
+from jaxgan import evaluation
 from jaxgan import families
 from jaxgan import fid as fid_cli
 from jaxgan import metrics
 from jaxgan import runs
 from jaxgan import train
+from jaxgan.evaluation import results as results_lib
+from jaxgan.evaluation import sample_quality
 
 # A tiny evaluation: 8 samples against the first 8 training digits.
-TINY_EVAL = {'eval__num_samples': 8, 'eval__batch_size': 8, 'eval__reference_count': 8,
-             'eval__kid_subsets': 2, 'eval__kid_subset_size': 4, 'eval__precision_recall_k': 2,
-             'eval__inception_score_splits': 2}
+TINY_EVAL = {f'eval__sample_quality__{k}': v for k, v in dict(
+    num_samples=8, batch_size=8, reference_count=8, kid_subsets=2, kid_subset_size=4,
+    precision_recall_k=2, inception_score_splits=2).items()}
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -48,8 +54,8 @@ def _fid_of_halves(features):
 
 
 def test_same_images_same_fid_across_runs_and_device_counts(digits):
-  four = evaluators.InceptionFeatures(mesh_lib.make_mesh(jax.devices()[:4]), 8)
-  one = evaluators.InceptionFeatures(mesh_lib.make_mesh(jax.devices()[:1]), 8)
+  four = sample_quality.InceptionFeatures(mesh_lib.make_mesh(jax.devices()[:4]), 8)
+  one = sample_quality.InceptionFeatures(mesh_lib.make_mesh(jax.devices()[:1]), 8)
   first, again, single = four(digits), four(digits), one(digits)
   np.testing.assert_array_equal(first, again)
   fid = _fid_of_halves(first)
@@ -57,43 +63,63 @@ def test_same_images_same_fid_across_runs_and_device_counts(digits):
   np.testing.assert_allclose(_fid_of_halves(single), fid, rtol=1e-6)
 
 
+def _inception_score_by_entropies(logits, num_splits):
+  """exp(H(mean_x p(y|x)) - mean_x H(p(y|x))) per split (= exp E_x KL(p(y|x) || p(y)))."""
+  scores = []
+  for part in np.array_split(special.softmax(logits, axis=1), num_splits):
+    scores.append(np.exp(stats.entropy(part.mean(axis=0)) - stats.entropy(part, axis=1).mean()))
+  return np.mean(scores), np.std(scores)
+
+
 def test_evaluator_metrics_protocol_and_cached_reference(tmp_path, monkeypatch):
   torch = pytest.importorskip('torch')
   head = tmp_path / 'pt_inception.pth'
-  torch.save({'fc.weight': torch.randn(1008, 2048) * 0.01}, head)
-  config = tiny_dcgan_config(**TINY_EVAL, eval__inception_logits_weights=str(head),
-                             eval__metrics=('fid', 'kid', 'precision_recall', 'inception_score'))
+  weight = torch.randn(1008, 2048, generator=torch.Generator().manual_seed(0)) * 0.1
+  torch.save({'fc.weight': weight}, head)
+  config = tiny_dcgan_config(**TINY_EVAL, eval__sample_quality__inception_logits_weights=str(head),
+                             eval__sample_quality__metrics=('fid', 'kid', 'precision_recall',
+                                                            'inception_score'))
   family = families.make(config)
   mesh = mesh_lib.make_mesh()
   state = families.init_state(family, mesh)
-  [evaluator] = evaluators.make_evaluators(config, family, mesh)
+  evaluator = evaluation.make_evaluators(config, family, mesh)['sample_quality']
   results = evaluator(state, 0)
   assert set(results) == {'fid', 'kid_mean', 'kid_std', 'precision', 'recall',
                           'inception_score_mean', 'inception_score_std'}
   assert all(np.isfinite(v) for v in results.values())
-  assert results['fid'] > 0 and results['inception_score_mean'] >= 1.0
+  assert results['fid'] > 0
+  # The IS from the same samples' features and the saved head, by another formula.
+  features = evaluator.extractor(evaluator.generated_images(state)).astype(np.float64)
+  expected = _inception_score_by_entropies(features @ weight.numpy().astype(np.float64).T, 2)
+  assert expected[0] > 1.5  # far from the IS of 1 that uninformative logits give
+  np.testing.assert_allclose((results['inception_score_mean'], results['inception_score_std']),
+                             expected, rtol=1e-6)
   protocol = evaluator.protocol()
   assert protocol['weights_sha1'] == 'a16e4d89c0ecbc17a915dd76ea9e41211aa82562'
   assert protocol['reference'] == {'dataset': 'mnist_5k', 'split': 'train', 'count': 8,
                                    'image_size': 28}
   assert (protocol['resizer'], protocol['num_samples'], protocol['seed']) == ('clean', 8, 0)
 
-  monkeypatch.setattr(evaluators, 'load_images', lambda *a: pytest.fail('reference recomputed'))
-  [again] = evaluators.make_evaluators(config, family, mesh)
+  monkeypatch.setattr(sample_quality, 'load_images',
+                      lambda *a: pytest.fail('reference recomputed'))
+  again = evaluation.make_evaluators(config, family, mesh)['sample_quality']
   assert again(state, 0) == results  # same seed, cached reference: the same numbers
 
-  without_head = tiny_dcgan_config(**TINY_EVAL, eval__metrics=('fid', 'inception_score'))
-  [evaluator] = evaluators.make_evaluators(without_head, family, mesh)
+  without_head = tiny_dcgan_config(**TINY_EVAL,
+                                   eval__sample_quality__metrics=('fid', 'inception_score'))
+  evaluator = evaluation.make_evaluators(without_head, family, mesh)['sample_quality']
   assert 'not computed' in evaluator.inception_score_note
 
 
 def test_unknown_metric_and_indivisible_batch_are_clear_errors():
-  config = tiny_dcgan_config(**TINY_EVAL, eval__metrics=('fid', 'bits_per_dim'))
-  with pytest.raises(ValueError, match='Unknown metric'):
-    evaluators.make_evaluators(config, None, mesh_lib.make_mesh())
-  config = tiny_dcgan_config(**dict(TINY_EVAL, eval__batch_size=6))
-  with pytest.raises(ValueError, match='not divisible'):
-    evaluators.make_evaluators(config, None, mesh_lib.make_mesh())
+  config = tiny_dcgan_config(**TINY_EVAL, eval__sample_quality__metrics=('fid', 'bits_per_dim'))
+  family = families.make(config)
+  with pytest.raises(config_lib.ConfigError, match=r'Unknown config.eval.sample_quality.metrics'):
+    evaluation.make_evaluators(config, family, mesh_lib.make_mesh())
+  config = tiny_dcgan_config(**dict(TINY_EVAL, eval__sample_quality__batch_size=6))
+  with pytest.raises(config_lib.ConfigError,
+                     match=r'config.eval.sample_quality.batch_size=6 is not divisible'):
+    evaluation.make_evaluators(config, family, mesh_lib.make_mesh())
 
 
 @pytest.fixture(scope='module')
@@ -105,9 +131,11 @@ def trained_with_eval(tmp_path_factory):
 
 
 def test_trainer_records_results_and_keeps_best_fid_checkpoint(trained_with_eval):
-  entries = evaluators.read_results(trained_with_eval)
+  entries = results_lib.read_results(trained_with_eval)
   assert sorted(entries) == [5, 10]
   assert all(e['source'] == 'train' and e['protocol']['checkpoint_step'] == e['step']
+             and e['protocol']['sample_quality']['type'] == 'inception'
+             and e['protocol']['sample_quality']['num_samples'] == 8
              for e in entries.values())
   best_step = min(entries, key=lambda s: entries[s]['metrics']['fid'])
   assert os.listdir(os.path.join(trained_with_eval, 'checkpoints_best')) == [str(best_step)]
@@ -123,14 +151,21 @@ def test_eval_cli_fills_missing_eval_block_and_merges_results(trained_with_eval)
     json.dump(run_config, f)
   result = run_module('jaxgan.eval', f'--workdir={trained_with_eval}', '--step=5')
   assert result.returncode == 1 and 'pass --config' in result.stderr, result.stderr[-2000:]
+  run_config['eval'] = {'every_steps': 5, 'metrics': ['fid'], 'num_samples': 8}  # flat, old
+  with open(config_path, 'w') as f:
+    json.dump(run_config, f)
+  result = run_module('jaxgan.eval', f'--workdir={trained_with_eval}', '--step=5')
+  assert result.returncode == 1, result.stderr[-2000:]
+  assert 'config.eval.metrics is not an evaluator block' in result.stderr
+  assert '--config=configs/dcgan.py' in result.stderr
 
-  trainer_entries = evaluators.read_results(trained_with_eval)
-  evaluators.record_results(trained_with_eval, 7, {'fid': 1.0}, {}, source='elsewhere')
+  trainer_entries = results_lib.read_results(trained_with_eval)
+  results_lib.record_results(trained_with_eval, 7, {'fid': 1.0}, {}, source='elsewhere')
   flags = [f'--config.{k.replace("__", ".")}={v}' for k, v in TINY_EVAL.items()]
   result = run_module('jaxgan.eval', f'--config={DCGAN_CONFIG}', *flags,
                       f'--workdir={trained_with_eval}', '--all')
   assert result.returncode == 0, result.stderr[-2000:]
-  entries = evaluators.read_results(trained_with_eval)
+  entries = results_lib.read_results(trained_with_eval)
   assert sorted(entries) == [5, 7, 10]
   assert entries[7]['source'] == 'elsewhere'  # merged, not clobbered
   for step in (5, 10):  # the trainer evaluated the same samples with the same protocol
@@ -139,6 +174,8 @@ def test_eval_cli_fills_missing_eval_block_and_merges_results(trained_with_eval)
     # ones: the same network to float32 rounding, not bitwise.
     assert entries[step]['metrics'] == pytest.approx(trainer_entries[step]['metrics'], rel=1e-4)
   assert 'step 10: fid=' in result.stdout
+  assert 'sample_quality: sampling: 8/8 images in' in result.stderr
+  assert 'sample_quality: Inception features of samples: 8/8 images in' in result.stderr
   assert any(name.startswith('events.out.tfevents')
              for name in os.listdir(os.path.join(trained_with_eval, 'eval')))
 
@@ -152,8 +189,9 @@ def test_fid_cli_on_npz_and_folder(tmp_path, digits):
   result = run_module('jaxgan.fid', str(tmp_path / 'a.npz'), str(folder), '--batch_size=4',
                       '--kid_subsets=2')
   assert result.returncode == 0, result.stderr[-2000:]
+  assert 'Inception features of PATH_B: 4/4 images in' in result.stderr
   fid_line = [line for line in result.stdout.splitlines() if line.startswith('FID: ')]
-  extractor = evaluators.InceptionFeatures(mesh_lib.make_mesh(), 4)
+  extractor = sample_quality.InceptionFeatures(mesh_lib.make_mesh(), 4)
   expected = fid_cli.fid_between(digits[:4], digits[4:], extractor, kid_subsets=2)['fid']
   np.testing.assert_allclose(float(fid_line[0].split()[1]), expected, rtol=1e-5)
 

@@ -11,8 +11,8 @@ from conftest import shrunk_config
 from jaxgan import mesh as mesh_lib
 from jaxgan import data
 from jaxgan import families
-from jaxgan import likelihood_eval
 from jaxgan import train
+from jaxgan.evaluation import heldout
 from jaxgan.models import pixelcnn
 
 TINY_PIXELCNN = {
@@ -26,7 +26,7 @@ TINY_PIXELCNN = {
     'train.checkpoint_every': 4,
     'train.sample_every': 4,
     'train.num_sample_images': 4,
-    'eval.batch_size': 96,
+    'eval.heldout.batch_size': 96,
 }
 SIZE = 8
 
@@ -70,7 +70,7 @@ def test_uniform_model_costs_exactly_8_bits_per_dim_through_the_evaluator():
   state = families.init_state(family, mesh)
   zero_output = jax.tree.map(jnp.zeros_like, state.ema_params['output'])
   state = state.replace(ema_params=dict(state.ema_params, output=zero_output))
-  evaluator = likelihood_eval.LikelihoodEvaluator(config, family, mesh)
+  evaluator = heldout.HeldOutEvaluator('heldout', config.eval.heldout, config, family, mesh)
   results = evaluator(state, 0)
   np.testing.assert_allclose(results['bits_per_dim'], 8.0, rtol=1e-6)
   np.testing.assert_allclose(results['nll_nats'], 784 * np.log(256), rtol=1e-6)
@@ -82,7 +82,7 @@ def test_evaluator_averages_every_test_image_once():
   family = families.make(config)
   mesh = mesh_lib.make_mesh()
   state = families.init_state(family, mesh)
-  results = likelihood_eval.LikelihoodEvaluator(config, family, mesh)(state, 0)
+  results = heldout.HeldOutEvaluator('heldout', config.eval.heldout, config, family, mesh)(state, 0)
   test = data.open_source(config.data, 'test')
   direct = jax.jit(family.negative_log_likelihood)(jax.device_get(state.ema_params),
                                                    test.get(np.arange(len(test)))['image'])

@@ -14,8 +14,8 @@ from conftest import shrunk_config
 from jaxgan import mesh as mesh_lib
 from jaxgan import data
 from jaxgan import families
-from jaxgan import likelihood_eval
 from jaxgan import train
+from jaxgan.evaluation import heldout
 
 TINY_VAE = {
     'model.hidden_widths': (16,),
@@ -26,9 +26,9 @@ TINY_VAE = {
     'train.checkpoint_every': 4,
     'train.sample_every': 4,
     'train.num_sample_images': 4,
-    'eval.batch_size': 128,
-    'eval.iwae_samples': 8,
-    'eval.iwae_chunk': 4,
+    'eval.heldout.batch_size': 128,
+    'eval.heldout.iwae_samples': 8,
+    'eval.heldout.iwae_chunk': 4,
 }
 
 
@@ -37,7 +37,8 @@ def _one_pixel_vae(encoder_mean, encoder_log_variance, decoder_weight, decoder_b
   q(z|x) = N(encoder_mean, exp(encoder_log_variance)), p(x=1|z) = sigmoid(w z + b)."""
   config = shrunk_config('vae.py', {
       'data.image_size': 1, 'model.hidden_widths': (), 'model.latent_dim': 1,
-      'vae.binarization': 'threshold', 'eval.iwae_samples': 4000, 'eval.iwae_chunk': 1000})
+      'vae.binarization': 'threshold', 'eval.heldout.iwae_samples': 4000,
+      'eval.heldout.iwae_chunk': 1000})
   family = families.make(config)
   state = family.init(jax.random.key(0), {'image': np.zeros((1, 1, 1, 1), np.uint8), 'label': np.zeros(1, np.int32)})
   params = {'encoder': {'Dense_0': {'kernel': jnp.zeros((1, 2)),
@@ -96,12 +97,12 @@ def test_beta_weights_only_the_training_loss_and_the_step_compiles_once():
 
 
 def test_evaluator_covers_the_test_split_the_same_on_one_and_four_devices():
-  config = shrunk_config('vae.py', TINY_VAE, eval__batch_size=96)  # 500 = 5 x 96 + 20
+  config = shrunk_config('vae.py', TINY_VAE, eval__heldout__batch_size=96)  # 500 = 5 x 96 + 20
   family = families.make(config)
   results = []
   for devices in (jax.devices()[:1], jax.devices()):
     mesh = mesh_lib.make_mesh(devices)
-    evaluator = likelihood_eval.LikelihoodEvaluator(config, family, mesh)
+    evaluator = heldout.HeldOutEvaluator('heldout', config.eval.heldout, config, family, mesh)
     state = families.init_state(family, mesh)
     results.append(evaluator(state, 0))
   assert evaluator.protocol()['count'] == 500 == data.MNIST_5K_TEST_PER_CLASS * 10

@@ -50,9 +50,10 @@ class VaeFamily:
     if vae_config.beta < 0 or vae_config.kl_warmup_steps < 0:
       raise ValueError(f'config.vae.beta ({vae_config.beta}) and config.vae.kl_warmup_steps '
                        f'({vae_config.kl_warmup_steps}) must be non-negative.')
-    if config.eval.iwae_samples % config.eval.iwae_chunk:
-      raise ValueError(f'config.eval.iwae_samples ({config.eval.iwae_samples}) must be a '
-                       f'multiple of config.eval.iwae_chunk ({config.eval.iwae_chunk}).')
+    heldout = config.eval.heldout
+    if heldout.iwae_samples % heldout.iwae_chunk:
+      raise ValueError(f'config.eval.heldout.iwae_samples ({heldout.iwae_samples}) must be a '
+                       f'multiple of config.eval.heldout.iwae_chunk ({heldout.iwae_chunk}).')
     self.image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
     self.num_dims = int(np.prod(self.image_shape))
     self.latent_dim = config.model.latent_dim
@@ -148,7 +149,7 @@ class VaeFamily:
     params = state.ema_params
     mean, log_variance = self.model.apply({'params': params}, self._encoder_input(targets),
                                           method=vae_models.Vae.encode)
-    eval_config = self.config.eval
+    eval_config = self.config.eval.heldout
     num_chunks = eval_config.iwae_samples // eval_config.iwae_chunk
 
     def chunk_log_terms(key):
@@ -172,7 +173,7 @@ class VaeFamily:
             'bits_per_dim': distributions.bits_per_dim(iwae_nll, self.num_dims)}
 
   def eval_protocol(self) -> dict:
-    vae_config, eval_config = self.config.vae, self.config.eval
+    vae_config, eval_config = self.config.vae, self.config.eval.heldout
     binarized = vae_config.likelihood == 'bernoulli'
     return {'likelihood': vae_config.likelihood,
             'binarization': vae_config.binarization if binarized else 'none (8-bit pixels)',

@@ -271,7 +271,7 @@ def load_logits_head(path: str) -> np.ndarray:
   """
   if not os.path.isfile(path):
     raise WeightsError(f'Inception-logits weights {path} do not exist; download pytorch-fid\'s '
-                       f'{LOGITS_WEIGHTS_NAME} or leave config.eval.inception_logits_weights empty.')
+                       f'{LOGITS_WEIGHTS_NAME} or leave inception_logits_weights empty in config.eval.')
   state = read_torch_file(path)
   if not isinstance(state, dict) or 'fc.weight' not in state:
     raise WeightsError(f'{path} has no fc.weight: it is not pytorch-fid\'s {LOGITS_WEIGHTS_NAME}.')

@@ -1,0 +1,57 @@
+"""The trainer's evaluation: config.eval's evaluators every `every_steps`, with a best checkpoint.
+
+The checkpoint whose `config.eval.best_metric` is best by `best_mode` ('min' or 'max') is kept
+in workdir/checkpoints_best, apart from the regular rotating checkpoints. The best value so far
+is read back from results.json on resume, so a resumed run keeps the same best checkpoint.
+"""
+import math
+import os
+
+from absl import logging
+import jax
+
+from jaxgan import checkpoints
+from jaxgan import evaluation
+from jaxgan.evaluation import results as results_lib
+
+
+class PeriodicEvaluation:
+  """Runs config.eval's evaluators, logs and records the results, keeps the best checkpoint."""
+
+  def __init__(self, config, family, workdir, writer, mesh):
+    self.evaluators = evaluation.make_evaluators(config, family, mesh)
+    self.every_steps, self.workdir, self.writer = config.eval.every_steps, workdir, writer
+    self.best_metric, self.best_mode = config.eval.best_metric, config.eval.best_mode
+    self.best = None
+    self.best_value = None
+    if self.best_metric:
+      self.best = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints_best'),
+                                           family.fingerprint(), keep=1)
+      best_step = self.best.latest_step()
+      if best_step is not None:
+        entry = results_lib.read_results(workdir).get(best_step, {})
+        self.best_value = entry.get('metrics', {}).get(self.best_metric)
+
+  def is_better(self, value: float) -> bool:
+    """Whether `value` of best_metric beats the best so far (NaN never does)."""
+    if math.isnan(value):
+      return False
+    if self.best_value is None:
+      return True
+    return value < self.best_value if self.best_mode == 'min' else value > self.best_value
+
+  def __call__(self, state, step: int) -> None:
+    logging.info('eval step %d: running %s', step, ', '.join(self.evaluators))
+    results, protocol = evaluation.evaluate(self.evaluators, state, step)
+    self.writer.write_scalars(step, {f'eval/{k}': v for k, v in results.items()})
+    logging.info('eval step %d: %s', step, ' '.join(f'{k}={v:.4g}' for k, v in results.items()))
+    if self.best is not None and self.is_better(results[self.best_metric]):
+      self.best_value = results[self.best_metric]
+      self.best.save(step, state, data_position=step)
+    if jax.process_index() == 0:
+      results_lib.record_results(self.workdir, step, results, protocol, source='train')
+
+  def close(self) -> None:
+    if self.best is not None:
+      self.best.wait_until_finished()
+      self.best.close()

@@ -1,0 +1,39 @@
+"""The results store: `<workdir>/eval/results.json`, one entry per checkpoint step, merged.
+
+An entry is {'step', 'metrics': {name: float}, 'protocol': {evaluator name: its protocol,
+'checkpoint_step': step}, 'source': 'train' | 'eval' | ..., 'time': UTC ISO 8601}. Entries of
+other steps (or written by other tools) are kept; a file that is not ours is never overwritten.
+"""
+import datetime
+import json
+import os
+
+
+def results_path(workdir: str) -> str:
+  return os.path.join(workdir, 'eval', 'results.json')
+
+
+def read_results(workdir: str) -> dict[int, dict]:
+  """{step: entry} from results.json; an unreadable file is an error (never overwritten)."""
+  path = results_path(workdir)
+  if not os.path.exists(path):
+    return {}
+  try:
+    with open(path) as f:
+      return {int(step): entry for step, entry in json.load(f).items()}
+  except (ValueError, AttributeError) as e:
+    raise ValueError(f'{path} is not a results file written by jaxgan ({e}); move it away to '
+                     'record new results.') from e
+
+
+def record_results(workdir: str, step: int, results: dict, protocol: dict, source: str) -> None:
+  """Merges the results of checkpoint `step` into results.json (atomically)."""
+  entries = read_results(workdir)
+  entries[step] = {'step': step, 'metrics': results,
+                   'protocol': dict(protocol, checkpoint_step=step), 'source': source,
+                   'time': datetime.datetime.now(datetime.timezone.utc).isoformat()}
+  path = results_path(workdir)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path + '.tmp', 'w') as f:
+    json.dump({str(s): entries[s] for s in sorted(entries)}, f, indent=2)
+  os.replace(path + '.tmp', path)
