@@ -59,10 +59,10 @@ def evaluate_run(workdir: str, eval_source=None, step: int | None = None,
                  all_steps: bool = False) -> dict[int, dict]:
   """Evaluates checkpoints of `workdir`; returns {step: results} and records them."""
   config = with_eval_block(runs.load_config(workdir), eval_source)
-  family = families.make(config)  # reads the eval block it is evaluated with (e.g. IWAE's k)
-  evaluators = evaluation.make_evaluators(config, family, mesh_lib.make_mesh())
-  run = runs.TrainedRun(workdir)
+  evaluation.check_config(config, families.make(config))  # before restoring anything
+  run = runs.TrainedRun(workdir, config)  # its family reads this eval block (e.g. IWAE's k)
   try:
+    evaluators = evaluation.make_evaluators(config, run.family, mesh_lib.make_mesh())
     return _evaluate_checkpoints(run, workdir, evaluators,
                                  (run.steps() if all_steps else None) or [step])
   finally:

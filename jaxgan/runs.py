@@ -26,10 +26,12 @@ class TrainedRun:
   """A training directory opened read-only: its config, the family it builds, its checkpoints.
 
   The family and the restore target are built once, however many checkpoints are restored.
+  `config` replaces DIR/config.json (jaxgan.eval passes it with another `eval` block, which a
+  family may read, e.g. the VAE's IWAE settings).
   """
 
-  def __init__(self, workdir: str):
-    self.config = load_config(workdir)
+  def __init__(self, workdir: str, config: ml_collections.ConfigDict | None = None):
+    self.config = load_config(workdir) if config is None else config
     self.family = families.make(self.config)
     self._checkpointer = checkpoints.Checkpointer(
         os.path.join(workdir, 'checkpoints'), self.family.fingerprint(),
