@@ -8,8 +8,8 @@ n_critic D updates on batch_size / n_critic real images each), every width of G 
 `width_divisor` (to fit a CPU), all other hyperparameters as in the config files (no per-config
 tuning). FID: config.eval.sample_quality's protocol (jaxgan/evaluation: Inception pool3, clean
 resizing, reference = mnist_5k train split) on `num_samples` samples of the EMA generator after
-the last step. A run whose loss becomes NaN/Inf is reported as diverged. Writes per-run results and the
-Markdown table to experiments/results/<tag>.{json,md} and the seed-0 sample grids to
+the last step. A run whose loss becomes NaN/Inf is reported as diverged. Writes per-run results
+and the Markdown table to experiments/results/<tag>.{json,md} and the seed-0 sample grids to
 experiments/results/<tag>/<config>.png. Runs append: several invocations (e.g. one per config, to
 keep each command short) with the same --tag merge into one table.
 """

@@ -91,7 +91,7 @@ def test_evaluator_metrics_protocol_and_cached_reference(tmp_path, monkeypatch):
   # The IS from the same samples' features and the saved head, by another formula.
   features = evaluator.extractor(evaluator.generated_images(state)).astype(np.float64)
   expected = _inception_score_by_entropies(features @ weight.numpy().astype(np.float64).T, 2)
-  assert expected[0] > 1.5  # far from the IS of 1 that uninformative logits give
+  assert expected[0] > 1.01  # not the IS of 1 that uninformative logits give
   np.testing.assert_allclose((results['inception_score_mean'], results['inception_score_std']),
                              expected, rtol=1e-6)
   protocol = evaluator.protocol()
