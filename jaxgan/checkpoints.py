@@ -13,6 +13,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 
+FORMAT = 2  # 1: before spine v2 (flat GanState, data position in steps)
+
+
 class CheckpointError(RuntimeError):
   """The latest checkpoint is unreadable or belongs to another model."""
 
@@ -42,9 +45,13 @@ class Checkpointer:
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
 
-  def save(self, step: int, state, data_position: int) -> None:
-    """Starts an asynchronous save; the device arrays are copied before this returns."""
-    meta = {'step': step, 'data_position': data_position, **self.fingerprint}
+  def save(self, step: int, state, data_position: int, phase: int = 0) -> None:
+    """Starts an asynchronous save; the device arrays are copied before this returns.
+
+    `data_position` counts the examples consumed; `phase` is the phase to resume in.
+    """
+    meta = {'step': step, 'data_position': data_position, 'phase': phase, 'format': FORMAT,
+            **self.fingerprint}
     self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                     meta=ocp.args.JsonSave(meta)))
 
@@ -66,6 +73,11 @@ class Checkpointer:
     except Exception as e:  # orbax raises many types for unreadable files
       raise CheckpointError(f'Checkpoint {path} is unreadable ({type(e).__name__}: '
                             f'{str(e)[:300]}). {advice}') from e
+    if meta.get('format') != FORMAT:
+      raise CheckpointError(
+          f'Checkpoint {path} has format {meta.get("format", 1)}; this jaxgan reads format '
+          f'{FORMAT} (spine v2: one NetworkState per network, data position in examples). '
+          'Retrain in a new --workdir, or read it with a jaxgan checkout before spine v2.')
     difference = _model_difference(meta, self.fingerprint)
     if difference:
       raise CheckpointError(

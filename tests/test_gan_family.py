@@ -8,6 +8,7 @@ import pytest
 from jaxgan import mesh as mesh_lib
 from jaxgan import families
 from jaxgan import train
+from jaxgan.families import base
 from jaxgan.families import gan
 from zoo_testing import tiny_zoo_config
 
@@ -43,9 +44,9 @@ def test_n_critic_updates_and_weight_clipping():
                            optim__generator__name='adam')
   assert config.gan.n_critic == 5 and config.train.batch_size == 40
   _, _, states, _ = _steps(config, 1)
-  assert set(_counts(states[0].discriminator_opt_state)) == {5}
-  assert set(_counts(states[0].generator_opt_state)) == {1}
-  for leaf in jax.tree.leaves(states[0].discriminator_params):
+  assert set(_counts(states[0].discriminator.opt_state)) == {5}
+  assert set(_counts(states[0].generator.opt_state)) == {1}
+  for leaf in jax.tree.leaves(states[0].discriminator.params):
     assert np.max(np.abs(leaf)) <= 0.01 + 1e-7
 
 
@@ -65,8 +66,7 @@ def test_bfloat16_computes_in_bf16_and_keeps_float32_state():
                            model__attention_resolution=8)
   family, state, states, metrics = _steps(config, 1)
   raw = family.generator.apply(
-      {'params': state.generator_params, 'batch_stats': state.generator_batch_stats,
-       'spectral': state.generator_spectral}, jnp.ones((2, 8)), jnp.arange(2), train=False)
+      state.generator.variables(), jnp.ones((2, 8)), jnp.arange(2), train=False)
   assert raw.dtype == jnp.bfloat16
   for leaf in jax.tree.leaves(states[-1]):
     assert leaf.dtype in (jnp.float32, jnp.int32), leaf.dtype
@@ -81,21 +81,23 @@ def test_spectral_vectors_are_trained_state_and_identical_on_one_and_four_device
     mesh = mesh_lib.make_mesh(devices)
     family = families.make(config)
     state = families.init_state(family, mesh)
-    initial = jax.device_get(state.discriminator_spectral)
-    step = train.compile_train_step(family, state, mesh)
-    sums = train.zero_metric_sums(train.metric_names(family, state, config), mesh)
+    initial = jax.device_get(state.discriminator.collections['spectral'])
+    step = train.jit_train_step(family, mesh)
+    phase = base.phases(family)[0]
+    sums = train.zero_metric_sums(train.metric_names(family, state, phase), mesh)
     batch = jax.device_put(_batch(config), mesh_lib.data_sharding(mesh))
     key = mesh_lib.replicate(jax.random.key(0), mesh)
     for _ in range(2):
       state, sums = step(state, sums, batch, key)
     results.append(jax.device_get(state))
   one, four = results
-  changed = jax.tree.map(lambda a, b: not np.allclose(a, b), initial, one.discriminator_spectral)
+  changed = jax.tree.map(lambda a, b: not np.allclose(a, b), initial, one.discriminator.collections['spectral'])
   assert all(jax.tree.leaves(changed))
   # D's state only: G's biases before batch norm have a zero gradient up to rounding, which
   # Adam turns into device-count-dependent steps (harmless: batch norm removes them).
-  for name in ('discriminator_spectral', 'discriminator_params'):
-    for a, b in zip(jax.tree.leaves(getattr(one, name)), jax.tree.leaves(getattr(four, name))):
+  for name in ('collections', 'params'):
+    for a, b in zip(jax.tree.leaves(getattr(one.discriminator, name)),
+                    jax.tree.leaves(getattr(four.discriminator, name))):
       np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)
 
 
