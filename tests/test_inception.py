@@ -1,4 +1,4 @@
-"""The Flax FID Inception against NVIDIA's TorchScript model (the reader: test_pretrained_weights)."""
+"""The Flax FID Inception against NVIDIA's TorchScript model (reader: test_pretrained_weights)."""
 import shutil
 
 import jax

@@ -4,9 +4,9 @@ Reads torch zip archives (TorchScript and torch.save since torch 1.6: a zip of `
 and raw little-endian storages `<prefix>/data/<key>`), torch's legacy format (torch < 1.6) and
 plain pickles of nested dicts/lists of numpy arrays. Unpickling is restricted to an allowlist of
 globals (numpy array reconstruction, OrderedDict, latin-1 bytes as protocol 2 writes them,
-stand-ins for torch tensors, storages and scripted modules); any other global is refused with a WeightsError naming it, before anything
-is called. `load_converted` checks a file's sha1, converts it once and caches the result as .npz
-in $XDG_CACHE_HOME/jaxgan, named by the sha1.
+stand-ins for torch tensors, storages and scripted modules); any other global is refused with a
+WeightsError naming it, before anything is called. `load_converted` checks a file's sha1,
+converts it once and caches the result as .npz in $XDG_CACHE_HOME/jaxgan, named by the sha1.
 """
 import collections
 import hashlib
@@ -80,7 +80,7 @@ def _latin1_bytes(text: str, encoding: str) -> bytes:
   return text.encode('latin1')
 
 
-_NUMPY_GLOBALS = {
+_PLAIN_GLOBALS = {
     ('numpy.core.multiarray', '_reconstruct'): _reconstruct,
     ('numpy._core.multiarray', '_reconstruct'): _reconstruct,
     ('numpy.core.numeric', '_frombuffer'): _frombuffer,  # pickle protocol 5
@@ -140,8 +140,8 @@ class _NumpyUnpickler(pickle.Unpickler):
   """Plain pickles: numpy arrays, dicts, lists, tuples, scalars; every other global refused."""
 
   def find_class(self, module, name):
-    if (module, name) in _NUMPY_GLOBALS:
-      return _NUMPY_GLOBALS[module, name]
+    if (module, name) in _PLAIN_GLOBALS:
+      return _PLAIN_GLOBALS[module, name]
     raise WeightsError(f'Refusing to unpickle {module}.{name} from a weights file.')
 
   def persistent_load(self, pid):
