@@ -1,4 +1,4 @@
-"""Image grids and PNG writing (jaxgan/images.py): exact values, tile positions, file round trips."""
+"""Image grids and PNG writing (jaxgan/images.py): exact values, tile positions, round trips."""
 import os
 
 import numpy as np
