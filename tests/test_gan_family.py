@@ -16,7 +16,8 @@ from zoo_testing import tiny_zoo_config
 def _batch(config, seed=0):
   rng = np.random.default_rng(seed)
   num, size = config.train.batch_size, config.data.image_size
-  return {'image': rng.integers(0, 256, (num, size, size, 1), dtype=np.uint8), 'label': rng.integers(0, 10, (num,), dtype=np.int32)}
+  return {'image': rng.integers(0, 256, (num, size, size, 1), dtype=np.uint8),
+          'label': rng.integers(0, 10, (num,), dtype=np.int32)}
 
 
 def _steps(config, num_steps):
