@@ -50,8 +50,9 @@ def wgan_gp(discriminate, real, fake, rng):
 def dragan(discriminate, real, fake, rng):
   """Kodali et al. 2017 (arXiv:1705.07215): unit gradient norm around the real data.
 
-  Points are real + alpha * delta with delta = 0.5 * std(real) * U[0, 1) per pixel and alpha
-  ~ U[0, 1) per example, as in compare_gan's implementation.
+  The paper perturbs with Gaussian noise; like the authors' code (github.com/kodalinaveen3/DRAGAN)
+  the points are real + alpha * delta with delta = 0.5 * std(real) * U[0, 1) per pixel (std over
+  the batch) and alpha ~ U[0, 1) per example. (compare_gan instead uses real + std * (U - 0.5).)
   """
   del fake
   alpha_rng, noise_rng = jax.random.split(rng)
