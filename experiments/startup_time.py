@@ -67,7 +67,8 @@ def main():
   parser.add_argument('--repeats', type=int, default=3)
   parser.add_argument('--config', default='configs/dcgan.py')
   args = parser.parse_args()
-  print(f'| {"measurement (fresh process each)":<44} | median  | range s     | {"TensorFlow":<14} |')
+  header = 'measurement (fresh process each)'
+  print(f'| {header:<44} | median  | range s     | TensorFlow     |')
   print(f'|{"-" * 46}|---------|-------------|{"-" * 16}|')
   for module in _IMPORTS:
     runs = [time_import(module) for _ in range(args.repeats)]
