@@ -13,6 +13,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxgan import config_lib
+
 Discriminate = Callable[[jax.Array], jax.Array]
 
 
@@ -92,10 +94,11 @@ def get(gan_config) -> Regularizer:
     return Regularizer(_no_penalty, _unconstrained)
   if name == 'weight_clipping':
     if not gan_config.clip_value > 0:
-      raise ValueError('config.gan.penalty=weight_clipping needs config.gan.clip_value > 0 '
-                       f'(WGAN used 0.01); got {gan_config.clip_value}.')
+      raise config_lib.ConfigError('config.gan.penalty=weight_clipping needs config.gan.clip_value '
+                                   f'> 0 (WGAN used 0.01); got {gan_config.clip_value}.')
     return Regularizer(_no_penalty, lambda p: clip_weights(p, gan_config.clip_value))
   penalties = {'wgan_gp': wgan_gp, 'dragan': dragan, 'r1': r1}
   if name not in penalties:
-    raise ValueError(f'Unknown config.gan.penalty {name!r}; choose one of {PENALTIES}.')
+    raise config_lib.ConfigError(
+        f'Unknown config.gan.penalty {name!r}; choose one of {PENALTIES}.')
   return Regularizer(penalties[name], _unconstrained)

@@ -13,8 +13,7 @@ import os
 import time
 
 from absl import logging
-from clu import metric_writers
-from clu import periodic_actions
+from jaxgan import writers
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -154,6 +153,27 @@ def _restore(checkpoint_dir: str, family, config, state, schedule: phases_lib.Ph
   return state, step
 
 
+class ProgressLine:
+  """Logs steps/s and the ETA at most every `every_secs` between log steps (what clu's
+  ReportProgress does, without importing TensorFlow)."""
+
+  def __init__(self, num_steps: int, every_secs: float = 30.0):
+    self.num_steps, self.every_secs = num_steps, every_secs
+    self.last_step, self.last_time = None, time.monotonic()
+
+  def __call__(self, step: int) -> None:
+    now = time.monotonic()
+    if self.last_step is None:  # the first call: measure from here on
+      self.last_step, self.last_time = step, now
+    elif now - self.last_time >= self.every_secs:
+      rate = (step - self.last_step) / (now - self.last_time)
+      eta = (self.num_steps - step) / rate
+      logging.info('progress: step %d/%d (%.0f%%), %.2f steps/s, ETA %s', step, self.num_steps,
+                   100.0 * step / self.num_steps, rate, time.strftime('%H:%M:%S',
+                                                                     time.gmtime(eta)))
+      self.last_step, self.last_time = step, now
+
+
 def _check_finite(host_sums, checkpointer):
   first = int(host_sums['first_nonfinite_step'])
   if first != _NO_NONFINITE:
@@ -209,13 +229,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   if is_chief:
     os.makedirs(workdir, exist_ok=True)
     config_lib.write_config_json(config, os.path.join(workdir, 'config.json'))
-  writer = metric_writers.create_default_writer(workdir, just_logging=not is_chief)
+  writer = writers.create_default_writer(workdir, just_logging=not is_chief)
   if evaluate:
     evaluate.writer = writer
   checkpointer = checkpoints.Checkpointer(checkpoint_dir, family.fingerprint(),
                                           config.train.keep_checkpoints)
   train_key = replicate(families.root_keys(config.seed)['train'], mesh)
-  progress = periodic_actions.ReportProgress(num_train_steps=num_steps, every_secs=30.0)
+  progress = ProgressLine(num_steps)
   train_cfg = config.train
   step = start_step
   try:
