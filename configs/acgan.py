@@ -7,7 +7,9 @@ Sample grids are 10 x 10 with class k in row k.
 
   python -m jaxgan.main --config=configs/acgan.py --workdir=/tmp/acgan
 """
-from configs import common
+from jaxgan import config_lib
+
+common = config_lib.sibling_module(__file__, 'common')
 
 
 def get_config(arg: str | None = None):

@@ -2,7 +2,7 @@
 
 Each config file builds its own model and family blocks and takes these three from here, so a
 field added to one of them (and to the code that reads it) reaches every config at once. Import
-as `from configs import blocks` (run commands from the repository root).
+as `blocks = config_lib.sibling_module(__file__, 'blocks')`, which works from any directory.
 """
 import ml_collections
 

@@ -2,15 +2,16 @@
 
 Every zoo config starts from configs/dcgan.py (data, optimizers, training and evaluation
 blocks, and the gan-axis fields) and overrides what its paper changes, so that an ablation
-differs from the baseline only in the fields it names. Import as `from configs import common`
-(run commands from the repository root).
+differs from the baseline only in the fields it names. Import as
+`common = config_lib.sibling_module(__file__, 'common')`, which works from any directory.
 """
 import os
 
 import ml_collections
 
-from configs import blocks
 from jaxgan import config_lib
+
+blocks = config_lib.sibling_module(__file__, 'blocks')
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -5,7 +5,9 @@ G minimizing log(1 - D(G(z)))), one D step per G step. Adam(2e-4, b1=0.5) as in 
 
   python -m jaxgan.main --config=configs/gan_mlp.py --workdir=/tmp/gan_mlp
 """
-from configs import common
+from jaxgan import config_lib
+
+common = config_lib.sibling_module(__file__, 'common')
 
 
 def get_config(arg: str | None = None):

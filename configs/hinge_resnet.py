@@ -6,7 +6,9 @@ Miyato et al. 2018 (arXiv:1802.05957), appendix B.4: ResNet G (256 channels, bat
 
   python -m jaxgan.main --config=configs/hinge_resnet.py --workdir=/tmp/hinge_resnet
 """
-from configs import common
+from jaxgan import config_lib
+
+common = config_lib.sibling_module(__file__, 'common')
 
 
 def get_config(arg: str | None = None):

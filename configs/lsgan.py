@@ -5,7 +5,9 @@ loss differs from configs/dcgan.py.
 
   python -m jaxgan.main --config=configs/lsgan.py --workdir=/tmp/lsgan
 """
-from configs import common
+from jaxgan import config_lib
+
+common = config_lib.sibling_module(__file__, 'common')
 
 
 def get_config(arg: str | None = None):

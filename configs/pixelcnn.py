@@ -12,7 +12,9 @@ Usage:
 """
 import ml_collections
 
-from configs import blocks
+from jaxgan import config_lib
+
+blocks = config_lib.sibling_module(__file__, 'blocks')
 
 _DATASET_PRESETS = {
     # name: (image_size, channels, likelihood)
@@ -26,8 +28,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the locked PixelCNN config; `arg` names a dataset preset."""
   dataset = arg or 'mnist_5k'
   if dataset not in _DATASET_PRESETS:
-    raise ValueError(f'Unknown pixelcnn preset {dataset!r}; choose one of '
-                     f'{sorted(_DATASET_PRESETS)}.')
+    raise config_lib.ConfigError(
+        f"Unknown pixelcnn preset {dataset!r} (the part after ':' in --config); choose "
+        f'one of {sorted(_DATASET_PRESETS)}.')
   image_size, channels, likelihood = _DATASET_PRESETS[dataset]
 
   config = ml_collections.ConfigDict()

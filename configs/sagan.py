@@ -7,7 +7,9 @@ with learning rates 1e-4 (G) and 4e-4 (D), constant.
 
   python -m jaxgan.main --config=configs/sagan.py --workdir=/tmp/sagan
 """
-from configs import common
+from jaxgan import config_lib
+
+common = config_lib.sibling_module(__file__, 'common')
 
 
 def get_config(arg: str | None = None):

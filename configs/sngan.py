@@ -5,7 +5,9 @@ b2=0.999), n_dis = 1), non-saturating loss, batch norm in G, one power iteration
 
   python -m jaxgan.main --config=configs/sngan.py --workdir=/tmp/sngan
 """
-from configs import common
+from jaxgan import config_lib
+
+common = config_lib.sibling_module(__file__, 'common')
 
 
 def get_config(arg: str | None = None):

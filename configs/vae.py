@@ -11,7 +11,9 @@ Usage:
 """
 import ml_collections
 
-from configs import blocks
+from jaxgan import config_lib
+
+blocks = config_lib.sibling_module(__file__, 'blocks')
 
 _DATASET_PRESETS = {
     # name: (image_size, channels, architecture, likelihood)
@@ -25,7 +27,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the locked VAE config; `arg` names a dataset preset."""
   dataset = arg or 'mnist_5k'
   if dataset not in _DATASET_PRESETS:
-    raise ValueError(f'Unknown vae preset {dataset!r}; choose one of {sorted(_DATASET_PRESETS)}.')
+    raise config_lib.ConfigError(
+        f"Unknown vae preset {dataset!r} (the part after ':' in --config); choose "
+        f'one of {sorted(_DATASET_PRESETS)}.')
   image_size, channels, architecture, likelihood = _DATASET_PRESETS[dataset]
 
   config = ml_collections.ConfigDict()

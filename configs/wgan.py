@@ -5,7 +5,9 @@ n_critic = 5 critic updates per G update, RMSProp(5e-5), m = 64 (so a step reads
 
   python -m jaxgan.main --config=configs/wgan.py --workdir=/tmp/wgan
 """
-from configs import common
+from jaxgan import config_lib
+
+common = config_lib.sibling_module(__file__, 'common')
 
 
 def get_config(arg: str | None = None):

@@ -6,7 +6,9 @@ no batch norm, as the penalty requires.
 
   python -m jaxgan.main --config=configs/wgan_gp.py --workdir=/tmp/wgan_gp
 """
-from configs import common
+from jaxgan import config_lib
+
+common = config_lib.sibling_module(__file__, 'common')
 
 
 def get_config(arg: str | None = None):

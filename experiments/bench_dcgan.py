@@ -34,6 +34,7 @@ from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
 from jaxgan import families
 from jaxgan import platform
 from jaxgan import train
+from jaxgan.families import base
 from jaxgan.models import layers
 
 CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs',
@@ -58,12 +59,15 @@ def bench_jax(batch_size: int, steps: int, repeats: int, compute_dtype: str = 'f
   family = families.make(config)
   state = families.init_state(family, mesh)
   batch_sharding = mesh_lib.data_sharding(mesh)
-  names = train.metric_names(family, state, config)
+  phase = base.phases(family)[0]._replace(batch_size=batch_size)
+  names = train.metric_names(family, state, phase)
   sums = train.zero_metric_sums(names, mesh)
   key = mesh_lib.replicate(families.root_keys(0)['train'], mesh)
   rng = np.random.default_rng(0)
-  batch = {'image': jax.device_put(rng.integers(0, 256, (batch_size, 28, 28, 1), np.uint8), batch_sharding), 'label': jax.device_put(np.zeros(batch_size, np.int32), batch_sharding)}
-  step_fn = train.compile_train_step(family, state, mesh)
+  batch = {'image': jax.device_put(rng.integers(0, 256, (batch_size, 28, 28, 1), np.uint8),
+                                   batch_sharding),
+           'label': jax.device_put(np.zeros(batch_size, np.int32), batch_sharding)}
+  step_fn = train.jit_train_step(family, mesh)
   start = time.perf_counter()
   compiled = step_fn.lower(state, sums, batch, key).compile()
   compile_s = time.perf_counter() - start

@@ -125,7 +125,7 @@ def torch_twin(config, init_params, train_source, test_images):
                                betas=(optim.b1, optim.b2), eps=optim.eps)
   start = time.perf_counter()
   for step in range(config.train.num_steps):
-    indices = data.batch_indices(step, config.train.batch_size, len(train_source), config.seed)
+    indices = data.batch_indices(step * config.train.batch_size, config.train.batch_size, len(train_source), config.seed)
     pixels = torch.from_numpy(train_source.get(indices)['image'].reshape(len(indices), -1))
     x = torch.bernoulli(pixels.float() / 255.0)  # dynamic binarization
     log_likelihood, _, kl = _torch_log_terms(model, x, 1)
@@ -217,7 +217,7 @@ def main():
   init_state = families.init_state(family, mesh_lib.make_mesh())
   test_images = data.open_source(vae_config.data, 'test').get(np.arange(500))['image']
   results['models']['PyTorch twin of the VAE'] = torch_twin(
-      vae_config, init_state.params, train_source, test_images)
+      vae_config, init_state.model.params, train_source, test_images)
 
   beta_config = _config('beta_vae.py', **{'train.num_steps': args.vae_steps})
   _, _, results['models']['beta-VAE (beta=4)'] = _train_and_score(

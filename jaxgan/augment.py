@@ -13,6 +13,8 @@ Each example draws its own parameters. `config.gan.augment` is a comma-separated
 import jax
 import jax.numpy as jnp
 
+from jaxgan import config_lib
+
 
 def _per_example(rng, images, low=0.0, high=1.0):
   return jax.random.uniform(rng, (images.shape[0], 1, 1, 1), images.dtype, low, high)
@@ -76,7 +78,7 @@ def parse_policy(policy: str) -> tuple[str, ...]:
   names = tuple(name.strip() for name in policy.split(',') if name.strip())
   unknown = [name for name in names if name not in AUGMENTATIONS]
   if unknown:
-    raise ValueError(f'Unknown augmentation(s) {unknown} in config.gan.augment={policy!r}; '
+    raise config_lib.ConfigError(f'Unknown augmentation(s) {unknown} in config.gan.augment={policy!r}; '
                      f'use a comma-separated subset of {sorted(AUGMENTATIONS)} or "".')
   return names
 

@@ -7,23 +7,41 @@ import importlib.util
 import json
 import os
 import re
+import types
 from typing import Sequence
 
 import ml_collections
 
+
 class ConfigError(ValueError):
   """A config field is unknown or has a value the trainer cannot run with."""
+
+
+def _exec_file(path: str, module_name: str) -> types.ModuleType:
+  module_spec = importlib.util.spec_from_file_location(module_name, path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module
 
 
 def load_config(spec: str) -> ml_collections.ConfigDict:
   """Loads `path/to/config.py[:arg]` by calling its `get_config(arg)`."""
   path, _, arg = spec.partition(':')
   if not os.path.isfile(path):
-    raise ConfigError(f'Config file {path!r} does not exist.')
-  module_spec = importlib.util.spec_from_file_location('_jaxgan_config', path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
+    raise ConfigError(f'Config file {path!r} does not exist (relative paths start at the '
+                      f'current directory, {os.getcwd()}); pass e.g. --config=configs/dcgan.py.')
+  module = _exec_file(path, '_jaxgan_config')
   return module.get_config(arg or None) if arg else module.get_config()
+
+
+def sibling_module(config_file: str, name: str) -> types.ModuleType:
+  """The module `<name>.py` next to `config_file` (a config's `__file__`), e.g. its blocks.
+
+  Configs import their helpers this way rather than as `configs.<name>`, so that a config loads
+  from any working directory, whoever loads it: load_config, absl's config_flags, a test.
+  """
+  path = os.path.join(os.path.dirname(os.path.abspath(config_file)), f'{name}.py')
+  return _exec_file(path, f'_jaxgan_config_{name}')
 
 
 def config_from_json(path: str) -> ml_collections.ConfigDict:
@@ -65,18 +83,21 @@ def unknown_override_message(config: ml_collections.ConfigDict, dotted: str) -> 
   return None
 
 
-def check_override_flags(argv: Sequence[str], flag_name: str = 'config') -> None:
-  """Checks every `--config.a.b=v` in argv names an existing field, before absl parses them."""
+def check_config_flags(argv: Sequence[str], flag_name: str = 'config') -> None:
+  """Loads `--config=FILE[:arg]` and checks every `--config.a.b=v` in argv names an existing
+  field, before absl parses them: a missing file, an unknown preset (a ConfigError from
+  get_config) or a misspelt field is then one ConfigError, not a traceback from inside absl."""
   spec = None
   overrides = []
-  for arg in argv[1:]:
-    match = re.match(rf'--{flag_name}=(.*)', arg)
+  args = list(argv[1:])
+  for i, arg in enumerate(args):
+    match = re.fullmatch(rf'--{flag_name}(=(.*))?', arg)
     if match:
-      spec = match.group(1)
+      spec = match.group(2) if match.group(1) else (args[i + 1] if i + 1 < len(args) else None)
     match = re.match(rf'--{flag_name}\.([\w.]+)', arg)
     if match:
       overrides.append(match.group(1))
-  if spec is None or not overrides:
+  if spec is None:
     return
   config = load_config(spec)
   for dotted in overrides:

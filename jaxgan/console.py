@@ -1,5 +1,12 @@
-"""Console logging shared by the command-line tools."""
+"""Console output shared by the command-line tools: quiet library logs and one-line errors."""
+import sys
+
 from absl import logging
+
+# Exit codes: the command line or the config is wrong (fix it and rerun), or the run failed
+# (data, checkpoint or a diverged loss; the message says what to do).
+EXIT_CONFIG_ERROR = 2
+EXIT_RUN_ERROR = 1
 
 
 class _QuietLibraries(logging.logging.Filter):
@@ -11,3 +18,11 @@ class _QuietLibraries(logging.logging.Filter):
 
 def quiet_library_logs() -> None:
   logging.get_absl_handler().addFilter(_QuietLibraries())
+
+
+def fatal(message: str, exit_code: int) -> None:
+  """Writes `FATAL message` as one line on stderr and exits: the user sees what to do, not a
+  traceback."""
+  sys.stderr.write(f'FATAL {" ".join(str(message).split())}\n')
+  sys.stderr.flush()
+  sys.exit(exit_code)

@@ -1,8 +1,14 @@
-"""Input pipeline: image datasets as uint8 NHWC, deterministic batches, prefetch to devices.
+"""Input pipeline: image datasets as uint8 NHWC, composable sources, deterministic batches.
 
-The batch of step `s` is a pure function of (seed, s): example positions s*B..(s+1)*B-1 of an
-endless stream made of one seeded permutation per epoch. Resuming at step s therefore sees
-exactly the batches an uninterrupted run sees; the data position saved with a checkpoint is s.
+A source has len() and get(indices) -> batch (a dict of named numpy arrays):
+  ArraySource / RandomAccessSource  labelled images {'image', 'label'}
+  PairedSource      a degradation made on the fly from each clean image (jaxgan/degradations.py):
+                    {'input', 'target', 'label'} (+ e.g. 'mask'); or two aligned datasets
+  UnpairedSource    two independent streams {'a': batch of A, 'b': batch of B}, each in its own
+                    seeded order, so no pairing between the domains is ever seen
+The data position counts examples: the batch that starts at example p is a pure function of
+(seed, p, batch size), made of one seeded permutation per epoch. Resuming at position p sees
+exactly the examples an uninterrupted run sees, even if the batch size changed between phases.
 Each process reads only its own rows of the global batch.
 """
 import gzip
@@ -25,6 +31,7 @@ class DatasetError(ValueError):
 
 
 Batch = dict  # named arrays, e.g. {'image': uint8 [N, H, W, C], 'label': int32 [N]}
+UNPAIRED_STREAM = 1  # domain B's order: permutations seeded by [seed, epoch, UNPAIRED_STREAM]
 
 
 class ArraySource:
@@ -119,17 +126,20 @@ def _open_tfds(name: str, split: str, data_dir: str | None, image_size: int, res
   return ArraySource(images, labels)
 
 
-def open_source(data_config: ml_collections.ConfigDict, split: str):
-  """Opens a split of the configured dataset and checks its image shape against the config."""
+def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_size: int):
+  """A labelled image source of data_config.name at image_size (resized when it differs)."""
+  resize = data_config.resize or image_size != data_config.image_size
   if data_config.name == 'mnist_5k':
     source = load_mnist_5k(split)
+    if resize:
+      source = ArraySource(np.stack([_fit_image(x, image_size, True) for x in source.images]),
+                           source.labels)
   else:
-    source = _open_tfds(data_config.name, split, data_config.data_dir, data_config.image_size,
-                        data_config.resize)
+    source = _open_tfds(data_config.name, split, data_config.data_dir, image_size, resize)
   if len(source) == 0:
     raise DatasetError(f'Split {split!r} of dataset {data_config.name!r} is empty.')
   shape = source.get(np.array([0]))['image'].shape[1:]
-  expected = (data_config.image_size, data_config.image_size, data_config.channels)
+  expected = (image_size, image_size, data_config.channels)
   if shape != expected:
     raise DatasetError(
         f'Dataset {data_config.name!r} yields images of shape {shape} (H, W, C) but the config '
@@ -138,33 +148,99 @@ def open_source(data_config: ml_collections.ConfigDict, split: str):
   return source
 
 
+class PairedSource:
+  """(input, target) pairs: a degradation of each clean image, or an aligned second dataset."""
+
+  def __init__(self, targets, degrade=None, inputs=None):
+    self.targets, self.degrade, self.inputs = targets, degrade, inputs
+    if inputs is not None and len(inputs) != len(targets):
+      raise DatasetError(f'Aligned datasets differ in size: {len(inputs)} inputs, '
+                         f'{len(targets)} targets.')
+
+  def __len__(self) -> int:
+    return len(self.targets)
+
+  def get(self, indices: np.ndarray) -> Batch:
+    batch = self.targets.get(indices)
+    target = batch.pop('image')
+    if self.inputs is not None:
+      return {'input': self.inputs.get(indices)['image'], 'target': target, **batch}
+    return {**self.degrade(target), 'target': target, **batch}
+
+
+class UnpairedSource:
+  """Two independent streams; `host_batch` draws B's rows in an order of its own."""
+
+  def __init__(self, a, b):
+    self.a, self.b = a, b
+
+  def __len__(self) -> int:
+    return len(self.a)
+
+
+def open_source(data_config: ml_collections.ConfigDict, split: str,
+                image_size: int | None = None):
+  """Opens a split of the configured data at `image_size` (default: data.image_size).
+
+  data.pairing picks the composition: '' (labelled images), 'degradation' (PairedSource with
+  data.degradation), 'aligned' (PairedSource with inputs from data.other) or 'unpaired'
+  (UnpairedSource of data and data.other).
+  """
+  from jaxgan import degradations  # pylint: disable=g-import-not-at-top
+  image_size = image_size or data_config.image_size
+  source = _open_labelled(data_config, split, image_size)
+  pairing = data_config.get('pairing', '')
+  if pairing == '':
+    return source
+  if pairing == 'degradation':
+    return PairedSource(source, degrade=degradations.make(data_config.degradation))
+  other = data_config.other
+  other_size = round(image_size * other.image_size / data_config.image_size)
+  if pairing == 'aligned':
+    return PairedSource(source, inputs=_open_labelled(other, split, other_size))
+  if pairing == 'unpaired':
+    return UnpairedSource(source, _open_labelled(other, split, other_size))
+  raise DatasetError(f"Unknown config.data.pairing {pairing!r}; choose '', 'degradation', "
+                     "'aligned' or 'unpaired'.")
+
+
 def normalize_images(images: jax.Array) -> jax.Array:
   """uint8 [0, 255] -> float32 [-1, 1], the range generators produce (tanh)."""
   return images.astype(np.float32) / 127.5 - 1.0
 
 
-def batch_indices(step: int, batch_size: int, num_examples: int, seed: int) -> np.ndarray:
-  """Dataset indices of the global batch of `step`: one seeded permutation per epoch."""
-  positions = np.arange(step * batch_size, (step + 1) * batch_size, dtype=np.int64)
+def batch_indices(position: int, batch_size: int, num_examples: int, seed: int,
+                  stream: int = 0) -> np.ndarray:
+  """Dataset indices of the global batch of examples position..position+batch_size-1: one
+  seeded permutation per epoch (`stream` > 0: another, independent order)."""
+  positions = np.arange(position, position + batch_size, dtype=np.int64)
   epochs, offsets = np.divmod(positions, num_examples)
   indices = np.empty(batch_size, np.int64)
   for epoch in np.unique(epochs):
-    permutation = np.random.default_rng([seed, int(epoch)]).permutation(num_examples)
+    key = [seed, int(epoch)] + ([stream] if stream else [])
+    permutation = np.random.default_rng(key).permutation(num_examples)
     indices[epochs == epoch] = permutation[offsets[epochs == epoch]]
   return indices
 
 
-def host_batch(source, step: int, batch_size: int, seed: int) -> Batch:
-  """This process's rows of the global batch of `step`."""
-  indices = batch_indices(step, batch_size, len(source), seed)
-  per_process = batch_size // jax.process_count()
+def host_batch(source, position: int, batch_size: int, seed: int) -> Batch:
+  """This process's rows of the global batch that starts at example `position`."""
+  if isinstance(source, UnpairedSource):
+    return {'a': host_batch(source.a, position, batch_size, seed),
+            'b': _rows(source.b, batch_indices(position, batch_size, len(source.b), seed,
+                                               UNPAIRED_STREAM))}
+  return _rows(source, batch_indices(position, batch_size, len(source), seed))
+
+
+def _rows(source, indices: np.ndarray) -> Batch:
+  per_process = len(indices) // jax.process_count()
   start = jax.process_index() * per_process
   return source.get(indices[start:start + per_process])
 
 
-def device_batches(source, batch_size: int, seed: int, start_step: int,
+def device_batches(source, batch_size: int, seed: int, start_position: int,
                    sharding: jax.sharding.Sharding, prefetch: int = 2) -> Iterator[Batch]:
-  """Yields global batches (jax.Arrays sharded by `sharding`) for steps start_step, +1, ...
+  """Yields global batches (jax.Arrays sharded by `sharding`) from example start_position on.
 
   A daemon thread reads, assembles and transfers the next `prefetch` batches while the devices
   compute; an exception in the thread is re-raised in the consumer.
@@ -173,13 +249,13 @@ def device_batches(source, batch_size: int, seed: int, start_step: int,
   stop = threading.Event()
 
   def produce():
-    step = start_step
+    position = start_position
     try:
       while not stop.is_set():
-        batch = host_batch(source, step, batch_size, seed)
+        batch = host_batch(source, position, batch_size, seed)
         buffer.put(jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x),
                                 batch))
-        step += 1
+        position += batch_size
     except Exception as e:  # pylint: disable=broad-except
       buffer.put(e)
 

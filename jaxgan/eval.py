@@ -16,7 +16,7 @@ import sys
 
 from absl import app
 from absl import flags
-from clu import metric_writers
+from jaxgan import writers
 import jax
 import ml_collections
 from ml_collections import config_flags
@@ -71,8 +71,8 @@ def evaluate_run(workdir: str, eval_source=None, step: int | None = None,
 
 def _evaluate_checkpoints(run, workdir: str, evaluators, steps) -> dict[int, dict]:
   """Evaluates the checkpoints of `steps` (None: the latest) and records the results."""
-  writer = metric_writers.create_default_writer(os.path.join(workdir, 'eval'),
-                                                just_logging=jax.process_index() > 0)
+  writer = writers.create_default_writer(os.path.join(workdir, 'eval'),
+                                         just_logging=jax.process_index() > 0)
   evaluated = {}
   for requested_step in steps:
     state = run.restore(requested_step)

@@ -8,6 +8,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxgan import config_lib
+
 
 class GanLoss(NamedTuple):
   discriminator: Callable[[jax.Array, jax.Array], jax.Array]  # (real_logits, fake_logits)
@@ -53,6 +55,8 @@ LOSSES = {
 
 
 def get(name: str) -> GanLoss:
+  """The loss pair `config.gan.loss` names; a ConfigError listing the valid names if none."""
   if name not in LOSSES:
-    raise ValueError(f'Unknown config.gan.loss {name!r}; choose one of {sorted(LOSSES)}.')
+    raise config_lib.ConfigError(
+        f'Unknown config.gan.loss {name!r}; choose one of {sorted(LOSSES)}.')
   return LOSSES[name]

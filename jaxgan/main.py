@@ -3,9 +3,12 @@
 Any config field can be overridden (`--config.train.num_steps=500`); an unknown field fails at
 once with the valid names. Multi-host: pass --distributed (or set JAXGAN_DISTRIBUTED=1) to call
 jax.distributed.initialize(), which reads the cluster from the environment or the flags below.
+
+Errors the user can fix end the run with one `FATAL ...` line on stderr: exit code 2 for a bad
+command line or config (found before any compute), 1 for a run that cannot go on (missing data,
+an unreadable checkpoint, a diverged loss).
 """
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -30,20 +33,23 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 
 def parse_flags(argv):
-  """Checks `--config.*` overrides name real fields before absl applies them."""
+  """Loads --config and checks its `--config.*` overrides name real fields before absl parses
+  them, so each mistake is one FATAL line rather than a traceback from inside absl."""
   try:
-    config_lib.check_override_flags(argv)
+    config_lib.check_config_flags(argv)
+    return flags.FLAGS(argv)
   except config_lib.ConfigError as e:
-    sys.stderr.write(f'FATAL config error: {e}\n')
-    sys.exit(2)
-  return app.parse_flags_with_usage(argv)
+    console.fatal(f'config error: {e}', console.EXIT_CONFIG_ERROR)
+  except flags.Error as e:
+    console.fatal(f'flag error: {e} (see --helpshort)', console.EXIT_CONFIG_ERROR)
 
 
 def main(argv):
   console.quiet_library_logs()
   platform.use_default_xla_flags()
   if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    console.fatal(f'unexpected arguments {argv[1:]}; flags are written --name=value.',
+                  console.EXIT_CONFIG_ERROR)
   if _DISTRIBUTED.value:
     # Cross-process collectives on CPU hosts (used by tests and CPU clusters; GPUs/TPUs ignore it).
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
@@ -52,11 +58,11 @@ def main(argv):
                jax.local_devices())
   try:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except (config_lib.ConfigError, train.NonFiniteLossError, train.checkpoints.CheckpointError,
+  except config_lib.ConfigError as e:
+    console.fatal(f'config error: {e}', console.EXIT_CONFIG_ERROR)
+  except (train.NonFiniteLossError, train.checkpoints.CheckpointError,
           train.data.DatasetError) as e:
-    logging.error('%s: %s', type(e).__name__, e)
-    sys.stderr.write(f'FATAL {type(e).__name__}: {e}\n')
-    sys.exit(1)
+    console.fatal(f'{type(e).__name__}: {e}', console.EXIT_RUN_ERROR)
 
 
 if __name__ == '__main__':

@@ -13,6 +13,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxgan import config_lib
+
 Discriminate = Callable[[jax.Array], jax.Array]
 
 
@@ -50,8 +52,9 @@ def wgan_gp(discriminate, real, fake, rng):
 def dragan(discriminate, real, fake, rng):
   """Kodali et al. 2017 (arXiv:1705.07215): unit gradient norm around the real data.
 
-  Points are real + alpha * delta with delta = 0.5 * std(real) * U[0, 1) per pixel and alpha
-  ~ U[0, 1) per example, as in compare_gan's implementation.
+  The paper perturbs with Gaussian noise; like the authors' code (github.com/kodalinaveen3/DRAGAN)
+  the points are real + alpha * delta with delta = 0.5 * std(real) * U[0, 1) per pixel (std over
+  the batch) and alpha ~ U[0, 1) per example. (compare_gan instead uses real + std * (U - 0.5).)
   """
   del fake
   alpha_rng, noise_rng = jax.random.split(rng)
@@ -91,10 +94,11 @@ def get(gan_config) -> Regularizer:
     return Regularizer(_no_penalty, _unconstrained)
   if name == 'weight_clipping':
     if not gan_config.clip_value > 0:
-      raise ValueError('config.gan.penalty=weight_clipping needs config.gan.clip_value > 0 '
-                       f'(WGAN used 0.01); got {gan_config.clip_value}.')
+      raise config_lib.ConfigError('config.gan.penalty=weight_clipping needs config.gan.clip_value '
+                                   f'> 0 (WGAN used 0.01); got {gan_config.clip_value}.')
     return Regularizer(_no_penalty, lambda p: clip_weights(p, gan_config.clip_value))
   penalties = {'wgan_gp': wgan_gp, 'dragan': dragan, 'r1': r1}
   if name not in penalties:
-    raise ValueError(f'Unknown config.gan.penalty {name!r}; choose one of {PENALTIES}.')
+    raise config_lib.ConfigError(
+        f'Unknown config.gan.penalty {name!r}; choose one of {PENALTIES}.')
   return Regularizer(penalties[name], _unconstrained)

@@ -1,18 +1,19 @@
 """The one trainer: runs any model family's pure train_step over a device mesh.
 
-train_and_evaluate(config, workdir) validates the config, opens the data, initializes or
-resumes the state, then loops: sharded batch -> jitted step -> (at intervals) metrics, sample
-grids, checkpoints and config.eval's evaluators (jaxgan/evaluation; keeps the best checkpoint).
-Metrics stay on device between log steps (no per-step host sync); the step also records the
-first step whose metrics were not finite, which is checked before every log line and every
-checkpoint, so a NaN never reaches a checkpoint.
+train_and_evaluate(config, workdir) checks everything first (config, family, phases, data, the
+latest checkpoint) and writes nothing until those checks pass; then, phase by phase
+(jaxgan/phases.py), it compiles one step, streams sharded batches and loops: jitted step ->
+(at intervals) metrics, sample grids, checkpoints and config.eval's evaluators (the best
+checkpoint follows config.eval.best_metric). Metrics stay on device between log steps (no
+per-step host sync); the step also records the first step whose metrics were not finite, which
+is checked before every log line and every checkpoint, so a NaN never reaches a checkpoint.
 """
 import functools
 import os
 import time
 
 from absl import logging
-from clu import metric_writers
+from jaxgan import writers
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -24,6 +25,7 @@ from jaxgan import data
 from jaxgan import evaluation
 from jaxgan import families
 from jaxgan import images as image_lib
+from jaxgan import phases as phases_lib
 from jaxgan.evaluation import periodic
 from jaxgan.families import base
 from jaxgan.mesh import data_sharding, make_mesh, replicate, replicated_sharding
@@ -56,7 +58,7 @@ def _accumulating_step(family, state, sums, batch, train_key):
   return state, new_sums
 
 
-def compile_train_step(family, state, mesh):
+def jit_train_step(family, mesh):
   """jit of the accumulating step: batch sharded on `data`, all else replicated, donated."""
   replicated = replicated_sharding(mesh)
   return jax.jit(functools.partial(_accumulating_step, family),
@@ -64,31 +66,54 @@ def compile_train_step(family, state, mesh):
                  out_shardings=(replicated, replicated), donate_argnums=(0, 1))
 
 
-def metric_names(family, state, config):
+def batch_spec(family, phase: base.Phase, mesh):
+  """The global batch of `phase` as ShapeDtypeStructs sharded on `data`."""
+  sharding = data_sharding(mesh)
+  return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+                      family.example_batch(phase))
+
+
+def compile_train_step(family, state, sums, train_key, phase: base.Phase, mesh):
+  """The step of `phase`, compiled ahead of time (exactly once per phase), with log lines."""
+  logging.info('Compiling the train step of phase %r (batch %d, %dx%d images)...', phase.name,
+               phase.batch_size, phase.image_size, phase.image_size)
+  start = time.perf_counter()
+  compiled = jit_train_step(family, mesh).lower(
+      state, sums, batch_spec(family, phase, mesh), train_key).compile()
+  logging.info('Compiled in %.1f s.', time.perf_counter() - start)
+  return compiled
+
+
+def metric_names(family, state, phase: base.Phase):
   """Names of the family's metrics, from an abstract evaluation (no compute)."""
-  batch = family.example_batch(base.phases(family)[0])
-  _, metrics = jax.eval_shape(family.train_step, state, batch, jax.random.key(0))
+  _, metrics = jax.eval_shape(family.train_step, state, family.example_batch(phase),
+                              jax.random.key(0))
   return sorted(metrics)
 
 
 class SampleWriter:
-  """Writes a grid of samples from a fixed latent batch as PNG and to TensorBoard, plus any
-  grids of the family's optional `image_grids(state, rng, images) -> {name: images}` (e.g. a
-  VAE's reconstructions) for the first `num_sample_images` training images."""
+  """Writes grids as PNG and to TensorBoard: samples from a fixed key (families that can
+  sample) and the family's `image_grids` of the first `num_sample_images` training examples
+  (e.g. a VAE's reconstructions, a translation's inputs, outputs and targets)."""
 
   def __init__(self, family, config, workdir, writer, mesh, source):
     self.directory = os.path.join(workdir, 'samples')
     self.writer, self.num = writer, config.train.num_sample_images
     self.key = families.root_keys(config.seed)['sample']
-    self._sample = jax.jit(family.sample, static_argnums=2,
-                           out_shardings=replicated_sharding(mesh))
+    replicated = replicated_sharding(mesh)
+    self._sample = (jax.jit(family.sample, static_argnums=2, out_shardings=replicated)
+                    if base.has(family, 'sample') else None)
     self._image_grids = None
     if base.has(family, 'image_grids'):
-      self.examples = replicate(source.get(np.arange(min(self.num, len(source)))), mesh)
-      self._image_grids = jax.jit(family.image_grids, out_shardings=replicated_sharding(mesh))
+      first = np.arange(min(self.num, len(source)))
+      self.examples = replicate(data.host_batch(source, 0, len(first), 0) if isinstance(
+          source, data.UnpairedSource) else source.get(first), mesh)
+      self._image_grids = jax.jit(family.image_grids, out_shardings=replicated)
 
   def __call__(self, state, step: int) -> None:
-    grids = {'samples': self._sample(state, self.key, self.num)}
+    grids = {}
+    if self._sample:
+      grids['samples'] = self._sample(state, self.key, self.num)
     if self._image_grids:
       grids.update(self._image_grids(state, self.key, self.examples))
     for name, images in jax.device_get(grids).items():
@@ -99,17 +124,55 @@ class SampleWriter:
         self.writer.write_images(step, {name: grid[None]})
 
 
-def _restore_or_init(checkpointer, state):
-  restored = checkpointer.restore(state)
+def _restore(checkpoint_dir: str, family, config, state, schedule: phases_lib.PhaseSchedule):
+  """(state, step) of the latest checkpoint in `checkpoint_dir`, or (state, 0) if none.
+
+  Read-only: a directory that does not exist is not created. The checkpoint's phase and data
+  position must be those the config's phases give for its step.
+  """
+  if not os.path.isdir(checkpoint_dir):
+    return state, 0
+  checkpointer = checkpoints.Checkpointer(checkpoint_dir, family.fingerprint(),
+                                          config.train.keep_checkpoints)
+  try:
+    restored = checkpointer.restore(state)
+  finally:
+    checkpointer.close()
   if restored is None:
     return state, 0
   state, meta = restored
-  if int(meta['data_position']) != int(state.step):
+  step = int(state.step)
+  expected = (schedule.phase_index(step), schedule.position(step))
+  found = (meta.get('phase'), meta.get('data_position'))
+  if found != expected:
     raise checkpoints.CheckpointError(
-        f'Checkpoint {checkpointer.directory}/{meta["step"]} is inconsistent: data position '
-        f'{meta["data_position"]} != state step {int(state.step)}.')
-  logging.info('Resumed from %s/%d.', checkpointer.directory, meta['step'])
-  return state, int(meta['data_position'])
+        f'Checkpoint {checkpoint_dir}/{meta["step"]} (phase, data position) = {found}, but the '
+        f"config's phases give {expected} at step {step}: the phases or batch sizes changed. "
+        'Train with the config in config.json, or in a new --workdir.')
+  logging.info('Resumed from %s/%d (phase %d, %d examples seen).', checkpoint_dir, step,
+               expected[0], expected[1])
+  return state, step
+
+
+class ProgressLine:
+  """Logs steps/s and the ETA at most every `every_secs` between log steps (what clu's
+  ReportProgress does, without importing TensorFlow)."""
+
+  def __init__(self, num_steps: int, every_secs: float = 30.0):
+    self.num_steps, self.every_secs = num_steps, every_secs
+    self.last_step, self.last_time = None, time.monotonic()
+
+  def __call__(self, step: int) -> None:
+    now = time.monotonic()
+    if self.last_step is None:  # the first call: measure from here on
+      self.last_step, self.last_time = step, now
+    elif now - self.last_time >= self.every_secs:
+      rate = (step - self.last_step) / (now - self.last_time)
+      eta = (self.num_steps - step) / rate
+      logging.info('progress: step %d/%d (%.0f%%), %.2f steps/s, ETA %s', step, self.num_steps,
+                   100.0 * step / self.num_steps, rate, time.strftime('%H:%M:%S',
+                                                                     time.gmtime(eta)))
+      self.last_step, self.last_time = step, now
 
 
 def _check_finite(host_sums, checkpointer):
@@ -137,66 +200,95 @@ def _log(writer, host_sums, step, num_steps, steps_per_sec):
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None):
-  """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the final state."""
+  """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the final state.
+
+  Every check (config, family, phases, data, checkpoint) runs before anything is written, so a
+  run that fails one leaves the workdir as it was.
+  """
   mesh = make_mesh(devices)
   config_lib.validate(config, mesh.size)
-  train_source = data.open_source(config.data, config.data.train_split)
   family = families.make(config)
   if config.get('eval'):
     evaluation.check_config(config, family)
+  schedule = phases_lib.PhaseSchedule(base.phases(family), mesh.size)
+  num_steps = config.train.num_steps  # where to stop; the phases fix the shapes until then
+  if num_steps > schedule.num_steps:
+    raise config_lib.ConfigError(
+        f'config.train.num_steps={num_steps} exceeds the {schedule.num_steps} steps of the '
+        f"family's phases {[p.name for p in schedule.phases]}; lower it or lengthen the phases.")
+  checkpoint_dir = os.path.join(workdir, 'checkpoints')
+  state, start_step = _restore(checkpoint_dir, family, config, families.init_state(family, mesh),
+                               schedule)
+  if start_step >= num_steps:
+    logging.info('Checkpoint step %d >= num_steps %d: nothing to train.', start_step, num_steps)
+    return state
+  first_phase = schedule.phase_index(start_step)
+  split = config.data.train_split
+  source = data.open_source(config.data, split, schedule.phases[first_phase].image_size)
+  evaluate = (periodic.PeriodicEvaluation(config, family, workdir, None, mesh)
+              if config.get('eval') and config.eval.every_steps else None)
+
   is_chief = jax.process_index() == 0
   if is_chief:
     os.makedirs(workdir, exist_ok=True)
     config_lib.write_config_json(config, os.path.join(workdir, 'config.json'))
-  writer = metric_writers.create_default_writer(workdir, just_logging=not is_chief)
-  checkpointer = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),
-                                          family.fingerprint(), config.train.keep_checkpoints)
-  state, start_step = _restore_or_init(checkpointer, families.init_state(family, mesh))
-  num_steps = config.train.num_steps
-  if start_step >= num_steps:
-    logging.info('Checkpoint step %d >= num_steps %d: nothing to train.', start_step, num_steps)
-    return state
-
-  names = metric_names(family, state, config)
-  train_step = compile_train_step(family, state, mesh)
-  write_samples = SampleWriter(family, config, workdir, writer, mesh, train_source)
-  evaluate = (periodic.PeriodicEvaluation(config, family, workdir, writer, mesh)
-              if config.get('eval') and config.eval.every_steps else None)
+  writer = writers.create_default_writer(workdir, just_logging=not is_chief)
+  if evaluate:
+    evaluate.writer = writer
+  checkpointer = checkpoints.Checkpointer(checkpoint_dir, family.fingerprint(),
+                                          config.train.keep_checkpoints)
   train_key = replicate(families.root_keys(config.seed)['train'], mesh)
-  sums = zero_metric_sums(names, mesh)
-  batches = data.device_batches(train_source, config.train.batch_size, config.seed, start_step,
-                                data_sharding(mesh), config.data.prefetch)
+  progress = ProgressLine(num_steps)
   train_cfg = config.train
-  timer_step, timer_start = None, None
+  step = start_step
   try:
-    for step in range(start_step + 1, num_steps + 1):  # `step` counts completed updates
-      state, sums = train_step(state, sums, next(batches), train_key)
-      is_last = step == num_steps
-      log_now = step % train_cfg.log_every == 0 or is_last
-      checkpoint_now = step % train_cfg.checkpoint_every == 0 or is_last
-      if log_now or checkpoint_now:
-        host_sums = jax.device_get(sums)
-        _check_finite(host_sums, checkpointer)
-        if log_now:
-          now = time.perf_counter()
-          steps_per_sec = ((step - timer_step) / (now - timer_start)) if timer_step else None
-          _log(writer, host_sums, step, num_steps, steps_per_sec)
-          sums = zero_metric_sums(names, mesh)
-          timer_step, timer_start = step, time.perf_counter()
-        if checkpoint_now:
-          checkpointer.save(step, state, data_position=step)
-      if step % train_cfg.sample_every == 0 or is_last:
-        write_samples(state, step)
-      if evaluate and (step % evaluate.every_steps == 0 or is_last):
-        eval_start = time.perf_counter()
-        evaluate(state, step)
-        if timer_start is not None:  # keep evaluation time out of steps/s
-          timer_start += time.perf_counter() - eval_start
-      if timer_step is None and step == start_step + 1:  # exclude compilation from steps/s
-        jax.block_until_ready(state)
-        timer_step, timer_start = step, time.perf_counter()
+    for phase_index in range(first_phase, schedule.phase_index(num_steps - 1) + 1):
+      phase = schedule.phases[phase_index]
+      if phase_index != first_phase:
+        source = data.open_source(config.data, split, phase.image_size)
+      names = metric_names(family, state, phase)
+      sums = zero_metric_sums(names, mesh)
+      train_step = compile_train_step(family, state, sums, train_key, phase, mesh)
+      write_samples = SampleWriter(family, config, workdir, writer, mesh, source)
+      batches = data.device_batches(source, phase.batch_size, config.seed,
+                                    schedule.position(step), data_sharding(mesh),
+                                    config.data.prefetch)
+      timer_step, timer_start, phase_start = step, time.perf_counter(), step
+      try:
+        for step in range(step + 1, min(schedule.end(phase_index), num_steps) + 1):
+          state, sums = train_step(state, sums, next(batches), train_key)
+          progress(step)
+          is_last = step == num_steps
+          log_now = step % train_cfg.log_every == 0 or is_last
+          checkpoint_now = (step % train_cfg.checkpoint_every == 0 or is_last
+                            or step == schedule.end(phase_index))
+          if step == phase_start + 1:
+            jax.block_until_ready(state)
+            logging.info('Step %d done in %.1f s.', step, time.perf_counter() - timer_start)
+            timer_step, timer_start = step, time.perf_counter()  # steps/s without compilation
+          if log_now or checkpoint_now:
+            host_sums = jax.device_get(sums)
+            _check_finite(host_sums, checkpointer)
+            if log_now:
+              now = time.perf_counter()
+              steps_per_sec = ((step - timer_step) / (now - timer_start)
+                               if step > timer_step else None)
+              _log(writer, host_sums, step, num_steps, steps_per_sec)
+              sums = zero_metric_sums(names, mesh)
+              timer_step, timer_start = step, time.perf_counter()
+            if checkpoint_now:
+              checkpointer.save(step, state, data_position=schedule.position(step),
+                                phase=schedule.phase_index(step))
+          if step % train_cfg.sample_every == 0 or is_last:
+            write_samples(state, step)
+          if evaluate and (step % evaluate.every_steps == 0 or is_last):
+            eval_start = time.perf_counter()
+            evaluate(state, step, data_position=schedule.position(step),
+                     phase=schedule.phase_index(step))
+            timer_start += time.perf_counter() - eval_start  # keep evaluation out of steps/s
+      finally:
+        batches.close()
   finally:
-    batches.close()
     checkpointer.wait_until_finished()
     checkpointer.close()
     if evaluate:

@@ -60,10 +60,11 @@ def run_compiled_steps(config, num_steps: int, devices=None):
   mesh = mesh_lib.make_mesh(devices)
   family = families.make(config)
   state = families.init_state(family, mesh)
-  names = train.metric_names(family, state, config)
-  step_fn = train.compile_train_step(family, state, mesh)
+  phase = families.base.phases(family)[0]
+  names = train.metric_names(family, state, phase)
+  step_fn = train.jit_train_step(family, mesh)
   train_key = mesh_lib.replicate(families.root_keys(config.seed)['train'], mesh)
-  batches = data.device_batches(data.open_source(config.data, 'train'), config.train.batch_size,
+  batches = data.device_batches(data.open_source(config.data, 'train'), phase.batch_size,
                                 config.seed, 0, mesh_lib.data_sharding(mesh))
   history = []
   for _ in range(num_steps):

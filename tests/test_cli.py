@@ -1,4 +1,5 @@
-"""The command-line tools end to end: SIGKILL mid-run and resume, and the sample CLI."""
+"""The command-line tools end to end: SIGKILL mid-run and resume, the sample CLI, one-line errors
+and a start-up that does not import TensorFlow."""
 import os
 import signal
 import subprocess
@@ -10,6 +11,9 @@ import numpy as np
 from PIL import Image
 
 from conftest import REPO, final_state, run_module, tiny_dcgan_config, tiny_dcgan_flags
+from jaxgan import checkpoints
+from jaxgan import families
+from jaxgan import mesh as mesh_lib
 from jaxgan import train
 
 NUM_STEPS = 400
@@ -100,3 +104,37 @@ def test_two_processes_match_one_process_with_the_same_devices(tmp_path, tiny_co
   for a, b in zip(jax.tree.leaves(final_state(workdir, tiny_config)),
                   jax.tree.leaves(jax.device_get(single))):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_damaged_checkpoint_is_one_fatal_line(tmp_path, tiny_config):
+  """Checkpoints of steps 2 and 4 written directly (no training); bytes flipped in every file
+  of step 4's state: the run stops with one line naming step 4 and the way back to step 2."""
+  workdir = tmp_path / 'run'
+  family = families.make(tiny_config)
+  state = families.init_state(family, mesh_lib.make_mesh())
+  checkpointer = checkpoints.Checkpointer(str(workdir / 'checkpoints'), family.fingerprint(), 3)
+  for step in (2, 4):
+    checkpointer.save(step, state, data_position=step)
+  checkpointer.wait_until_finished()
+  checkpointer.close()
+  damaged = workdir / 'checkpoints' / '4'
+  for path in (damaged / 'state').rglob('*'):
+    if path.is_file():
+      data = bytearray(path.read_bytes())
+      data[len(data) // 2] ^= 0xFF
+      path.write_bytes(bytes(data))
+  result = run_module('jaxgan.main', *tiny_dcgan_flags(), f'--workdir={workdir}')
+  fatal = [line for line in result.stderr.splitlines() if line.startswith('FATAL')]
+  assert len(fatal) == 1 and 'Traceback' not in result.stderr, result.stderr[-3000:]
+  assert result.returncode == 1
+  assert fatal[0].startswith(f'FATAL CheckpointError: Checkpoint {damaged} ')
+  assert 'damaged' in fatal[0] and 'to resume from step 2,' in fatal[0]
+
+
+def test_import_main_does_not_import_tensorflow():
+  code = ('import sys, jaxgan.main; print(sorted({m.split(".")[0] for m in sys.modules} & '
+          '{"tensorflow", "tensorflow_datasets", "keras", "torch"}))')
+  result = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.strip() == '[]', result.stdout

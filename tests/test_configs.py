@@ -49,7 +49,7 @@ def test_config_builds_at_other_presets(name, dataset):
   state = jax.eval_shape(family.init, jax.random.key(0), batch)
   images = jax.eval_shape(lambda s, key: family.sample(s, key, 2), state, jax.random.key(0))
   assert images.shape == (2, size, size, channels)
-  params = jax.tree.leaves(state.generator_params) + jax.tree.leaves(state.discriminator_params)
+  params = jax.tree.leaves(state.generator.params) + jax.tree.leaves(state.discriminator.params)
   assert all(p.dtype == np.float32 for p in params)
 
 

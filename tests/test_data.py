@@ -27,12 +27,12 @@ def test_normalized_images_span_minus_one_to_one():
 
 def test_batch_indices_are_seeded_epoch_permutations():
   num, batch = 50, 8
-  stream = np.concatenate([data.batch_indices(s, batch, num, seed=3) for s in range(25)])
+  stream = np.concatenate([data.batch_indices(s * batch, batch, num, seed=3) for s in range(25)])
   for epoch in range(4):  # every epoch visits every example exactly once
     np.testing.assert_array_equal(np.sort(stream[epoch * num:(epoch + 1) * num]), np.arange(num))
   assert not np.array_equal(stream[:num], stream[num:2 * num])
-  np.testing.assert_array_equal(data.batch_indices(7, batch, num, 3), stream[56:64])
-  assert not np.array_equal(data.batch_indices(7, batch, num, 4), stream[56:64])
+  np.testing.assert_array_equal(data.batch_indices(56, batch, num, 3), stream[56:64])
+  assert not np.array_equal(data.batch_indices(56, batch, num, 4), stream[56:64])
 
 
 def test_each_process_reads_its_own_rows(monkeypatch):
@@ -46,16 +46,17 @@ def test_each_process_reads_its_own_rows(monkeypatch):
   np.testing.assert_array_equal(np.concatenate(halves), full['image'])
 
 
-def test_device_batches_are_sharded_and_start_at_the_given_step():
+def test_device_batches_are_sharded_and_start_at_the_given_position():
   mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ('data',))
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
   source = data.load_mnist_5k('test')
-  batches = data.device_batches(source, 8, seed=1, start_step=5, sharding=sharding)
+  batches = data.device_batches(source, 8, seed=1, start_position=40, sharding=sharding)
   first = next(batches)
   batches.close()
   assert first['image'].shape == (8, 28, 28, 1) and first['image'].sharding == sharding
   assert len(first['image'].addressable_shards) == len(jax.devices())
-  np.testing.assert_array_equal(np.asarray(first['image']), data.host_batch(source, 5, 8, 1)['image'])
+  np.testing.assert_array_equal(np.asarray(first['image']),
+                                data.host_batch(source, 40, 8, 1)['image'])
 
 
 def test_wrong_image_shape_says_which_fields_to_set():

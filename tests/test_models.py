@@ -92,7 +92,7 @@ def test_every_spectrally_normalized_kernel_of_a_network_matches_its_svd(config_
     config.model.attention_resolution = 8  # the G and D blocks' side at 16x16
   family = families.make(config)
   labels = jnp.arange(4) % 3 if family.conditional else None
-  module = family.generator if config.model.generator_spectral_norm else family.discriminator
+  module = family.generator if config.model.generator_spectral_norm else family.critic.module
   inputs = ((jnp.ones((4, config.model.latent_dim)), labels)
             if module is family.generator else (jnp.ones((4, 16, 16, 1)), labels))
   variables = module.init(jax.random.key(0), *inputs, train=False)
@@ -164,7 +164,7 @@ def test_unknown_norm_and_misplaced_attention_are_explained():
 
 def test_unconditional_dcgan_keeps_the_reference_parameter_names():
   family = families.make(tiny_zoo_config('dcgan'))
-  variables = family.discriminator.init(jax.random.key(0), jnp.ones((1, 28, 28, 1)), None,
+  variables = family.critic.module.init(jax.random.key(0), jnp.ones((1, 28, 28, 1)), None,
                                         train=False)
   assert sorted(variables['params']) == ['Conv_0', 'Conv_1', 'Dense_0']
 
@@ -195,9 +195,10 @@ def test_label_routing(architecture):
   state = family.init(jax.random.key(0), {'image': np.zeros((1, 16, 16, 1), np.uint8), 'label': None})
   # Perturb every weight: at init conditional batch norm's class scales and shifts are all equal.
   noise = jax.tree.map(lambda p: 0.1 * jax.random.normal(jax.random.key(2), p.shape),
-                       state.ema_generator_params)
-  state = state.replace(ema_generator_params=jax.tree.map(jnp.add, state.ema_generator_params,
-                                                          noise))
+                       state.generator.ema_params)
+  generator = state.generator.replace(
+      ema_params=jax.tree.map(jnp.add, state.generator.ema_params, noise))
+  state = state.replace(networks={**state.networks, 'generator': generator})
   generate = jax.jit(family.generate)
   images = np.asarray(generate(state, z, labels))
   images_changed = np.asarray(generate(state, z, changed))
@@ -206,9 +207,8 @@ def test_label_routing(architecture):
 
   @functools.partial(jax.jit, static_argnums=0)
   def discriminate(fam, d_state, labels_):
-    variables = {'params': d_state.discriminator_params,
-                 SPECTRAL: d_state.discriminator_spectral}
-    return fam.discriminator.apply(variables, jnp.asarray(images), labels_, train=False)
+    variables = d_state.discriminator.variables()
+    return fam.critic.module.apply(variables, jnp.asarray(images), labels_, train=False)
 
   logits, _ = discriminate(family, state, labels)
   logits_changed, _ = discriminate(family, state, changed)

@@ -1,4 +1,5 @@
-"""Penalties and the weight constraint against finite differences and closed forms."""
+"""Penalties and the weight constraint against finite differences at independently rebuilt
+points (interpolates, perturbed real images) and in closed form."""
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -18,10 +19,6 @@ def nonlinear_d(images):
   x = images.reshape(images.shape[0], -1)
   hidden = jnp.tanh(x @ jnp.asarray(WEIGHTS.reshape(3, -1).T, x.dtype))
   return jnp.sum(hidden ** 2, axis=-1) + jnp.sum(jnp.sin(x), axis=-1)
-
-
-def linear_d(images):
-  return images.reshape(images.shape[0], -1) @ jnp.asarray(WEIGHTS[0].ravel(), images.dtype)
 
 
 def numpy_d(x):
@@ -46,28 +43,44 @@ def fd_norms(points):
   return np.sqrt(np.sum(finite_difference_gradients(points).reshape(len(points), -1) ** 2, -1))
 
 
-def test_wgan_gp_matches_finite_differences_when_real_equals_fake():
-  # Interpolates of identical images are those images, whatever the random alpha.
-  expected = np.mean((fd_norms(REAL) - 1) ** 2)
-  got = penalties.wgan_gp(nonlinear_d, jnp.float32(REAL), jnp.float32(REAL), jax.random.key(0))
+def _penalty_at(points):
+  """mean_n (||grad D(points_n)|| - 1)^2 by float64 finite differences."""
+  return np.mean((fd_norms(points) - 1) ** 2)
+
+
+def _per_example_alpha(key):
+  """The alpha ~ U[0, 1) per example that penalties.py draws from `key`."""
+  return np.asarray(jax.random.uniform(key, (len(REAL), 1, 1, 1)), np.float64)
+
+
+@pytest.mark.parametrize('seed', [0, 1])
+def test_wgan_gp_matches_finite_differences_at_the_interpolates(seed):
+  # Gulrajani et al. 2017, Algorithm 1: x_hat = eps * x_real + (1 - eps) * x_fake, eps per example.
+  key = jax.random.key(seed)
+  alpha = _per_example_alpha(key)
+  expected = _penalty_at(alpha * REAL + (1 - alpha) * FAKE)
+  got = penalties.wgan_gp(nonlinear_d, jnp.float32(REAL), jnp.float32(FAKE), key)
   np.testing.assert_allclose(got, expected, rtol=1e-4)
+  # The critic is nonlinear enough that the interpolation matters: neither end point passes.
+  for end in (REAL, FAKE, 0.5 * (REAL + FAKE)):
+    assert abs(_penalty_at(end) - expected) > 1e-3 * expected  # 10x the tolerance
 
 
-def test_wgan_gp_of_a_linear_critic_is_independent_of_the_interpolates():
-  expected = (np.linalg.norm(WEIGHTS[0]) - 1) ** 2
-  for seed in range(3):
-    got = penalties.wgan_gp(linear_d, jnp.float32(REAL), jnp.float32(FAKE), jax.random.key(seed))
-    np.testing.assert_allclose(got, expected, rtol=1e-5)
-
-
-def test_dragan_matches_finite_differences_on_constant_images():
-  # std(real) = 0, so the perturbation vanishes and the points are the real images.
-  constant = np.full_like(REAL, 0.3)
-  expected = np.mean((fd_norms(constant) - 1) ** 2)
-  got = penalties.dragan(nonlinear_d, jnp.float32(constant), None, jax.random.key(0))
+def test_dragan_matches_finite_differences_around_the_real_images():
+  # The authors' code (github.com/kodalinaveen3/DRAGAN): x_p = x + 0.5 * std(x) * U[0, 1) per
+  # pixel, std over the whole batch; the penalty is at x + alpha * (x_p - x), alpha per example.
+  key = jax.random.key(3)
+  alpha_key, noise_key = jax.random.split(key)
+  noise = np.asarray(jax.random.uniform(noise_key, REAL.shape), np.float64)
+  perturbed = REAL + 0.5 * np.std(REAL) * noise
+  alpha = _per_example_alpha(alpha_key)
+  points = REAL + alpha * (perturbed - REAL)
+  expected = _penalty_at(points)
+  got = penalties.dragan(nonlinear_d, jnp.float32(REAL), None, key)
   np.testing.assert_allclose(got, expected, rtol=1e-4)
-  linear = penalties.dragan(linear_d, jnp.float32(REAL), None, jax.random.key(1))
-  np.testing.assert_allclose(linear, (np.linalg.norm(WEIGHTS[0]) - 1) ** 2, rtol=1e-5)
+  # The perturbation is large enough to matter: the penalty at the real images differs.
+  assert np.max(np.abs(points - REAL)) > 0.1
+  assert abs(_penalty_at(REAL) - expected) > 1e-3 * expected  # 10x the tolerance
 
 
 def test_r1_matches_finite_differences():

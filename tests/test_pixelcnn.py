@@ -68,8 +68,9 @@ def test_uniform_model_costs_exactly_8_bits_per_dim_through_the_evaluator():
   family = families.make(config)
   mesh = mesh_lib.make_mesh()
   state = families.init_state(family, mesh)
-  zero_output = jax.tree.map(jnp.zeros_like, state.ema_params['output'])
-  state = state.replace(ema_params=dict(state.ema_params, output=zero_output))
+  zero_output = jax.tree.map(jnp.zeros_like, state.model.ema_params['output'])
+  model = state.model.replace(ema_params=dict(state.model.ema_params, output=zero_output))
+  state = state.replace(networks={'model': model})
   evaluator = heldout.HeldOutEvaluator('heldout', config.eval.heldout, config, family, mesh)
   results = evaluator(state, 0)
   np.testing.assert_allclose(results['bits_per_dim'], 8.0, rtol=1e-6)
@@ -84,7 +85,7 @@ def test_evaluator_averages_every_test_image_once():
   state = families.init_state(family, mesh)
   results = heldout.HeldOutEvaluator('heldout', config.eval.heldout, config, family, mesh)(state, 0)
   test = data.open_source(config.data, 'test')
-  direct = jax.jit(family.negative_log_likelihood)(jax.device_get(state.ema_params),
+  direct = jax.jit(family.negative_log_likelihood)(jax.device_get(state.model.ema_params),
                                                    test.get(np.arange(len(test)))['image'])
   np.testing.assert_allclose(results['nll_nats'], float(jnp.mean(direct)), rtol=1e-5)
 

@@ -45,7 +45,7 @@ def _one_pixel_vae(encoder_mean, encoder_log_variance, decoder_weight, decoder_b
                                     'bias': jnp.array([encoder_mean, encoder_log_variance])}},
             'decoder': {'Dense_0': {'kernel': jnp.array([[decoder_weight]]),
                                     'bias': jnp.array([decoder_bias])}}}
-  state = state.replace(params=params, ema_params=params)
+  state = state.replace(networks={'model': state.model.replace(params=params, ema_params=params)})
   white_pixel = {'image': np.full((1, 1, 1, 1), 255, np.uint8), 'label': np.zeros(1, np.int32)}
   return family, state, white_pixel
 

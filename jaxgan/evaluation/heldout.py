@@ -50,7 +50,9 @@ class HeldOutEvaluator:
           f'{where}.batch_size={block.batch_size} is not divisible by the {mesh.size} devices; '
           f'use a multiple of {mesh.size}.')
     self.name, self.block, self.config, self.family, self.mesh = name, block, config, family, mesh
-    self.source = data.open_source(config.data, block.split)
+    # At the last phase's image size: the model the pass scores is the finished one.
+    self.source = data.open_source(config.data, block.split,
+                                   base.phases(family)[-1].image_size)
     self.count = len(self.source)
     self.key = jax.random.fold_in(jax.random.key(config.seed), _EVAL_STREAM)
     replicated, sharded = replicated_sharding(mesh), data_sharding(mesh)

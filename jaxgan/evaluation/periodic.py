@@ -40,14 +40,16 @@ class PeriodicEvaluation:
       return True
     return value < self.best_value if self.best_mode == 'min' else value > self.best_value
 
-  def __call__(self, state, step: int) -> None:
+  def __call__(self, state, step: int, data_position: int, phase: int = 0) -> None:
+    """Evaluates `state` after `step` updates; the trainer's `data_position` (examples read) and
+    `phase` go with the best checkpoint, as with every checkpoint."""
     logging.info('eval step %d: running %s', step, ', '.join(self.evaluators))
     results, protocol = evaluation.evaluate(self.evaluators, state, step)
     self.writer.write_scalars(step, {f'eval/{k}': v for k, v in results.items()})
     logging.info('eval step %d: %s', step, ' '.join(f'{k}={v:.4g}' for k, v in results.items()))
     if self.best is not None and self.is_better(results[self.best_metric]):
       self.best_value = results[self.best_metric]
-      self.best.save(step, state, data_position=step)
+      self.best.save(step, state, data_position=data_position, phase=phase)
     if jax.process_index() == 0:
       results_lib.record_results(self.workdir, step, results, protocol, source='train')
 

@@ -14,14 +14,16 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxgan import config_lib
 from jaxgan import data
 from jaxgan import distributions
 from jaxgan import optim
 from jaxgan.families import base
-from jaxgan.families import single_network
+from jaxgan.state import NetworkState
+from jaxgan.state import TrainState
 from jaxgan.models import pixelcnn as pixelcnn_models
 
-State = single_network.SingleNetworkState  # parameters, optimizer state, their EMA
+State = TrainState  # networks: {'model': parameters, optimizer state, their EMA}
 
 LIKELIHOODS = ('categorical', 'logistic_mixture')
 
@@ -37,10 +39,10 @@ class PixelCnnFamily:
     self.likelihood = config.pixelcnn.likelihood
     self.num_mixtures = config.pixelcnn.num_mixtures
     if self.likelihood not in LIKELIHOODS:
-      raise ValueError(f'Unknown config.pixelcnn.likelihood {self.likelihood!r}; choose one of '
+      raise config_lib.ConfigError(f'Unknown config.pixelcnn.likelihood {self.likelihood!r}; choose one of '
                        f'{LIKELIHOODS}.')
     if self.likelihood == 'categorical' and self.channels != 1:
-      raise ValueError(f"config.pixelcnn.likelihood='categorical' supports grayscale only; with "
+      raise config_lib.ConfigError(f"config.pixelcnn.likelihood='categorical' supports grayscale only; with "
                        f"{self.channels} channels use 'logistic_mixture'.")
     self.image_shape = (config.data.image_size, config.data.image_size, self.channels)
     self.num_dims = int(np.prod(self.image_shape))
@@ -65,7 +67,8 @@ class PixelCnnFamily:
 
   def init(self, rng: jax.Array, batch: data.Batch) -> State:
     params = self.model.init(rng, data.normalize_images(batch['image'][:1]))['params']
-    return single_network.init_state(params, self.optimizer)
+    return TrainState.create(
+        {'model': NetworkState.create({'params': params}, self.optimizer, ema=True)})
 
   def pixel_log_probs(self, outputs: jax.Array, pixels: jax.Array) -> jax.Array:
     """log P(pixel | pixels before it) [N, H, W] from network outputs and integer pixels."""
@@ -86,15 +89,15 @@ class PixelCnnFamily:
       nats = jnp.mean(self.negative_log_likelihood(params, batch['image']))
       return distributions.bits_per_dim(nats, self.num_dims), nats
 
-    (loss, nats), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+    (loss, nats), grads = jax.value_and_grad(objective, has_aux=True)(state.model.params)
     metrics = {'loss': loss, 'nll_nats': nats, 'learning_rate': self.schedule(state.step)}
-    return single_network.apply_gradients(state, grads, self.optimizer,
-                                          self.config.train.ema_decay), metrics
+    return state.update(model=state.model.apply_gradients(
+        grads, self.optimizer, ema_decay=self.config.train.ema_decay)), metrics
 
   def eval_metrics(self, state: State, batch: data.Batch, rng: jax.Array) -> dict:
     """Per-example exact NLL (nats) and bits/dim with the EMA parameters."""
     del rng
-    nats = self.negative_log_likelihood(state.ema_params, batch['image'])
+    nats = self.negative_log_likelihood(state.model.ema_params, batch['image'])
     return {'nll_nats': nats, 'bits_per_dim': distributions.bits_per_dim(nats, self.num_dims)}
 
   def eval_protocol(self) -> dict:
@@ -113,7 +116,7 @@ class PixelCnnFamily:
 
     def draw(index, canvas):
       row, column = index // width, index % width
-      outputs = self.model.apply({'params': state.ema_params}, canvas)
+      outputs = self.model.apply({'params': state.model.ema_params}, canvas)
       pixel_outputs = jax.lax.dynamic_index_in_dim(
           jax.lax.dynamic_index_in_dim(outputs, row, axis=1, keepdims=False),
           column, axis=1, keepdims=False)

@@ -19,14 +19,16 @@ import ml_collections
 import numpy as np
 from scipy import stats
 
+from jaxgan import config_lib
 from jaxgan import data
 from jaxgan import distributions
 from jaxgan import optim
 from jaxgan.families import base
-from jaxgan.families import single_network
+from jaxgan.state import NetworkState
+from jaxgan.state import TrainState
 from jaxgan.models import vae as vae_models
 
-State = single_network.SingleNetworkState  # parameters, optimizer state, their EMA
+State = TrainState  # networks: {'model': parameters, optimizer state, their EMA}
 
 LIKELIHOODS = ('bernoulli', 'discretized_logistic')
 BINARIZATIONS = ('dynamic', 'threshold')
@@ -42,18 +44,19 @@ class VaeFamily:
     self.config = config
     vae_config = config.vae
     if vae_config.likelihood not in LIKELIHOODS:
-      raise ValueError(f'Unknown config.vae.likelihood {vae_config.likelihood!r}; choose one of '
+      raise config_lib.ConfigError(f'Unknown config.vae.likelihood {vae_config.likelihood!r}; choose one of '
                        f'{LIKELIHOODS}.')
     if vae_config.binarization not in BINARIZATIONS:
-      raise ValueError(f'Unknown config.vae.binarization {vae_config.binarization!r}; choose '
+      raise config_lib.ConfigError(f'Unknown config.vae.binarization {vae_config.binarization!r}; choose '
                        f'one of {BINARIZATIONS}.')
     if vae_config.beta < 0 or vae_config.kl_warmup_steps < 0:
-      raise ValueError(f'config.vae.beta ({vae_config.beta}) and config.vae.kl_warmup_steps '
+      raise config_lib.ConfigError(f'config.vae.beta ({vae_config.beta}) and config.vae.kl_warmup_steps '
                        f'({vae_config.kl_warmup_steps}) must be non-negative.')
     heldout = config.eval.heldout
     if heldout.iwae_samples % heldout.iwae_chunk:
-      raise ValueError(f'config.eval.heldout.iwae_samples ({heldout.iwae_samples}) must be a '
-                       f'multiple of config.eval.heldout.iwae_chunk ({heldout.iwae_chunk}).')
+      raise config_lib.ConfigError(
+          f'config.eval.heldout.iwae_samples ({heldout.iwae_samples}) must be a multiple of '
+          f'config.eval.heldout.iwae_chunk ({heldout.iwae_chunk}).')
     self.image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
     self.num_dims = int(np.prod(self.image_shape))
     self.latent_dim = config.model.latent_dim
@@ -73,7 +76,8 @@ class VaeFamily:
   def init(self, rng: jax.Array, batch: data.Batch) -> State:
     images = data.normalize_images(batch['image'][:1])
     params = self.model.init(rng, images, jnp.zeros((1, self.latent_dim)))['params']
-    return single_network.init_state(params, self.optimizer)
+    return TrainState.create(
+        {'model': NetworkState.create({'params': params}, self.optimizer, ema=True)})
 
   def _targets(self, pixels: jax.Array, rng: jax.Array) -> jax.Array:
     """The values the likelihood scores: {0, 1} when binarized, else the integer pixels."""
@@ -126,7 +130,7 @@ class VaeFamily:
       return loss, (log_likelihood, kl)
 
     (loss, (log_likelihood, kl)), grads = jax.value_and_grad(objective, has_aux=True)(
-        state.params)
+        state.model.params)
     neg_elbo = jnp.mean(kl - log_likelihood)
     metrics = {
         'loss': loss,
@@ -137,8 +141,8 @@ class VaeFamily:
         'kl_weight': kl_weight,
         'learning_rate': self.schedule(state.step),
     }
-    return single_network.apply_gradients(state, grads, self.optimizer,
-                                          self.config.train.ema_decay), metrics
+    return state.update(model=state.model.apply_gradients(
+        grads, self.optimizer, ema_decay=self.config.train.ema_decay)), metrics
 
   def eval_metrics(self, state: State, batch: data.Batch, rng: jax.Array) -> dict:
     """Per-example negative ELBO (analytic KL, reconstruction averaged over k posterior
@@ -146,7 +150,7 @@ class VaeFamily:
     and bits/dim of the IWAE bound; EMA parameters."""
     binarize_key, posterior_key = jax.random.split(rng)
     targets = self._targets(batch['image'], binarize_key)
-    params = state.ema_params
+    params = state.model.ema_params
     mean, log_variance = self.model.apply({'params': params}, self._encoder_input(targets),
                                           method=vae_models.Vae.encode)
     eval_config = self.config.eval.heldout
@@ -189,7 +193,7 @@ class VaeFamily:
 
   def generate(self, state: State, z: jax.Array) -> jax.Array:
     """Mean images decoded from latents z [N, latent_dim] with the EMA parameters."""
-    decoded = self.model.apply({'params': state.ema_params}, z, method=vae_models.Vae.decode)
+    decoded = self.model.apply({'params': state.model.ema_params}, z, method=vae_models.Vae.decode)
     return self._mean_image(decoded)
 
   def sample(self, state: State, rng: jax.Array, num: int) -> jax.Array:
@@ -202,7 +206,7 @@ class VaeFamily:
     5%..95% quantiles on a 10 x 10 grid."""
     targets = self._targets(batch['image'], rng)
     inputs = self._encoder_input(targets)
-    mean, _ = self.model.apply({'params': state.ema_params}, inputs,
+    mean, _ = self.model.apply({'params': state.model.ema_params}, inputs,
                                method=vae_models.Vae.encode)
     reconstructions = self.generate(state, mean)
     pairs = jnp.stack([inputs, reconstructions], axis=1).reshape((-1,) + inputs.shape[1:])

