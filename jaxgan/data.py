@@ -178,6 +178,13 @@ class UnpairedSource:
     return len(self.a)
 
 
+def first_examples(source, count: int) -> Batch:
+  """The first `count` examples of a source in stored order (each stream's, if unpaired)."""
+  if isinstance(source, UnpairedSource):
+    return {'a': first_examples(source.a, count), 'b': first_examples(source.b, count)}
+  return source.get(np.arange(min(count, len(source))))
+
+
 def open_source(data_config: ml_collections.ConfigDict, split: str,
                 image_size: int | None = None):
   """Opens a split of the configured data at `image_size` (default: data.image_size).
