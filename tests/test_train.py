@@ -108,7 +108,7 @@ def test_corrupt_latest_checkpoint_is_an_error_naming_it(tmp_path, tiny_config):
         f.write(b'garbage')
   before = _snapshot(os.path.join(workdir, 'checkpoints'))
   tiny_config.train.num_steps = 15
-  with pytest.raises(checkpoints.CheckpointError, match=f'{latest} is unreadable'):
+  with pytest.raises(checkpoints.CheckpointError, match=f'{latest} cannot be read'):
     train.train_and_evaluate(tiny_config, workdir)
   assert _snapshot(os.path.join(workdir, 'checkpoints')) == before
 
