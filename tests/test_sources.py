@@ -37,13 +37,14 @@ def test_center_mask_zeroes_exactly_the_centred_square():
   expected_mask = np.zeros((6, 6), np.uint8)
   expected_mask[2:4, 2:4] = 1
   np.testing.assert_array_equal(out['mask'][0, ..., 0], expected_mask)
-  np.testing.assert_array_equal(out['input'][..., 0], 200 * (1 - expected_mask)[None])
+  for image in out['input']:
+    np.testing.assert_array_equal(image[..., 0], 200 * (1 - expected_mask))
 
 
 def test_unknown_degradation_or_pairing_is_a_config_error():
   with pytest.raises(config_lib.ConfigError, match='downscale'):
     degradations.make(ml_collections.ConfigDict({'name': 'blur'}))
-  with pytest.raises(data.DatasetError, match='pairing'):
+  with pytest.raises(config_lib.ConfigError, match='pairing'):
     data.open_source(_data_config(pairing='triplet'), 'test')
 
 
