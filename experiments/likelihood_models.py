@@ -124,8 +124,9 @@ def torch_twin(config, init_params, train_source, test_images):
   optimizer = torch.optim.Adam(model.parameters(), lr=optim.learning_rate,
                                betas=(optim.b1, optim.b2), eps=optim.eps)
   start = time.perf_counter()
+  batch_size = config.train.batch_size
   for step in range(config.train.num_steps):
-    indices = data.batch_indices(step * config.train.batch_size, config.train.batch_size, len(train_source), config.seed)
+    indices = data.batch_indices(step * batch_size, batch_size, len(train_source), config.seed)
     pixels = torch.from_numpy(train_source.get(indices)['image'].reshape(len(indices), -1))
     x = torch.bernoulli(pixels.float() / 255.0)  # dynamic binarization
     log_likelihood, _, kl = _torch_log_terms(model, x, 1)

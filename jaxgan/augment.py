@@ -78,8 +78,9 @@ def parse_policy(policy: str) -> tuple[str, ...]:
   names = tuple(name.strip() for name in policy.split(',') if name.strip())
   unknown = [name for name in names if name not in AUGMENTATIONS]
   if unknown:
-    raise config_lib.ConfigError(f'Unknown augmentation(s) {unknown} in config.gan.augment={policy!r}; '
-                     f'use a comma-separated subset of {sorted(AUGMENTATIONS)} or "".')
+    raise config_lib.ConfigError(
+        f'Unknown augmentation(s) {unknown} in config.gan.augment={policy!r}; '
+        f'use a comma-separated subset of {sorted(AUGMENTATIONS)} or "".')
   return names
 
 

@@ -22,6 +22,8 @@ import jax
 import ml_collections
 import numpy as np
 
+from jaxgan import config_lib
+
 MNIST_5K_TEST_PER_CLASS = 50  # fixed split: 4,500 train / 500 test, 50 test digits per class
 _SPLIT_SEED = 20150  # the split is part of the dataset's definition, not of the run's seed
 
@@ -31,6 +33,7 @@ class DatasetError(ValueError):
 
 
 Batch = dict  # named arrays, e.g. {'image': uint8 [N, H, W, C], 'label': int32 [N]}
+PAIRINGS = ('', 'degradation', 'aligned', 'unpaired')
 UNPAIRED_STREAM = 1  # domain B's order: permutations seeded by [seed, epoch, UNPAIRED_STREAM]
 
 
@@ -178,6 +181,13 @@ class UnpairedSource:
     return len(self.a)
 
 
+def first_examples(source, count: int) -> Batch:
+  """The first `count` examples of a source in stored order (each stream's, if unpaired)."""
+  if isinstance(source, UnpairedSource):
+    return {'a': first_examples(source.a, count), 'b': first_examples(source.b, count)}
+  return source.get(np.arange(min(count, len(source))))
+
+
 def open_source(data_config: ml_collections.ConfigDict, split: str,
                 image_size: int | None = None):
   """Opens a split of the configured data at `image_size` (default: data.image_size).
@@ -190,6 +200,9 @@ def open_source(data_config: ml_collections.ConfigDict, split: str,
   image_size = image_size or data_config.image_size
   source = _open_labelled(data_config, split, image_size)
   pairing = data_config.get('pairing', '')
+  if pairing not in PAIRINGS:
+    raise config_lib.ConfigError(f'Unknown config.data.pairing {pairing!r}; choose one of '
+                                 f'{PAIRINGS}.')
   if pairing == '':
     return source
   if pairing == 'degradation':
@@ -198,10 +211,7 @@ def open_source(data_config: ml_collections.ConfigDict, split: str,
   other_size = round(image_size * other.image_size / data_config.image_size)
   if pairing == 'aligned':
     return PairedSource(source, inputs=_open_labelled(other, split, other_size))
-  if pairing == 'unpaired':
-    return UnpairedSource(source, _open_labelled(other, split, other_size))
-  raise DatasetError(f"Unknown config.data.pairing {pairing!r}; choose '', 'degradation', "
-                     "'aligned' or 'unpaired'.")
+  return UnpairedSource(source, _open_labelled(other, split, other_size))
 
 
 def normalize_images(images: jax.Array) -> jax.Array:

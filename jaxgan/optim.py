@@ -18,7 +18,8 @@ def make_schedule(optim_config: ml_collections.ConfigDict, num_steps: int) -> op
   elif optim_config.schedule == 'linear_decay':
     main = optax.linear_schedule(peak, 0.0, decay_steps)
   else:
-    raise config_lib.ConfigError(f'Unknown schedule {optim_config.schedule!r}; choose one of {SCHEDULES}.')
+    raise config_lib.ConfigError(
+        f'Unknown schedule {optim_config.schedule!r}; choose one of {SCHEDULES}.')
   if warmup == 0:
     return main
   return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), main], [warmup])
@@ -31,4 +32,5 @@ def make_optimizer(optim_config: ml_collections.ConfigDict,
     return optax.adam(schedule, b1=optim_config.b1, b2=optim_config.b2, eps=optim_config.eps)
   if optim_config.name == 'rmsprop':
     return optax.rmsprop(schedule, decay=optim_config.b2, eps=optim_config.eps)
-  raise config_lib.ConfigError(f'Unknown optimizer {optim_config.name!r}; supported: adam, rmsprop.')
+  raise config_lib.ConfigError(
+      f'Unknown optimizer {optim_config.name!r}; supported: adam, rmsprop.')

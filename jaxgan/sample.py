@@ -6,8 +6,6 @@
 The model is rebuilt from DIR/config.json and restored from DIR's latest checkpoint (or --step).
 --interpolate writes `num` rows, each a spherical interpolation between two random latents.
 """
-import sys
-
 from absl import app
 from absl import flags
 import jax
@@ -15,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import checkpoints
+from jaxgan import config_lib
 from jaxgan import console
 from jaxgan import images as image_lib
 from jaxgan import platform
@@ -61,8 +60,11 @@ def main(argv):
   try:
     _, family, state = runs.load_run(_WORKDIR.value, _STEP.value)
   except checkpoints.CheckpointError as e:
-    sys.stderr.write(f'FATAL {e}\n')
-    sys.exit(1)
+    console.fatal(e, console.EXIT_RUN_ERROR)
+  try:
+    base.require(family, 'generate' if _INTERPOLATE.value else 'sample', 'jaxgan.sample')
+  except config_lib.ConfigError as e:
+    console.fatal(e, console.EXIT_CONFIG_ERROR)
   rng = jax.random.key(_SEED.value)
   if _INTERPOLATE.value:
     grid = interpolation_grid(family, state, rng, _NUM.value, _FRAMES.value)

@@ -15,6 +15,7 @@ import time
 from absl import logging
 from jaxgan import writers
 import jax
+from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -105,9 +106,7 @@ class SampleWriter:
                     if base.has(family, 'sample') else None)
     self._image_grids = None
     if base.has(family, 'image_grids'):
-      first = np.arange(min(self.num, len(source)))
-      self.examples = replicate(data.host_batch(source, 0, len(first), 0) if isinstance(
-          source, data.UnpairedSource) else source.get(first), mesh)
+      self.examples = replicate(data.first_examples(source, self.num), mesh)
       self._image_grids = jax.jit(family.image_grids, out_shardings=replicated)
 
   def __call__(self, state, step: int) -> None:
@@ -228,6 +227,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   evaluate = (periodic.PeriodicEvaluation(config, family, workdir, None, mesh)
               if config.get('eval') and config.eval.every_steps else None)
 
+  if jax.process_count() > 1:  # every process has checked the workdir before any writes to it
+    multihost_utils.sync_global_devices('jaxgan: workdir checked')
   is_chief = jax.process_index() == 0
   if is_chief:
     os.makedirs(workdir, exist_ok=True)

@@ -45,7 +45,8 @@ def test_config_builds_at_other_presets(name, dataset):
   assert config.data.name == dataset
   family = families.make(config)
   size, channels = config.data.image_size, config.data.channels
-  batch = {'image': np.zeros((1, size, size, channels), np.uint8), 'label': np.zeros((1,), np.int32)}
+  batch = {'image': np.zeros((1, size, size, channels), np.uint8),
+           'label': np.zeros((1,), np.int32)}
   state = jax.eval_shape(family.init, jax.random.key(0), batch)
   images = jax.eval_shape(lambda s, key: family.sample(s, key, 2), state, jax.random.key(0))
   assert images.shape == (2, size, size, channels)

@@ -14,6 +14,7 @@ from jaxgan import evaluation
 from jaxgan import mesh as mesh_lib
 from jaxgan import train
 from jaxgan.evaluation import heldout
+from jaxgan.evaluation import periodic
 from jaxgan.evaluation import results as results_lib
 
 TINY_PIXELCNN = {'model.features': 4, 'model.num_layers': 2, 'model.first_kernel_size': 3,
@@ -128,3 +129,11 @@ def test_no_best_metric_keeps_no_best_checkpoint(tmp_path):
   train.train_and_evaluate(config, str(tmp_path))
   assert sorted(results_lib.read_results(str(tmp_path))) == [2, 4]
   assert not os.path.exists(tmp_path / 'checkpoints_best')
+
+
+def test_periodic_evaluation_writes_nothing_until_it_runs(tmp_path):
+  """The trainer builds it before its checks are over; a refused run leaves no trace."""
+  config = shrunk_config('pixelcnn.py', TINY_PIXELCNN)
+  periodic.PeriodicEvaluation(config, train.families.make(config), str(tmp_path / 'w'), None,
+                              mesh_lib.make_mesh()).close()
+  assert not os.path.exists(tmp_path / 'w')

@@ -192,7 +192,8 @@ def test_label_routing(architecture):
   family = _routing_family(architecture, 'projection', norm)
   z = jax.random.normal(jax.random.key(0), (4, 8))
   labels, changed = jnp.array([1, 2, 3, 4]), jnp.array([7, 2, 3, 4])
-  state = family.init(jax.random.key(0), {'image': np.zeros((1, 16, 16, 1), np.uint8), 'label': None})
+  state = family.init(jax.random.key(0),
+                      {'image': np.zeros((1, 16, 16, 1), np.uint8), 'label': None})
   # Perturb every weight: at init conditional batch norm's class scales and shifts are all equal.
   noise = jax.tree.map(lambda p: 0.1 * jax.random.normal(jax.random.key(2), p.shape),
                        state.generator.ema_params)
@@ -216,7 +217,8 @@ def test_label_routing(architecture):
   np.testing.assert_array_equal(logits[1:], logits_changed[1:])
 
   auxiliary = _routing_family(architecture, 'auxiliary', norm)
-  aux_state = auxiliary.init(jax.random.key(0), {'image': np.zeros((1, 16, 16, 1), np.uint8), 'label': None})
+  aux_state = auxiliary.init(jax.random.key(0),
+                             {'image': np.zeros((1, 16, 16, 1), np.uint8), 'label': None})
   (aux_logits, class_logits), (aux_changed, class_changed) = (
       discriminate(auxiliary, aux_state, labels), discriminate(auxiliary, aux_state, changed))
   assert class_logits.shape == (4, 10)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import final_state as _final_params
-from conftest import DCGAN_CONFIG, run_compiled_steps, tiny_dcgan_config
+from conftest import DCGAN_CONFIG, run_compiled_steps, shrunk_config, tiny_dcgan_config
 from jaxgan import mesh as mesh_lib
 from jaxgan import checkpoints
 from jaxgan import config_lib
@@ -108,7 +108,7 @@ def test_corrupt_latest_checkpoint_is_an_error_naming_it(tmp_path, tiny_config):
         f.write(b'garbage')
   before = _snapshot(os.path.join(workdir, 'checkpoints'))
   tiny_config.train.num_steps = 15
-  with pytest.raises(checkpoints.CheckpointError, match=f'{latest} is unreadable'):
+  with pytest.raises(checkpoints.CheckpointError, match=f'{latest} cannot be read'):
     train.train_and_evaluate(tiny_config, workdir)
   assert _snapshot(os.path.join(workdir, 'checkpoints')) == before
 
@@ -140,3 +140,18 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
   state = _final_params(workdir, config)
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(state)
              if np.issubdtype(np.asarray(x).dtype, np.floating))
+
+
+def test_a_run_refused_by_its_checkpoint_changes_nothing_in_the_workdir(tmp_path, tiny_config):
+  workdir = str(tmp_path)
+  tiny_config.train.num_steps = 5
+  train.train_and_evaluate(tiny_config, workdir)
+  with open(os.path.join(workdir, 'config.json')) as f:
+    config_json = f.read()
+  before = _snapshot(workdir)
+  vae = shrunk_config('vae.py', {'train.num_steps': 5, 'eval.every_steps': 0})
+  with pytest.raises(checkpoints.CheckpointError, match='different model'):
+    train.train_and_evaluate(vae, workdir)
+  assert _snapshot(workdir) == before  # no config.json.1, no new events file
+  with open(os.path.join(workdir, 'config.json')) as f:
+    assert f.read() == config_json

@@ -40,7 +40,8 @@ def _one_pixel_vae(encoder_mean, encoder_log_variance, decoder_weight, decoder_b
       'vae.binarization': 'threshold', 'eval.heldout.iwae_samples': 4000,
       'eval.heldout.iwae_chunk': 1000})
   family = families.make(config)
-  state = family.init(jax.random.key(0), {'image': np.zeros((1, 1, 1, 1), np.uint8), 'label': np.zeros(1, np.int32)})
+  state = family.init(jax.random.key(0), {'image': np.zeros((1, 1, 1, 1), np.uint8),
+                                          'label': np.zeros(1, np.int32)})
   params = {'encoder': {'Dense_0': {'kernel': jnp.zeros((1, 2)),
                                     'bias': jnp.array([encoder_mean, encoder_log_variance])}},
             'decoder': {'Dense_0': {'kernel': jnp.array([[decoder_weight]]),

@@ -22,15 +22,20 @@ class PeriodicEvaluation:
     self.evaluators = evaluation.make_evaluators(config, family, mesh)
     self.every_steps, self.workdir, self.writer = config.eval.every_steps, workdir, writer
     self.best_metric, self.best_mode = config.eval.best_metric, config.eval.best_mode
-    self.best = None
-    self.best_value = None
-    if self.best_metric:
-      self.best = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints_best'),
-                                           family.fingerprint(), keep=1)
-      best_step = self.best.latest_step()
+    self.best_directory = os.path.join(workdir, 'checkpoints_best')
+    self.fingerprint = family.fingerprint()
+    self.best, self.best_value = None, None
+    if self.best_metric and os.path.isdir(self.best_directory):  # resuming: nothing is written
+      best_step = self._best_checkpointer().latest_step()
       if best_step is not None:
         entry = results_lib.read_results(workdir).get(best_step, {})
         self.best_value = entry.get('metrics', {}).get(self.best_metric)
+
+  def _best_checkpointer(self) -> checkpoints.Checkpointer:
+    """workdir/checkpoints_best, opened (and created) when first needed."""
+    if self.best is None:
+      self.best = checkpoints.Checkpointer(self.best_directory, self.fingerprint, keep=1)
+    return self.best
 
   def is_better(self, value: float) -> bool:
     """Whether `value` of best_metric beats the best so far (NaN never does)."""
@@ -47,9 +52,9 @@ class PeriodicEvaluation:
     results, protocol = evaluation.evaluate(self.evaluators, state, step)
     self.writer.write_scalars(step, {f'eval/{k}': v for k, v in results.items()})
     logging.info('eval step %d: %s', step, ' '.join(f'{k}={v:.4g}' for k, v in results.items()))
-    if self.best is not None and self.is_better(results[self.best_metric]):
+    if self.best_metric and self.is_better(results[self.best_metric]):
       self.best_value = results[self.best_metric]
-      self.best.save(step, state, data_position=data_position, phase=phase)
+      self._best_checkpointer().save(step, state, data_position=data_position, phase=phase)
     if jax.process_index() == 0:
       results_lib.record_results(self.workdir, step, results, protocol, source='train')
 

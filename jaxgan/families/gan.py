@@ -66,25 +66,30 @@ def balanced_labels(num: int, num_classes: int) -> jax.Array:
 
 def _check_config(config: ml_collections.ConfigDict) -> None:
   if config.model.name not in ARCHITECTURES:
-    raise config_lib.ConfigError(f'Unknown config.model.name {config.model.name!r}; choose one of '
-                     f'{sorted(ARCHITECTURES)}.')
+    raise config_lib.ConfigError(
+        f'Unknown config.model.name {config.model.name!r}; choose one of '
+        f'{sorted(ARCHITECTURES)}.')
   if config.model.compute_dtype not in COMPUTE_DTYPES:
-    raise config_lib.ConfigError(f'config.model.compute_dtype must be one of {COMPUTE_DTYPES}, got '
-                     f'{config.model.compute_dtype!r}.')
+    raise config_lib.ConfigError(
+        f'config.model.compute_dtype must be one of {COMPUTE_DTYPES}, got '
+        f'{config.model.compute_dtype!r}.')
   conditioning.check_conditioning(config.model.conditioning)
   if config.model.conditioning != 'none' and config.model.num_classes < 2:
-    raise config_lib.ConfigError('A class-conditional model needs config.model.num_classes >= 2, got '
-                     f'{config.model.num_classes}.')
+    raise config_lib.ConfigError(
+        'A class-conditional model needs config.model.num_classes >= 2, got '
+        f'{config.model.num_classes}.')
   n_critic = config.gan.n_critic
   if not (isinstance(n_critic, int) and n_critic >= 1
           and config.train.batch_size % n_critic == 0):
-    raise config_lib.ConfigError(f'config.gan.n_critic={n_critic} must be a positive integer dividing '
-                     f'config.train.batch_size={config.train.batch_size} (each D update uses '
-                     'batch_size / n_critic real images).')
+    raise config_lib.ConfigError(
+        f'config.gan.n_critic={n_critic} must be a positive integer dividing '
+        f'config.train.batch_size={config.train.batch_size} (each D update uses '
+        'batch_size / n_critic real images).')
   if not (isinstance(config.gan.penalty_interval, int) and config.gan.penalty_interval >= 1):
-    raise config_lib.ConfigError('config.gan.penalty_interval must be a positive integer (1: every D update; '
-                     'k: lazy regularization every k-th update), got '
-                     f'{config.gan.penalty_interval}.')
+    raise config_lib.ConfigError(
+        'config.gan.penalty_interval must be a positive integer (1: every D update; '
+        'k: lazy regularization every k-th update), got '
+        f'{config.gan.penalty_interval}.')
 
 
 class GanFamily:

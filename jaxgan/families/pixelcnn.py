@@ -39,11 +39,13 @@ class PixelCnnFamily:
     self.likelihood = config.pixelcnn.likelihood
     self.num_mixtures = config.pixelcnn.num_mixtures
     if self.likelihood not in LIKELIHOODS:
-      raise config_lib.ConfigError(f'Unknown config.pixelcnn.likelihood {self.likelihood!r}; choose one of '
-                       f'{LIKELIHOODS}.')
+      raise config_lib.ConfigError(
+          f'Unknown config.pixelcnn.likelihood {self.likelihood!r}; choose one of '
+          f'{LIKELIHOODS}.')
     if self.likelihood == 'categorical' and self.channels != 1:
-      raise config_lib.ConfigError(f"config.pixelcnn.likelihood='categorical' supports grayscale only; with "
-                       f"{self.channels} channels use 'logistic_mixture'.")
+      raise config_lib.ConfigError(
+          f"config.pixelcnn.likelihood='categorical' supports grayscale only; with "
+          f"{self.channels} channels use 'logistic_mixture'.")
     self.image_shape = (config.data.image_size, config.data.image_size, self.channels)
     self.num_dims = int(np.prod(self.image_shape))
     out_features = (distributions.NUM_PIXEL_VALUES if self.likelihood == 'categorical' else

@@ -44,14 +44,17 @@ class VaeFamily:
     self.config = config
     vae_config = config.vae
     if vae_config.likelihood not in LIKELIHOODS:
-      raise config_lib.ConfigError(f'Unknown config.vae.likelihood {vae_config.likelihood!r}; choose one of '
-                       f'{LIKELIHOODS}.')
+      raise config_lib.ConfigError(
+          f'Unknown config.vae.likelihood {vae_config.likelihood!r}; choose one of '
+          f'{LIKELIHOODS}.')
     if vae_config.binarization not in BINARIZATIONS:
-      raise config_lib.ConfigError(f'Unknown config.vae.binarization {vae_config.binarization!r}; choose '
-                       f'one of {BINARIZATIONS}.')
+      raise config_lib.ConfigError(
+          f'Unknown config.vae.binarization {vae_config.binarization!r}; choose '
+          f'one of {BINARIZATIONS}.')
     if vae_config.beta < 0 or vae_config.kl_warmup_steps < 0:
-      raise config_lib.ConfigError(f'config.vae.beta ({vae_config.beta}) and config.vae.kl_warmup_steps '
-                       f'({vae_config.kl_warmup_steps}) must be non-negative.')
+      raise config_lib.ConfigError(
+          f'config.vae.beta ({vae_config.beta}) and config.vae.kl_warmup_steps '
+          f'({vae_config.kl_warmup_steps}) must be non-negative.')
     heldout = config.eval.heldout
     if heldout.iwae_samples % heldout.iwae_chunk:
       raise config_lib.ConfigError(

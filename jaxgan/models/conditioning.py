@@ -22,8 +22,9 @@ CONDITIONINGS = ('none', 'projection', 'auxiliary')
 
 def check_conditioning(name: str) -> None:
   if name not in CONDITIONINGS:
-    raise config_lib.ConfigError(f'Unknown config.model.conditioning {name!r}; choose one of '
-                     f'{CONDITIONINGS}.')
+    raise config_lib.ConfigError(
+        f'Unknown config.model.conditioning {name!r}; choose one of '
+        f'{CONDITIONINGS}.')
 
 
 def generator_input(z: jax.Array, labels: jax.Array | None, num_classes: int,
