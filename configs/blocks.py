@@ -51,3 +51,18 @@ def train(num_steps: int, batch_size: int, log_every: int, checkpoint_every: int
   block.num_sample_images = num_sample_images  # fixed latent/sample batch for the grids
   block.ema_decay = ema_decay
   return block
+
+
+def likelihood_eval(every_steps: int, batch_size: int = 100) -> ml_collections.ConfigDict:
+  """The `eval` block of a likelihood model (jaxgan/evaluation/): the held-out pass over the
+  whole test split every `every_steps` steps (and by `python -m jaxgan.eval`), the checkpoint
+  with the lowest bits/dim kept in workdir/checkpoints_best."""
+  block = ml_collections.ConfigDict()
+  block.every_steps = every_steps
+  block.best_metric = 'bits_per_dim'
+  block.best_mode = 'min'
+  block.heldout = ml_collections.ConfigDict()
+  block.heldout.type = 'heldout'
+  block.heldout.split = 'test'
+  block.heldout.batch_size = batch_size  # global, split over all devices
+  return block

@@ -57,17 +57,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.train = blocks.train(num_steps=1000, batch_size=32, log_every=50, checkpoint_every=500,
                               keep_checkpoints=2, sample_every=1000, num_sample_images=16)
 
-  # Evaluation (jaxgan/evaluation/) every `every_steps` steps and by `python -m jaxgan.eval`;
-  # workdir/checkpoints_best keeps the checkpoint with the lowest bits/dim.
-  config.eval = ml_collections.ConfigDict()
-  config.eval.every_steps = 500
-  config.eval.best_metric = 'bits_per_dim'
-  config.eval.best_mode = 'min'
   # Exact held-out likelihood on the whole test split.
-  config.eval.heldout = ml_collections.ConfigDict()
-  config.eval.heldout.type = 'heldout'
-  config.eval.heldout.split = 'test'
-  config.eval.heldout.batch_size = 100  # global, split over all devices
+  config.eval = blocks.likelihood_eval(every_steps=500)
 
   config.lock()
   return config

@@ -57,17 +57,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.train = blocks.train(num_steps=2000, batch_size=128, log_every=100, checkpoint_every=1000,
                               keep_checkpoints=2, sample_every=1000, num_sample_images=64)
 
-  # Evaluation (jaxgan/evaluation/) every `every_steps` steps and by `python -m jaxgan.eval`;
-  # workdir/checkpoints_best keeps the checkpoint with the lowest bits/dim.
-  config.eval = ml_collections.ConfigDict()
-  config.eval.every_steps = 1000
-  config.eval.best_metric = 'bits_per_dim'
-  config.eval.best_mode = 'min'
   # Held-out likelihood on the whole test split: -ELBO, IWAE bound, bits/dim of the bound.
-  config.eval.heldout = ml_collections.ConfigDict()
-  config.eval.heldout.type = 'heldout'
-  config.eval.heldout.split = 'test'
-  config.eval.heldout.batch_size = 100  # global, split over all devices
+  config.eval = blocks.likelihood_eval(every_steps=1000)
   config.eval.heldout.iwae_samples = 1000  # k of the importance-weighted bound (Burda et al. 2015)
   config.eval.heldout.iwae_chunk = 100  # posterior samples decoded at once (bounds memory)
 
