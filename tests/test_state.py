@@ -1,8 +1,10 @@
 """NetworkState / TrainState: the optimizer, EMA and collections update every family uses."""
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
+import pytest
 
 from jaxgan import losses
 from jaxgan import penalties
@@ -56,3 +58,34 @@ def test_losses_and_penalties_take_patch_logits_of_any_shape():
   expected = 0.5 * np.mean(np.sum((2 * np.asarray(images)[..., 0] * np.asarray(weights)) ** 2,
                                   axis=(1, 2)))
   np.testing.assert_allclose(penalties.r1(patch_critic, images, None, None), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize('name', sorted(losses.LOSSES))
+def test_every_loss_averages_patch_logits_over_all_elements(name):
+  loss = losses.get(name)
+  rng = np.random.default_rng(1)
+  real, fake = jnp.asarray(rng.normal(size=(4, 3, 5))), jnp.asarray(rng.normal(size=(4, 3, 5)))
+  flat = lambda x: x.reshape(-1)  # the same elements as one long batch of scalar logits
+  np.testing.assert_allclose(loss.discriminator(real, fake),
+                             loss.discriminator(flat(real), flat(fake)), rtol=1e-6)
+  np.testing.assert_allclose(loss.generator(fake), loss.generator(flat(fake)), rtol=1e-6)
+
+
+@pytest.mark.parametrize('name', ['wgan_gp', 'dragan', 'r1'])
+def test_every_penalty_of_a_patch_critic_equals_that_of_its_summed_logits(name):
+  """Per-example input gradients of a PatchGAN's [N, h, w] logits are those of their sum."""
+  config = ml_collections.ConfigDict({'penalty': name, 'clip_value': 0.0})
+  penalty = penalties.get(config).penalty
+  rng = np.random.default_rng(2)
+  weights = jnp.asarray(rng.normal(size=(6, 6)))
+
+  def patch_critic(images):
+    x = jnp.tanh(images[..., 0] * weights)
+    return x.reshape(-1, 3, 2, 3, 2).sum(axis=(2, 4))
+
+  real, fake = (jnp.asarray(rng.normal(size=(4, 6, 6, 1)), jnp.float32) for _ in range(2))
+  key = jax.random.key(0)
+  patch = penalty(patch_critic, real, fake, key)
+  summed = penalty(lambda x: patch_critic(x).sum(axis=(1, 2)), real, fake, key)
+  assert float(patch) > 0
+  np.testing.assert_allclose(patch, summed, rtol=1e-5)
