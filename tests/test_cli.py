@@ -8,6 +8,7 @@ import time
 
 import jax
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import REPO, final_state, run_module, tiny_dcgan_config, tiny_dcgan_flags
@@ -32,6 +33,7 @@ def _complete_steps(workdir):
   return sorted(int(name) for name in os.listdir(directory) if name.isdigit())
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
   straight, killed = str(tmp_path / 'straight'), str(tmp_path / 'killed')
   result = subprocess.run(_main_command(straight), cwd=REPO, capture_output=True, text=True,
@@ -59,6 +61,7 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_sample_cli_writes_grid_and_interpolation(tmp_path, tiny_config):
   workdir = str(tmp_path / 'run')
   train.train_and_evaluate(tiny_config, workdir)
@@ -87,6 +90,7 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process_with_the_same_devices(tmp_path, tiny_config):
   """2 processes x 2 CPU devices (jax.distributed on 127.0.0.1, gloo) == 1 process x 4 devices."""
   workdir = str(tmp_path / 'two_hosts')

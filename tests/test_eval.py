@@ -142,6 +142,7 @@ def test_trainer_records_results_and_keeps_best_fid_checkpoint(trained_with_eval
   assert sorted(os.listdir(os.path.join(trained_with_eval, 'checkpoints'))) == ['10', '5']
 
 
+@pytest.mark.slow
 def test_eval_cli_fills_missing_eval_block_and_merges_results(trained_with_eval):
   config_path = os.path.join(trained_with_eval, 'config.json')
   with open(config_path) as f:
@@ -180,6 +181,7 @@ def test_eval_cli_fills_missing_eval_block_and_merges_results(trained_with_eval)
              for name in os.listdir(os.path.join(trained_with_eval, 'eval')))
 
 
+@pytest.mark.slow
 def test_fid_cli_on_npz_and_folder(tmp_path, digits):
   np.savez(tmp_path / 'a.npz', digits[:4])
   folder = tmp_path / 'b'

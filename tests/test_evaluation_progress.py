@@ -37,15 +37,18 @@ def test_lines_are_throttled_and_report_count_rate_and_eta():
   assert _lines(calls)[-1] == 'features: 1000/1000 images in 1:02:05 (0.3 images/s)'
 
 
-def test_pending_work_is_waited_for_only_when_a_line_is_due(monkeypatch):
+def test_host_runs_at_most_two_batches_ahead_and_waits_for_all_when_a_line_is_due(monkeypatch):
   waited, clock = [], FakeClock()
   monkeypatch.setattr(progress.jax, 'block_until_ready', waited.append)
   tracker = progress.Progress('x', 10, interval_s=10.0, clock=clock, log=lambda *a: None)
-  tracker.update(1, 'first')
+  for done, batch in enumerate(['a', 'b', 'c'], start=1):
+    tracker.update(done, batch)
+  assert waited == ['a']  # the third dispatch waits for the first
   clock.now += 10.0
-  tracker.update(2, 'second')
+  tracker.update(4, 'd')  # 'b' leaves the window; the line is due, so 'c' and 'd' are waited for
+  assert waited == ['a', 'b', ['c', 'd']]
   tracker.update(10, 'last')
-  assert waited == ['second', 'last']
+  assert waited[-1] == ['last']
 
 
 def test_heldout_pass_logs_its_progress(monkeypatch, caplog):

@@ -112,6 +112,7 @@ def test_discriminator_sees_augmented_real_and_fake_images_in_both_updates():
   np.testing.assert_allclose(d_real[np.any(d_real != 0, axis=-1)], 1.0, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_bfloat16_computes_in_bf16_and_keeps_float32_state():
   config = tiny_zoo_config('sagan', model__compute_dtype='bfloat16', data__image_size=16,
                            model__attention_resolution=8)
@@ -125,6 +126,7 @@ def test_bfloat16_computes_in_bf16_and_keeps_float32_state():
   assert family.sample(states[-1], jax.random.key(0), 4).dtype == jnp.float32
 
 
+@pytest.mark.slow
 def test_spectral_vectors_are_trained_state_and_identical_on_one_and_four_devices():
   config = tiny_zoo_config('sngan', data__image_size=16)
   results = []

@@ -22,6 +22,7 @@ def _run_steps(config, devices, num_steps):
   return history, jax.device_get(state), step_fn
 
 
+@pytest.mark.slow
 def test_one_and_four_devices_give_the_same_losses_and_parameters():
   assert len(jax.devices()) == 4
   config = tiny_dcgan_config()
@@ -81,6 +82,7 @@ def test_writes_checkpoints_samples_events_and_config(tmp_path, tiny_config):
   assert os.path.exists(os.path.join(workdir, 'config.json'))
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted_run(tmp_path, tiny_config):
   train.train_and_evaluate(tiny_config, str(tmp_path / 'straight'))
   tiny_config.train.num_steps = 5

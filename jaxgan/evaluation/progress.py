@@ -4,6 +4,7 @@ An evaluation of thousands of images can run for many minutes; without a line th
 tell a slow run from a hung one. Progress logs `done/total`, the rate and the ETA at most every
 `interval_s` seconds, and one final line with the total time.
 """
+import collections
 import time
 from typing import Callable
 
@@ -11,6 +12,7 @@ from absl import logging
 import jax
 
 INTERVAL_S = 10.0  # at most one line per this many seconds (plus the final one)
+MAX_IN_FLIGHT = 2  # batches the host may dispatch ahead of the device
 
 
 def _clock_text(seconds: float) -> str:
@@ -21,8 +23,10 @@ def _clock_text(seconds: float) -> str:
 class Progress:
   """Counts `total` items of one task; `update(done, pending)` logs when a line is due.
 
-  `pending` (device arrays still being computed) is waited for only when a line is due, so the
-  count is true without a host sync per batch. `clock` and `log` are injectable for tests.
+  `pending` (device arrays still being computed) bounds how far the host runs ahead: at most
+  MAX_IN_FLIGHT batches are in flight, so memory stays bounded, the count is true and a line
+  comes when it is due rather than after the device has drained a long queue. `clock` and `log`
+  are injectable for tests.
   """
 
   def __init__(self, task: str, total: int, unit: str = 'images',
@@ -32,14 +36,19 @@ class Progress:
     self.interval_s = INTERVAL_S if interval_s is None else interval_s
     self.clock, self.log = clock, log
     self.start = self.last = clock()
+    self._in_flight = collections.deque()
 
   def update(self, done: int, pending=None) -> None:
     """Records that `done` of `total` items are dispatched; logs if a line is due."""
+    if pending is not None:
+      self._in_flight.append(pending)
+      while len(self._in_flight) > MAX_IN_FLIGHT:
+        jax.block_until_ready(self._in_flight.popleft())
     finished = done >= self.total
     if not finished and self.clock() - self.last < self.interval_s:
       return
-    if pending is not None:
-      jax.block_until_ready(pending)
+    jax.block_until_ready(list(self._in_flight))
+    self._in_flight.clear()
     now = self.clock()
     self.last = now
     elapsed = max(now - self.start, 1e-9)
