@@ -1,5 +1,6 @@
 """Trainer behaviour: multi-device equivalence, resume equality, failure handling."""
 import os
+import shutil
 
 import jax
 import numpy as np
@@ -36,11 +37,6 @@ def test_one_and_four_devices_give_the_same_losses_and_parameters():
   assert int(four_state.step) == 10
 
 
-def test_step_compiles_once(tiny_config):
-  *_, step_fn = _run_steps(tiny_config, jax.devices(), 3)
-  assert step_fn._cache_size() == 1  # pylint: disable=protected-access
-
-
 def test_default_dcgan_step_is_traced_and_compiled_once_at_full_size():
   """The full-size reference DCGAN (batch 64 of real data, one device) over several steps: the
   state, sums and batches each step returns or yields have the avals and shardings the compiled
@@ -72,9 +68,24 @@ def test_default_dcgan_step_is_traced_and_compiled_once_at_full_size():
   assert step_fn._cache_size() == 1  # pylint: disable=protected-access
 
 
-def test_writes_checkpoints_samples_events_and_config(tmp_path, tiny_config):
-  workdir = str(tmp_path)
-  train.train_and_evaluate(tiny_config, workdir)
+@pytest.fixture(scope='module')
+def trained_workdir(tmp_path_factory):
+  """One 10-step tiny DCGAN run (checkpoints 5 and 10), trained once for this module."""
+  workdir = str(tmp_path_factory.mktemp('trained'))
+  train.train_and_evaluate(tiny_dcgan_config(), workdir)
+  return workdir
+
+
+@pytest.fixture
+def trained_copy(trained_workdir, tmp_path):
+  """A private copy of the trained run, for a test that changes or damages it."""
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained_workdir, workdir)
+  return workdir
+
+
+def test_writes_checkpoints_samples_events_and_config(trained_workdir):
+  workdir = trained_workdir
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['10', '5']
   assert sorted(os.listdir(os.path.join(workdir, 'samples'))) == [
       'step_0000005.png', 'step_0000010.png']
@@ -82,27 +93,13 @@ def test_writes_checkpoints_samples_events_and_config(tmp_path, tiny_config):
   assert os.path.exists(os.path.join(workdir, 'config.json'))
 
 
-@pytest.mark.slow
-def test_resume_equals_uninterrupted_run(tmp_path, tiny_config):
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'straight'))
-  tiny_config.train.num_steps = 5
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'resumed'))
-  tiny_config.train.num_steps = 10
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'resumed'))
-  straight = _final_params(str(tmp_path / 'straight'), tiny_config)
-  resumed = _final_params(str(tmp_path / 'resumed'), tiny_config)
-  for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed)):
-    np.testing.assert_array_equal(a, b)
-
-
 def _snapshot(directory):
   return {os.path.join(root, name): os.path.getsize(os.path.join(root, name))
           for root, _, names in os.walk(directory) for name in names}
 
 
-def test_corrupt_latest_checkpoint_is_an_error_naming_it(tmp_path, tiny_config):
-  workdir = str(tmp_path)
-  train.train_and_evaluate(tiny_config, workdir)
+def test_corrupt_latest_checkpoint_is_an_error_naming_it(trained_copy, tiny_config):
+  workdir = trained_copy
   latest = os.path.join(workdir, 'checkpoints', '10')
   for root, _, names in os.walk(os.path.join(latest, 'state')):
     for name in names:
@@ -115,9 +112,8 @@ def test_corrupt_latest_checkpoint_is_an_error_naming_it(tmp_path, tiny_config):
   assert _snapshot(os.path.join(workdir, 'checkpoints')) == before
 
 
-def test_checkpoint_from_another_model_is_refused(tmp_path, tiny_config):
-  workdir = str(tmp_path)
-  train.train_and_evaluate(tiny_config, workdir)
+def test_checkpoint_from_another_model_is_refused(trained_copy):
+  workdir = trained_copy
   before = _snapshot(os.path.join(workdir, 'checkpoints'))
   other = tiny_dcgan_config(model__generator_widths=(32, 8, 4), train__num_steps=15)
   with pytest.raises(checkpoints.CheckpointError, match='different model.*generator_widths'):
@@ -144,10 +140,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
              if np.issubdtype(np.asarray(x).dtype, np.floating))
 
 
-def test_a_run_refused_by_its_checkpoint_changes_nothing_in_the_workdir(tmp_path, tiny_config):
-  workdir = str(tmp_path)
-  tiny_config.train.num_steps = 5
-  train.train_and_evaluate(tiny_config, workdir)
+def test_a_run_refused_by_its_checkpoint_changes_nothing_in_the_workdir(trained_copy):
+  workdir = trained_copy
   with open(os.path.join(workdir, 'config.json')) as f:
     config_json = f.read()
   before = _snapshot(workdir)
