@@ -71,14 +71,17 @@ def checksums(state) -> list[int]:
 
 
 def _model_difference(saved: dict, expected: dict) -> str:
+  """What differs between two fingerprints; another family is said alone (its fields differ)."""
+  if saved.get('family') != expected.get('family'):
+    return f'family: checkpoint {saved.get("family")!r} vs config {expected.get("family")!r}'
   saved_model, expected_model = saved.get('model', {}), expected.get('model', {})
   differing = sorted(k for k in set(saved_model) | set(expected_model)
                      if saved_model.get(k) != expected_model.get(k))
   parts = [f'model.{k}: checkpoint {saved_model.get(k)!r} vs config {expected_model.get(k)!r}'
            for k in differing]
-  for key in ('family', 'image_shape'):
-    if saved.get(key) != expected.get(key):
-      parts.append(f'{key}: checkpoint {saved.get(key)!r} vs config {expected.get(key)!r}')
+  if saved.get('image_shape') != expected.get('image_shape'):
+    parts.append(f'image_shape: checkpoint {saved.get("image_shape")!r} vs config '
+                 f'{expected.get("image_shape")!r}')
   return '; '.join(parts)
 
 

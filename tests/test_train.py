@@ -146,7 +146,8 @@ def test_a_run_refused_by_its_checkpoint_changes_nothing_in_the_workdir(trained_
     config_json = f.read()
   before = _snapshot(workdir)
   vae = shrunk_config('vae.py', {'train.num_steps': 5, 'eval.every_steps': 0})
-  with pytest.raises(checkpoints.CheckpointError, match='different model'):
+  with pytest.raises(checkpoints.CheckpointError,
+                     match=r"different model \(family: checkpoint 'gan' vs config 'vae'\)"):
     train.train_and_evaluate(vae, workdir)
   assert _snapshot(workdir) == before  # no config.json.1, no new events file
   with open(os.path.join(workdir, 'config.json')) as f:
