@@ -28,6 +28,7 @@ from jaxgan import families
 from jaxgan import images as image_lib
 from jaxgan import phases as phases_lib
 from jaxgan.evaluation import periodic
+from jaxgan.evaluation import progress as progress_lib
 from jaxgan.families import base
 from jaxgan.mesh import data_sharding, make_mesh, replicate, replicated_sharding
 
@@ -153,27 +154,6 @@ def _restore(checkpoint_dir: str, family, config, state, schedule: phases_lib.Ph
   return state, step
 
 
-class ProgressLine:
-  """Logs steps/s and the ETA at most every `every_secs` between log steps (what clu's
-  ReportProgress does, without importing TensorFlow)."""
-
-  def __init__(self, num_steps: int, every_secs: float = 30.0):
-    self.num_steps, self.every_secs = num_steps, every_secs
-    self.last_step, self.last_time = None, time.monotonic()
-
-  def __call__(self, step: int) -> None:
-    now = time.monotonic()
-    if self.last_step is None:  # the first call: measure from here on
-      self.last_step, self.last_time = step, now
-    elif now - self.last_time >= self.every_secs:
-      rate = (step - self.last_step) / (now - self.last_time)
-      eta = (self.num_steps - step) / rate
-      logging.info('progress: step %d/%d (%.0f%%), %.2f steps/s, ETA %s', step, self.num_steps,
-                   100.0 * step / self.num_steps, rate, time.strftime('%H:%M:%S',
-                                                                     time.gmtime(eta)))
-      self.last_step, self.last_time = step, now
-
-
 def _check_finite(host_sums, checkpointer):
   first = int(host_sums['first_nonfinite_step'])
   if first != _NO_NONFINITE:
@@ -239,7 +219,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   checkpointer = checkpoints.Checkpointer(checkpoint_dir, family.fingerprint(),
                                           config.train.keep_checkpoints)
   train_key = replicate(families.root_keys(config.seed)['train'], mesh)
-  progress = ProgressLine(num_steps)
+  progress = progress_lib.Progress(f'train steps {start_step + 1}..{num_steps}',
+                                   num_steps - start_step, unit='steps', interval_s=30.0)
   train_cfg = config.train
   step = start_step
   try:
@@ -258,7 +239,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
       try:
         for step in range(step + 1, min(schedule.end(phase_index), num_steps) + 1):
           state, sums = train_step(state, sums, next(batches), train_key)
-          progress(step)
+          progress.update(step - start_step)
           is_last = step == num_steps
           log_now = step % train_cfg.log_every == 0 or is_last
           checkpoint_now = (step % train_cfg.checkpoint_every == 0 or is_last
