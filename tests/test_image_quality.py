@@ -36,17 +36,18 @@ def _distorted(images: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope='module')
 def rgb_pair():
-  astronaut, chelsea, coffee = skimage.data.astronaut(), skimage.data.chelsea(), skimage.data.coffee()
-  images = np.stack([astronaut[60:156, 180:276], chelsea[40:136, 120:216], coffee[100:196, 200:296],
-                     astronaut[300:396, 300:396]])
+  astronaut, chelsea, coffee = (skimage.data.astronaut(), skimage.data.chelsea(),
+                                skimage.data.coffee())
+  images = np.stack([astronaut[60:156, 180:276], chelsea[40:136, 120:216],
+                     coffee[100:196, 200:296], astronaut[300:396, 300:396]])
   return images, _distorted(images)
 
 
 @pytest.fixture(scope='module')
 def gray_pair():
   camera, moon = skimage.data.camera(), skimage.data.moon()
-  images = np.stack([camera[100:196, 200:296], moon[200:296, 150:246], camera[0:96, 0:96]])[..., None]
-  return images, _distorted(images)
+  images = np.stack([camera[100:196, 200:296], moon[200:296, 150:246], camera[0:96, 0:96]])
+  return images[..., None], _distorted(images[..., None])
 
 
 def _skimage_ssim(a, b):
