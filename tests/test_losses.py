@@ -23,6 +23,12 @@ EXPECTED = {
                       0.5 * np.mean((FAKE - 1) ** 2)),
     'hinge': (np.mean(np.maximum(0, 1 - REAL)) + np.mean(np.maximum(0, 1 + FAKE)),
               -np.mean(FAKE)),
+    # ESRGAN's eq. 1-2 with D_Ra(a, b) = sigmoid(C(a) - mean C(b)), each side's two terms halved.
+    'relativistic_average': (
+        -0.5 * np.mean(np.log(_sigmoid(REAL - FAKE.mean())))
+        - 0.5 * np.mean(np.log(1 - _sigmoid(FAKE - REAL.mean()))),
+        -0.5 * np.mean(np.log(1 - _sigmoid(REAL - FAKE.mean())))
+        - 0.5 * np.mean(np.log(_sigmoid(FAKE - REAL.mean())))),
 }
 
 
@@ -35,7 +41,8 @@ def test_loss_matches_formula(name):
   loss = losses.get(name)
   expected_d, expected_g = EXPECTED[name]
   np.testing.assert_allclose(loss.discriminator(REAL, FAKE), expected_d, rtol=1e-5)
-  np.testing.assert_allclose(loss.generator(FAKE), expected_g, rtol=1e-5)
+  generator = loss.generator(FAKE, REAL) if loss.generator_uses_real else loss.generator(FAKE)
+  np.testing.assert_allclose(generator, expected_g, rtol=1e-5)
 
 
 def test_non_saturating_is_stable_for_extreme_logits():

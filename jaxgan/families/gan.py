@@ -191,10 +191,14 @@ class GanFamily:
     latent_rng, adversarial_rng = jax.random.split(g_rng)
     z, fake_labels = self._sample_latents(latent_rng, per_update)
 
+    # What a relativistic loss compares G's samples with (other losses ignore it).
+    real_0 = adversarial.Scored(sub_batch(real, 0), self._labels(sub_batch(batch['label'], 0)))
+
     def generator_objective(params):
       images, collections = self._generate(g, params, z, fake_labels, train=True)
       loss = adversarial.generator_adversarial_loss(
-          self.critic, d, adversarial.Scored(images, self._labels(fake_labels)), adversarial_rng)
+          self.critic, d, adversarial.Scored(images, self._labels(fake_labels)), adversarial_rng,
+          real=real_0)
       return loss, collections
 
     (g_loss, g_collections), g_grads = jax.value_and_grad(generator_objective,
