@@ -117,10 +117,22 @@ def discriminator_update(critic: Critic, d: NetworkState, real: Scored, fake: Sc
 
 
 def generator_adversarial_loss(critic: Critic, d: NetworkState, fake: Scored,
-                               rng: jax.Array) -> jax.Array:
+                               rng: jax.Array, real: Scored | None = None) -> jax.Array:
   """G's adversarial loss (plus the auxiliary classifier loss) against D in training mode,
-  differentiable with respect to `fake.images`; D's collections are not updated."""
+  differentiable with respect to `fake.images`; D's collections are not updated. A relativistic
+  loss (`critic.loss.generator_uses_real`) needs `real`, scored in the same pass, gradient-
+  stopped."""
   augment_rng, dropout_rng = jax.random.split(rng)
-  scored = Scored(critic.augment(fake.images, augment_rng), fake.condition)
-  (logits, class_logits), _ = critic.apply(d, d.params, scored, dropout_rng)
-  return critic.loss.generator(logits) + critic.auxiliary_loss(class_logits, fake.condition)
+  if not critic.loss.generator_uses_real:
+    scored = Scored(critic.augment(fake.images, augment_rng), fake.condition)
+    (logits, class_logits), _ = critic.apply(d, d.params, scored, dropout_rng)
+    return critic.loss.generator(logits) + critic.auxiliary_loss(class_logits, fake.condition)
+  if real is None:
+    raise ValueError('A relativistic GAN loss scores real images in G\'s loss: pass `real`.')
+  num = fake.images.shape[0]
+  both = Scored(critic.augment(jnp.concatenate([fake.images, real.images]), augment_rng),
+                _concatenate(fake.condition, real.condition))
+  (logits, class_logits), _ = critic.apply(d, d.params, both, dropout_rng)
+  loss = critic.loss.generator(logits[:num], jax.lax.stop_gradient(logits[num:]))
+  return loss + critic.auxiliary_loss(class_logits[:num] if class_logits is not None else None,
+                                      fake.condition)

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
+from jaxgan.state import TrainState
+
 
 FORMAT = 2  # 1: before spine v2 (flat GanState, data position in steps)
 
@@ -85,6 +87,11 @@ def _model_difference(saved: dict, expected: dict) -> str:
   return '; '.join(parts)
 
 
+def _without_frozen(state):
+  """The state as checkpointed: frozen pretrained parameters come from their weight files."""
+  return state.replace(frozen={}) if isinstance(state, TrainState) else state
+
+
 class Checkpointer:
   """Saves and restores (state, meta) pairs under `directory`, keeping the newest `keep`."""
 
@@ -104,8 +111,10 @@ class Checkpointer:
   def save(self, step: int, state, data_position: int, phase: int = 0) -> None:
     """Starts an asynchronous save; the device arrays are copied before this returns.
 
-    `data_position` counts the examples consumed; `phase` is the phase to resume in.
+    `data_position` counts the examples consumed; `phase` is the phase to resume in. The
+    state's frozen pretrained parameters are not saved.
     """
+    state = _without_frozen(state)
     meta = {'step': step, 'data_position': data_position, 'phase': phase, 'format': FORMAT,
             **self.fingerprint, 'checksums': checksums(state)}
     self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
@@ -148,8 +157,8 @@ class Checkpointer:
           f'Checkpoint {path} was written by a different model ({difference}). Use a new '
           f'--workdir for this config, or the config saved in that workdir\'s config.json.')
     try:
-      restored = self.manager.restore(
-          step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target_state)))
+      restored = self.manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(_without_frozen(target_state))))
     except Exception as e:
       raise self._unreadable(path, step, e) from e
     state = restored['state']
@@ -162,6 +171,8 @@ class Checkpointer:
               f'Checkpoint {path} is damaged: the values of state'
               f'{jax.tree_util.keystr(key_path)} differ from those saved (checksum '
               f'{restored_sum} != {saved_sum}). {self._advice(path, step)}')
+    if isinstance(target_state, TrainState):
+      state = state.replace(frozen=target_state.frozen)
     return state, meta
 
   def wait_until_finished(self) -> None:

@@ -23,6 +23,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config_lib
+from jaxgan import image_sets
 
 MNIST_5K_TEST_PER_CLASS = 50  # fixed split: 4,500 train / 500 test, 50 test digits per class
 _SPLIT_SEED = 20150  # the split is part of the dataset's definition, not of the run's seed
@@ -34,6 +35,7 @@ class DatasetError(ValueError):
 
 Batch = dict  # named arrays, e.g. {'image': uint8 [N, H, W, C], 'label': int32 [N]}
 PAIRINGS = ('', 'degradation', 'aligned', 'unpaired')
+BUNDLED = ('mnist_5k',) + image_sets.COLLECTIONS
 UNPAIRED_STREAM = 1  # domain B's order: permutations seeded by [seed, epoch, UNPAIRED_STREAM]
 
 
@@ -53,15 +55,20 @@ class ArraySource:
 class RandomAccessSource:
   """A tensorflow-datasets random-access source (array_record), decoded per batch."""
 
-  def __init__(self, data_source, image_size: int, resize: bool):
+  def __init__(self, data_source, image_size: int, resize: bool, feature: str = 'image'):
     self.data_source, self.image_size, self.resize = data_source, image_size, resize
+    self.feature = feature
 
   def __len__(self) -> int:
     return len(self.data_source)
 
+  def __getitem__(self, index: int) -> np.ndarray:
+    """One image as stored (any size): what image_sets.CropSource crops from."""
+    return np.asarray(self.data_source[int(index)][self.feature])
+
   def get(self, indices: np.ndarray) -> Batch:
     records = [self.data_source[int(i)] for i in indices]
-    images = [_fit_image(r['image'], self.image_size, self.resize) for r in records]
+    images = [_fit_image(r[self.feature], self.image_size, self.resize) for r in records]
     labels = [r.get('label', 0) for r in records]
     return {'image': np.stack(images), 'label': np.asarray(labels, np.int32)}
 
@@ -106,15 +113,21 @@ def load_mnist_5k(split: str) -> ArraySource:
   return ArraySource(images[keep], labels[keep])
 
 
-def _open_tfds(name: str, split: str, data_dir: str | None, image_size: int, resize: bool):
+def _open_tfds(name: str, split: str, data_dir: str | None, image_size: int, resize: bool,
+               feature: str = 'image', crop: bool = False):
+  """A tfds split: whole images fitted to image_size, or (crop) a list of images of any size."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
-    raise DatasetError(f'Unknown dataset {name!r}: it is neither mnist_5k (bundled) nor a '
-                       f'tensorflow-datasets name. {str(e).splitlines()[0]}') from None
+    raise DatasetError(f'Unknown dataset {name!r}: it is neither a bundled set '
+                       f'({", ".join(BUNDLED)}) nor a tensorflow-datasets name. '
+                       f'{str(e).splitlines()[0]}') from None
+  if feature not in builder.info.features:
+    raise DatasetError(f'Dataset {name!r} has no feature {feature!r} (config.data.'
+                       f'image_feature); its features: {sorted(builder.info.features)}.')
   try:
-    return RandomAccessSource(builder.as_data_source(split), image_size, resize)
+    return RandomAccessSource(builder.as_data_source(split), image_size, resize, feature)
   except NotImplementedError:  # prepared as TFRecord (the tfds default), or not at all
     pass
   if not builder.is_prepared():
@@ -123,22 +136,40 @@ def _open_tfds(name: str, split: str, data_dir: str | None, image_size: int, res
         f'internet access: `tfds build {name} --data_dir=DIR` (add --file_format=array_record '
         f'for random access without loading it into memory), copy DIR here and pass '
         f'--config.data.data_dir=DIR.')
+  if crop:  # images of any size: decoded one by one and kept as a list
+    return [example[feature] for example in tfds.as_numpy(builder.as_dataset(split))]
   examples = tfds.as_numpy(builder.as_dataset(split, batch_size=-1))
-  images = np.stack([_fit_image(x, image_size, resize) for x in examples['image']])
+  images = np.stack([_fit_image(x, image_size, resize) for x in examples[feature]])
   labels = examples.get('label', np.zeros(len(images), np.int32))
   return ArraySource(images, labels)
 
 
 def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_size: int):
-  """A labelled image source of data_config.name at image_size (resized when it differs)."""
+  """A labelled image source of data_config.name at image_size: whole images (resized when the
+  size differs) or, for a bundled collection or with data.crop, image_size crops
+  (jaxgan/image_sets.py: random in the train split, a grid of tiles in the others)."""
   resize = data_config.resize or image_size != data_config.image_size
-  if data_config.name == 'mnist_5k':
+  crop = data_config.get('crop', False) or data_config.name in image_sets.COLLECTIONS
+  mode = 'random' if split == data_config.train_split else 'tiles'
+  crops_per_image = data_config.get('crops_per_image', 100)
+  if data_config.name in image_sets.COLLECTIONS:
+    try:
+      source = image_sets.open_collection(data_config.name, split, image_size,
+                                          data_config.channels, crops_per_image)
+    except image_sets.CollectionError as e:
+      raise DatasetError(str(e)) from None
+  elif crop:
+    images = _open_tfds(data_config.name, split, data_config.data_dir, image_size, False,
+                        data_config.get('image_feature', 'image'), crop=True)
+    source = image_sets.CropSource(images, image_size, mode, crops_per_image)
+  elif data_config.name == 'mnist_5k':
     source = load_mnist_5k(split)
     if resize:
       source = ArraySource(np.stack([_fit_image(x, image_size, True) for x in source.images]),
                            source.labels)
   else:
-    source = _open_tfds(data_config.name, split, data_config.data_dir, image_size, resize)
+    source = _open_tfds(data_config.name, split, data_config.data_dir, image_size, resize,
+                        data_config.get('image_feature', 'image'))
   if len(source) == 0:
     raise DatasetError(f'Split {split!r} of dataset {data_config.name!r} is empty.')
   shape = source.get(np.array([0]))['image'].shape[1:]

@@ -13,7 +13,8 @@ from jaxgan import config_lib
 
 class GanLoss(NamedTuple):
   discriminator: Callable[[jax.Array, jax.Array], jax.Array]  # (real_logits, fake_logits)
-  generator: Callable[[jax.Array], jax.Array]  # (fake_logits)
+  generator: Callable[..., jax.Array]  # (fake_logits), or (fake_logits, real_logits) if below
+  generator_uses_real: bool = False  # a relativistic G loss also scores real images
 
 
 def _mean_f32(x: jax.Array) -> jax.Array:
@@ -45,12 +46,30 @@ HINGE = GanLoss(
     lambda real, fake: _mean_f32(jax.nn.relu(1.0 - real)) + _mean_f32(jax.nn.relu(1.0 + fake)),
     lambda fake: -_mean_f32(fake))
 
+
+
+def _relativistic(x: jax.Array, reference: jax.Array) -> jax.Array:
+  """C(x) - E[C(reference)]: how much more realistic x looks than the average reference."""
+  return x.astype(jnp.float32) - jnp.mean(reference.astype(jnp.float32))
+
+
+# Jolicoeur-Martineau 2018 (arXiv:1807.00734), relativistic average standard GAN, as ESRGAN uses
+# it (Wang et al. 2018, arXiv:1809.00219, eq. 1-2; BasicSR halves each side's two terms). G's
+# loss scores real images too (their logits gradient-stopped by the caller).
+RELATIVISTIC_AVERAGE = GanLoss(
+    lambda real, fake: 0.5 * (_mean_f32(jax.nn.softplus(-_relativistic(real, fake)))
+                              + _mean_f32(jax.nn.softplus(_relativistic(fake, real)))),
+    lambda fake, real: 0.5 * (_mean_f32(jax.nn.softplus(_relativistic(real, fake)))
+                              + _mean_f32(jax.nn.softplus(-_relativistic(fake, real)))),
+    generator_uses_real=True)
+
 LOSSES = {
     'minimax': MINIMAX,
     'non_saturating': NON_SATURATING,
     'wasserstein': WASSERSTEIN,
     'least_squares': LEAST_SQUARES,
     'hinge': HINGE,
+    'relativistic_average': RELATIVISTIC_AVERAGE,
 }
 
 

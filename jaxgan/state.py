@@ -73,10 +73,13 @@ class NetworkState:
 
 @flax.struct.dataclass
 class TrainState:
-  """A run's state: `step` (train steps done), named networks, family-specific extras."""
+  """A run's state: `step` (train steps done), named networks, family-specific extras, and the
+  `frozen` parameters of pretrained networks the family uses (not checkpointed: they come from
+  their weight files, see families.init_state)."""
   step: jax.Array
   networks: dict[str, NetworkState]
   extras: dict = flax.struct.field(default_factory=dict)
+  frozen: dict = flax.struct.field(default_factory=dict)
 
   @classmethod
   def create(cls, networks: dict[str, NetworkState], extras: dict | None = None

@@ -198,6 +198,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   checkpoint_dir = os.path.join(workdir, 'checkpoints')
   state, start_step = _restore(checkpoint_dir, family, config, families.init_state(family, mesh),
                                schedule)
+  if start_step == 0 and base.has(family, 'warm_start'):
+    state = family.warm_start(state)
   if start_step >= num_steps:
     logging.info('Checkpoint step %d >= num_steps %d: nothing to train.', start_step, num_steps)
     return state

@@ -38,7 +38,7 @@ class HeldOutEvaluator:
                                    f'{block.batch_size!r}.')
     batch = family.example_batch(base.phases(family)[-1])
     key = jax.random.key(0)
-    state = jax.eval_shape(family.init, key, batch)
+    state = jax.eval_shape(family.init, key, batch).replace(frozen=base.frozen_params(family))
     return tuple(sorted(jax.eval_shape(family.eval_metrics, state, batch, key)))
 
   def __init__(self, name: str, block: ml_collections.ConfigDict,

@@ -8,9 +8,11 @@ from jaxgan import mesh as mesh_lib
 from jaxgan.families import base
 from jaxgan.families import gan
 from jaxgan.families import pixelcnn
+from jaxgan.families import super_resolution
 from jaxgan.families import vae
 
-FAMILIES = {'gan': gan.GanFamily, 'vae': vae.VaeFamily, 'pixelcnn': pixelcnn.PixelCnnFamily}
+FAMILIES = {'gan': gan.GanFamily, 'vae': vae.VaeFamily, 'pixelcnn': pixelcnn.PixelCnnFamily,
+            'super_resolution': super_resolution.SuperResolutionFamily}
 
 
 def make(config: ml_collections.ConfigDict):
@@ -35,7 +37,10 @@ def zeros_like_batch(batch_spec: base.Batch) -> base.Batch:
 
 
 def init_state(family, mesh: jax.sharding.Mesh):
-  """The family's initial state for its first phase, created replicated over `mesh`."""
+  """The family's initial state for its first phase, created replicated over `mesh`, with
+  its frozen pretrained parameters (if any) in state.frozen."""
   example = zeros_like_batch(family.example_batch(base.phases(family)[0]))
   init = jax.jit(family.init, out_shardings=mesh_lib.replicated_sharding(mesh))
-  return init(root_keys(family.config.seed)['init'], example)
+  state = init(root_keys(family.config.seed)['init'], example)
+  frozen = base.frozen_params(family)
+  return state.replace(frozen=mesh_lib.replicate(frozen, mesh)) if frozen else state

@@ -24,6 +24,13 @@ hasattr); `families.make` checks that each declared one is implemented:
                   eval_protocol() -> dict; averaged over a held-out split by jaxgan/evaluation
   'phases'        phases() -> tuple of Phase; without it a run is one phase of train.num_steps
                   updates at train.batch_size and data.image_size
+  'frozen'        frozen_params() -> pytree of numpy arrays: pretrained networks' parameters
+                  (e.g. VGG16 for a perceptual loss). `families.init_state` puts them in
+                  state.frozen, so every step gets them as jit arguments (closure constants make
+                  XLA constant-fold for minutes); checkpoints leave them out.
+  'warm_start'    warm_start(state) -> state: host-side initialization from elsewhere (e.g.
+                  SRGAN's generator from a trained SRResNet run); the trainer calls it once,
+                  when a run starts from step 0 and before it writes anything
 
 Phases: the trainer jits one step per phase (it recompiles only at a boundary), opens the data at
 the phase's image size, counts the data position in examples (so batch sizes may differ) and
@@ -100,6 +107,8 @@ CAPABILITIES = {
     'image_grids': ('image_grids',),
     'eval_metrics': ('eval_metrics', 'eval_protocol'),
     'phases': ('phases',),
+    'frozen': ('frozen_params',),
+    'warm_start': ('warm_start',),
 }
 REQUIRED = ('init', 'train_step', 'fingerprint', 'example_batch', 'config', 'capabilities')
 
@@ -130,6 +139,11 @@ def require(family, capability: str, purpose: str) -> None:
     raise config_lib.ConfigError(
         f'config.family={family.config.family!r} has no {capability!r} capability, which '
         f'{purpose} needs; declared: {sorted(family.capabilities) or "none"}.')
+
+
+def frozen_params(family) -> dict:
+  """The family's frozen pretrained parameters; {} without the 'frozen' capability."""
+  return family.frozen_params() if has(family, 'frozen') else {}
 
 
 def phases(family) -> tuple[Phase, ...]:
