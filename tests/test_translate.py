@@ -11,11 +11,12 @@ import pytest
 from PIL import Image
 
 import translate_family
-from conftest import tiny_dcgan_config
+from conftest import run_module, shrunk_config, tiny_dcgan_config
 from jaxgan import config_lib
 from jaxgan import families
 from jaxgan import images as image_lib
 from jaxgan import runs
+from jaxgan import train
 from jaxgan import translate
 from jaxgan.state import NetworkState
 from jaxgan.state import TrainState
@@ -251,3 +252,35 @@ def test_errors_are_one_line_and_write_nothing(name, scene, rgb_run, gray_run, c
   assert not out and len(err.splitlines()) == 1 and err.startswith('FATAL '), err
   assert re.search(message, err), err
   assert _tree(scene) == before
+
+
+# configs/srresnet.py shrunk: 4 features, 1 block, 24x24 HR crops, 2 steps, no evaluation.
+TINY_SRRESNET = {'model.features': 4, 'model.num_blocks': 1, 'data.image_size': 24,
+                 'train.batch_size': 4, 'train.num_steps': 2, 'train.log_every': 1,
+                 'train.checkpoint_every': 2, 'train.sample_every': 2,
+                 'train.num_sample_images': 4, 'eval.every_steps': 0}
+
+
+@pytest.mark.slow
+def test_cli_on_a_trained_srresnet_run(tmp_path):
+  """The real `python -m jaxgan.translate` on configs/srresnet.py: x4, grayscale repeated to
+  RGB, tiled (overlap 12 > the shrunk SRResNet's receptive field radius of about 10 LR pixels)
+  as the family's untiled translate. (This barely trained net hardly feels distant pixels:
+  the exactness of tiling is tested in test_tiling.py.)"""
+  workdir = str(tmp_path / 'run')
+  train.train_and_evaluate(shrunk_config('srresnet.py', TINY_SRRESNET), workdir)
+  source = tmp_path / 'in'
+  source.mkdir()
+  colour, gray = _random((37, 53, 3)), _random((9, 11), seed=1)
+  Image.fromarray(colour).save(source / 'colour.png')
+  Image.fromarray(gray).save(source / 'gray.png')
+  result = run_module('jaxgan.translate', f'--workdir={workdir}', f'--input={source}',
+                      f'--output={tmp_path / "out"}', '--tile=30', '--tile_overlap=12')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert 'colour.png: 53x37 -> 212x148' in result.stdout
+  _, family, state = runs.load_run(workdir)
+  for name, image in (('colour', colour), ('gray', np.repeat(gray[..., None], 3, -1))):
+    expected = image_lib.to_uint8(np.asarray(family.translate(state, image[None]))[0])
+    written = _png(tmp_path / 'out' / f'{name}.png')
+    assert written.shape == (4 * image.shape[0], 4 * image.shape[1], 3)
+    assert np.abs(written.astype(int) - expected).max() <= 1
