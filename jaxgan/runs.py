@@ -1,10 +1,11 @@
 """Reading a training directory written by jaxgan.main: its config, model family and checkpoints.
 
 Shared by the command-line tools that work on a finished or running training (jaxgan.sample,
-jaxgan.eval); this module defines no flags, so each tool keeps its own.
+jaxgan.eval, jaxgan.translate); this module defines no flags, so each tool keeps its own.
 """
 import os
 
+import jax
 import ml_collections
 
 from jaxgan import mesh as mesh_lib
@@ -66,3 +67,36 @@ def load_run(workdir: str, step: int | None = None):
     return run.config, run.family, run.restore(step)
   finally:
     run.close()
+
+
+def _same_tree(name: str, a, b) -> None:
+  """A ConfigError naming the first path where trees `a` and `b` differ in structure or shape."""
+  shapes_a = {jax.tree_util.keystr(p): x.shape for p, x in jax.tree_util.tree_leaves_with_path(a)}
+  shapes_b = {jax.tree_util.keystr(p): x.shape for p, x in jax.tree_util.tree_leaves_with_path(b)}
+  for path in sorted(shapes_a.keys() | shapes_b.keys()):
+    if shapes_a.get(path) != shapes_b.get(path):
+      raise config_lib.ConfigError(
+          f'Cannot interpolate the two runs: {name}{path} is {shapes_a.get(path, "absent")} in '
+          f'one and {shapes_b.get(path, "absent")} in the other; interpolate runs of the same '
+          'model (e.g. a GAN run and the PSNR run it was initialised from).')
+
+
+def interpolate_states(a, b, alpha: float):
+  """Network interpolation (Wang et al. 2018, ESRGAN, arXiv:1809.00219, sec. 3.4): TrainState
+  `b` with the params and EMA params of each network that `a` also has replaced by
+  (1 - alpha) * a's + alpha * b's. With `a` a PSNR-trained run and `b` its GAN fine-tuning,
+  alpha trades fidelity (0) for detail (1) without retraining. Everything else is b's."""
+  shared = sorted(a.networks.keys() & b.networks.keys())
+  if not shared:
+    raise config_lib.ConfigError(
+        f'Cannot interpolate the two runs: no network in common ({sorted(a.networks)} and '
+        f'{sorted(b.networks)}).')
+  networks = dict(b.networks)
+  for name in shared:
+    mixed = {}
+    for field in ('params', 'ema_params'):
+      tree_a, tree_b = getattr(a.networks[name], field), getattr(b.networks[name], field)
+      _same_tree(f'{name}.{field}', tree_a, tree_b)
+      mixed[field] = jax.tree.map(lambda x, y: (1 - alpha) * x + alpha * y, tree_a, tree_b)
+    networks[name] = b.networks[name].replace(**mixed)
+  return b.replace(networks=networks)

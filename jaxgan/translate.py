@@ -1,0 +1,196 @@
+"""Applies a trained image-to-image run (super-resolution; later pix2pix, inpainting, CycleGAN)
+to image files, with its EMA weights.
+
+  python -m jaxgan.translate --workdir=DIR --input=photo.jpg --output=photo_x4.png
+  python -m jaxgan.translate --workdir=DIR --input=lr_folder --output=sr_folder [--step=N]
+  python -m jaxgan.translate --workdir=GAN_DIR --interpolate_with=PSNR_DIR --alpha=0.8 ...
+
+--input is an image file or a folder (its .png, .jpg, .jpeg, .bmp, .tif, .tiff and .webp files,
+not recursive); --output is a .png file for one input (or a folder to write it into) and a
+folder (created) for a folder: the same file stems, as PNG. Images are read with PIL, turned
+upright by their EXIF orientation and converted to the run's channels (config.data.channels):
+for a 3-channel model grayscale is repeated to RGB; for a 1-channel model colour becomes PIL's
+luma L = 0.299 R + 0.587 G + 0.114 B; an alpha channel is dropped (the colour is kept as
+stored, not composited) and palette images go through their palette. 16-bit and float images
+are refused. Outputs are uint8: round((x + 1) * 127.5) clipped to [0, 255].
+
+Large images are processed in overlapping tiles of at most --tile x --tile input pixels
+(jaxgan/tiling.py), so memory stays bounded; with --tile_overlap at least the network's
+receptive field radius the output equals the untiled one. --alpha with --interpolate_with
+uses (1 - alpha) * that run's weights + alpha * --workdir's (ESRGAN's network interpolation,
+runs.interpolate_states). Everything is checked before any computation or any file is written;
+each output is written under a temporary name in its folder and then renamed.
+"""
+import os
+
+from absl import app
+from absl import flags
+import jax
+import numpy as np
+from PIL import Image
+from PIL import ImageOps
+
+from jaxgan import checkpoints
+from jaxgan import config_lib
+from jaxgan import console
+from jaxgan import families
+from jaxgan import images as image_lib
+from jaxgan import platform
+from jaxgan import runs
+from jaxgan import tiling
+from jaxgan.families import base
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
+_INPUT = flags.DEFINE_string('input', None, 'An image file or a folder of image files.')
+_OUTPUT = flags.DEFINE_string('output', None, 'A .png file (one input) or a folder.')
+_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
+_TILE = flags.DEFINE_integer('tile', 512, 'Largest tile side in input pixels; 0: no tiling.')
+_TILE_OVERLAP = flags.DEFINE_integer('tile_overlap', 32, 'Input pixels a tile reaches beyond '
+                                     'its kept part (>= the receptive field radius: exact).')
+_ALPHA = flags.DEFINE_float('alpha', None, 'Network interpolation weight of --workdir in [0, 1].')
+_INTERPOLATE_WITH = flags.DEFINE_string('interpolate_with', None,
+                                        'Run whose weights get 1 - alpha (e.g. the PSNR run).')
+flags.mark_flags_as_required(['workdir', 'input', 'output'])
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+
+
+class ImageFileError(RuntimeError):
+  """Input images that cannot be read."""
+
+
+def _check_options(tile: int, overlap: int, alpha, interpolate_with) -> None:
+  if tile < 0 or overlap < 0 or (tile and tile <= 2 * overlap):
+    raise config_lib.ConfigError(f'--tile={tile} --tile_overlap={overlap}: pass --tile=0 (no '
+                                 'tiling) or a tile larger than twice a non-negative overlap.')
+  if (alpha is None) != (interpolate_with is None):
+    raise config_lib.ConfigError('--alpha and --interpolate_with go together: pass both (network '
+                                 'interpolation) or neither.')
+  if alpha is not None and not 0 <= alpha <= 1:
+    raise config_lib.ConfigError(f'--alpha={alpha} is outside [0, 1].')
+
+
+def image_files(input_path: str) -> list[str]:
+  """The image file `input_path`, or the image files in the folder `input_path`, sorted."""
+  if os.path.isdir(input_path):
+    paths = [os.path.join(input_path, name) for name in sorted(os.listdir(input_path))
+             if name.lower().endswith(IMAGE_EXTENSIONS)]
+    if not paths:
+      raise config_lib.ConfigError(f'--input={input_path} holds no image files (extensions: '
+                                   f'{", ".join(IMAGE_EXTENSIONS)}).')
+    return paths
+  if not os.path.isfile(input_path):
+    raise config_lib.ConfigError(f'--input={input_path} does not exist: pass an image file or '
+                                 'a folder of them.')
+  return [input_path]
+
+
+def output_files(inputs: list[str], input_path: str, output_path: str) -> list[str]:
+  """The PNG written for each input: into the folder `output_path`, or `output_path` itself
+  for one input file given with a .png name."""
+  if os.path.isdir(input_path) and os.path.isfile(output_path):
+    raise config_lib.ConfigError(f'--output={output_path} is a file; a folder --input needs an '
+                                 'output folder.')
+  if os.path.isdir(input_path) or os.path.isdir(output_path):
+    outputs = [os.path.join(output_path, os.path.splitext(os.path.basename(p))[0] + '.png')
+               for p in inputs]
+  elif output_path.lower().endswith('.png'):
+    outputs = [output_path]
+  else:
+    raise config_lib.ConfigError(f'--output={output_path} is neither a folder nor a .png file.')
+  if len(set(outputs)) < len(outputs):
+    raise config_lib.ConfigError(f'Inputs in {input_path} share a file stem (e.g. a.jpg and '
+                                 'a.png): their outputs would overwrite each other.')
+  for source, target in zip(inputs, outputs):
+    if os.path.exists(target) and os.path.samefile(source, target):
+      raise config_lib.ConfigError(f'Writing {target} would overwrite the input: pass another '
+                                   '--output.')
+  return outputs
+
+
+def read_image(path: str, channels: int):
+  """uint8 [h, w, channels] (1 or 3) of an image file, by the rules in the module docstring."""
+  with Image.open(path) as image:
+    image = ImageOps.exif_transpose(image)
+    if image.mode.startswith(('I', 'F')):
+      raise ValueError(f'mode {image.mode} (16-bit or float) is not supported; save it as 8-bit')
+    if image.mode in ('LA', 'La', 'PA', 'RGBA', 'RGBa') or 'transparency' in image.info:
+      image = image.convert('RGBA')
+    array = np.asarray(image.convert('L' if channels == 1 else 'RGB'))
+  return array[..., None] if channels == 1 else array
+
+
+def check_images(paths: list[str], channels: int) -> None:
+  """An ImageFileError listing every file of `paths` that cannot be read."""
+  unreadable = []
+  for path in paths:
+    try:
+      read_image(path, channels)
+    except Exception as e:  # PIL raises many types for damaged or unknown files
+      unreadable.append(f'{path} ({checkpoints.short_cause(e, 80)})')
+  if unreadable:
+    raise ImageFileError(f'Cannot read {len(unreadable)} of {len(paths)} images: '
+                         f'{"; ".join(unreadable)}. Remove or fix them and rerun.')
+
+
+def _check_run(workdir: str, interpolate_with: str | None):
+  """The run's family (no checkpoint restored): it must translate; an interpolation partner
+  must be a run of the same family."""
+  config = runs.load_config(workdir)
+  family = families.make(config)
+  base.require(family, 'translate', 'jaxgan.translate')
+  if interpolate_with is not None:
+    other = runs.load_config(interpolate_with).family
+    if other != config.family:
+      raise config_lib.ConfigError(f'Cannot interpolate a {config.family!r} run with a {other!r} '
+                                   f'run ({interpolate_with}): pass a run of the same model.')
+  return family
+
+
+def translate_files(workdir: str, input_path: str, output_path: str, step: int | None = None,
+                    tile: int = 512, overlap: int = 32, alpha: float | None = None,
+                    interpolate_with: str | None = None) -> list[str]:
+  """Translates the image(s) at `input_path` with the run in `workdir` (see the module
+  docstring); returns the paths written."""
+  _check_options(tile, overlap, alpha, interpolate_with)
+  inputs = image_files(input_path)
+  outputs = output_files(inputs, input_path, output_path)
+  channels = _check_run(workdir, interpolate_with).config.data.channels
+  if channels not in (1, 3):
+    raise config_lib.ConfigError(f'config.data.channels={channels}: translate reads images '
+                                 'as grayscale (1) or RGB (3).')
+  check_images(inputs, channels)
+  _, family, state = runs.load_run(workdir, step)
+  if interpolate_with is not None:
+    state = runs.interpolate_states(runs.load_run(interpolate_with)[2], state, alpha)
+  state = jax.device_put(state, jax.devices()[0])  # one device: a tile is one example
+  translate = jax.jit(family.translate)
+  for source, target in zip(inputs, outputs):
+    image = read_image(source, channels)
+    output = image_lib.to_uint8(
+        tiling.apply_tiled(lambda x: translate(state, x), image, tile, overlap))
+    image_lib.save_png(output, target)
+    print(f'{os.path.basename(source)}: {image.shape[1]}x{image.shape[0]} -> '
+          f'{output.shape[1]}x{output.shape[0]}', flush=True)
+  mixed = f' (alpha {alpha} with {interpolate_with})' if interpolate_with else ''
+  print(f'Translated {len(inputs)} image{"s" * (len(inputs) > 1)} with {workdir} step '
+        f'{int(state.step)}{mixed} into {output_path}.')
+  return outputs
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  console.quiet_library_logs()
+  platform.use_default_xla_flags()
+  try:
+    translate_files(_WORKDIR.value, _INPUT.value, _OUTPUT.value, _STEP.value, _TILE.value,
+                    _TILE_OVERLAP.value, _ALPHA.value, _INTERPOLATE_WITH.value)
+  except config_lib.ConfigError as e:
+    console.fatal(e, console.EXIT_CONFIG_ERROR)
+  except (checkpoints.CheckpointError, ImageFileError) as e:
+    console.fatal(e, console.EXIT_RUN_ERROR)
+
+
+if __name__ == '__main__':
+  app.run(main)
