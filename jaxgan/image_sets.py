@@ -139,15 +139,19 @@ class CropSource:
                crops_per_image: int = 100):
     if mode not in MODES:
       raise ValueError(f'CropSource mode must be one of {MODES}, got {mode!r}.')
-    small = [i for i, image in enumerate(images) if min(image.shape[:2]) < size]
-    if small:
-      raise CollectionError(f'Images {small} are smaller than the {size}x{size} crops; lower '
-                            '--config.data.image_size.')
     self.images, self.size, self.mode = images, size, mode
-    if mode == 'tiles':
-      self.windows = [(i, top, left) for i, image in enumerate(images)
-                      for top, left in tile_windows(*image.shape[:2], size)]
+    if mode == 'tiles':  # reads every image once (a lazy tfds source included)
+      shapes = [np.shape(images[i]) for i in range(len(images))]
+      for i, shape in enumerate(shapes):
+        self._check_size(i, shape)
+      self.windows = [(i, top, left) for i, shape in enumerate(shapes)
+                      for top, left in tile_windows(*shape[:2], size)]
     self.length = len(self.windows) if mode == 'tiles' else len(images) * crops_per_image
+
+  def _check_size(self, index: int, shape: tuple) -> None:
+    if min(shape[:2]) < self.size:
+      raise CollectionError(f'Image {index} ({shape[0]}x{shape[1]}) is smaller than the '
+                            f'{self.size}x{self.size} crops; lower --config.data.image_size.')
 
   def __len__(self) -> int:
     return self.length
@@ -159,6 +163,7 @@ class CropSource:
       i, top, left = self.windows[index]
       return self.images[i][top:top + size, left:left + size]
     image = self.images[index % len(self.images)]
+    self._check_size(index % len(self.images), image.shape)
     rng = np.random.default_rng([CROP_SEED, index])
     top = rng.integers(image.shape[0] - size + 1)
     left = rng.integers(image.shape[1] - size + 1)
