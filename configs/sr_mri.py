@@ -21,5 +21,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   del arg
   path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'srresnet.py')
   config = config_lib.load_config(path + ':mri')
-  config.train.num_steps = 1500
+  config.train.num_steps = 1000
   return config

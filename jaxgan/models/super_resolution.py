@@ -114,7 +114,8 @@ class RRDBNet(nn.Module):
       n, h, w, c = x.shape
       x = jax.image.resize(x, (n, 2 * h, 2 * w, c), 'nearest')
       x = nn.leaky_relu(_conv(self.features)(x), 0.2)
-    out = _conv(self.channels)(nn.leaky_relu(_conv(self.features)(x), 0.2))
+    x = nn.leaky_relu(_conv(self.features)(x), 0.2)
+    out = _conv(self.channels)(x)
     return out + upsample_input(images, self.scale) if self.image_skip == 'bicubic' else out
 
 

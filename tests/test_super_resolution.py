@@ -1,0 +1,159 @@
+"""The super-resolution family: its configs train shrunk, SRGAN's warm start, bitwise resume,
+frozen VGG weights kept out of checkpoints, held-out evaluation, and bad configs refused."""
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import final_state
+from conftest import override
+from conftest import run_compiled_steps
+from conftest import run_module
+from conftest import shrunk_config
+from jaxgan import config_lib
+from jaxgan import families
+from jaxgan import mesh as mesh_lib
+from jaxgan import train
+from jaxgan.evaluation import image_quality
+
+# The shrink applied to the SR configs in tests: tiny networks, 16x16 crops, a few steps.
+TINY_SR = {
+    'model.features': 8,
+    'model.num_blocks': 1,
+    'model.growth': 4,
+    'model.discriminator_widths': (8, 8),
+    'model.discriminator_dense': 8,
+    'data.image_size': 16,
+    'data.crops_per_image': 4,
+    'train.batch_size': 4,
+    'train.num_steps': 2,
+    'train.log_every': 1,
+    'train.checkpoint_every': 1,
+    'train.sample_every': 2,
+    'train.num_sample_images': 2,
+    'eval.every_steps': 0,
+    'eval.heldout.batch_size': 64,
+}
+
+
+def tiny_sr_config(config_file='srresnet.py', arg=None, **overrides):
+  return shrunk_config(config_file, TINY_SR, arg, **overrides)
+
+
+@pytest.mark.parametrize('config_file, arg', [
+    ('srresnet.py', None), ('sr_mri.py', None), ('esrgan.py', 'psnr'),
+    pytest.param('srgan.py', None, marks=pytest.mark.slow),
+    pytest.param('esrgan.py', None, marks=pytest.mark.slow)])
+def test_every_sr_config_trains_shrunk(config_file, arg):
+  config = tiny_sr_config(config_file, arg)
+  state, history, _ = run_compiled_steps(config, 2)
+  assert int(state.step) == 2
+  assert all(np.isfinite(v) for step in history for v in step.values())
+  expected = {'generator_loss', 'pixel_loss', 'train_psnr'}
+  if config.sr.adversarial_weight:
+    expected |= {'adversarial_loss', 'perceptual_loss', 'discriminator_loss'}
+  assert expected <= set(history[0])
+
+
+def test_srresnet_learns_to_beat_bicubic_on_its_training_crops():
+  config = tiny_sr_config(**{'model.features': 16, 'model.num_blocks': 2,
+                             'data.image_size': 32, 'data.crops_per_image': 1,
+                             'train.batch_size': 8})
+  config.data.degradation.factor = 2
+  _, history, _ = run_compiled_steps(config, 150)
+  first = np.mean([h['pixel_loss'] for h in history[:10]])
+  last = np.mean([h['pixel_loss'] for h in history[-10:]])
+  assert last < 0.8 * first
+
+
+@pytest.mark.slow
+def test_srgan_warm_start_resume_and_evaluation(tmp_path):
+  psnr_dir, gan_dir = str(tmp_path / 'srresnet'), str(tmp_path / 'srgan')
+  train.train_and_evaluate(tiny_sr_config(), psnr_dir)
+  pretrained = final_state(psnr_dir, tiny_sr_config())
+
+  # The GAN run starts from the PSNR run's EMA generator, with a fresh optimizer state.
+  gan_config = tiny_sr_config('srgan.py', **{'sr.init_from': psnr_dir, 'train.num_steps': 4})
+  family = families.make(gan_config)
+  state = family.warm_start(families.init_state(family, mesh_lib.make_mesh()))
+  for a, b in zip(jax.tree.leaves(state.generator.params),
+                  jax.tree.leaves(pretrained.generator.ema_params)):
+    np.testing.assert_array_equal(a, b)
+  assert all(not np.any(x) for x in jax.tree.leaves(state.generator.opt_state[0].mu))
+
+  # Four steps straight equal two, a stop, and two more (the warm start is not redone).
+  train.train_and_evaluate(gan_config, gan_dir + '_straight')
+  gan_config.train.num_steps = 2
+  train.train_and_evaluate(gan_config, gan_dir)
+  gan_config.train.num_steps = 4
+  train.train_and_evaluate(gan_config, gan_dir)
+  straight, resumed = final_state(gan_dir + '_straight', gan_config), final_state(gan_dir,
+                                                                                  gan_config)
+  assert set(straight.networks) == {'generator', 'discriminator'}
+  for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed)):
+    np.testing.assert_array_equal(a, b)
+
+  # The frozen VGG16 (~59 MB) is not in the checkpoint.
+  checkpoint = os.path.join(gan_dir, 'checkpoints', '4')
+  size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(checkpoint)
+             for f in files)
+  assert size < 5e6
+  assert set(resumed.frozen) == {'vgg16', 'lpips_heads'}
+
+  # jaxgan.eval scores the held-out tiles into results.json.
+  result = run_module('jaxgan.eval', f'--workdir={gan_dir}')
+  assert result.returncode == 0, result.stderr[-2000:]
+  with open(os.path.join(gan_dir, 'eval', 'results.json')) as f:
+    entry = json.load(f)['4']
+  assert {'psnr_y', 'ssim_y', 'psnr_rgb', 'ssim_rgb', 'lpips'} <= set(entry['results'])
+  assert 10 < entry['results']['psnr_y'] < 60
+
+
+def test_eval_metrics_score_quantized_ema_outputs_against_the_targets():
+  config = tiny_sr_config()
+  family = families.make(config)
+  state = families.init_state(family, mesh_lib.make_mesh())
+  rng = np.random.default_rng(0)
+  batch = {'input': rng.integers(0, 256, (2, 4, 4, 3), dtype=np.uint8),
+           'target': rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8),
+           'label': np.zeros(2, np.int32)}
+  metrics = jax.device_get(family.eval_metrics(state, batch, jax.random.key(0)))
+  outputs = np.clip(np.round((np.asarray(family.translate(state, batch['input'])) + 1) * 127.5),
+                    0, 255).astype(np.uint8)
+  expected = jax.device_get(image_quality.sr_metrics(outputs, batch['target'], 4))
+  for name, value in expected.items():
+    np.testing.assert_allclose(metrics[name], value, rtol=1e-6)
+  assert metrics['lpips'].shape == (2,) and np.all(metrics['lpips'] > 0)
+
+
+@pytest.mark.parametrize('overrides, message', [
+    ({'data.pairing': ''}, "pairing='degradation'"),
+    ({'model.generator': 'edsr'}, "Unknown config.model.generator 'edsr'"),
+    ({'sr.perceptual_weight': 1.0, 'sr.perceptual_layer': 'relu9_9'},
+     "Unknown config.sr.perceptual_layer 'relu9_9'"),
+    ({'sr.pixel_loss': 'l3'}, "Unknown config.sr.pixel_loss 'l3'"),
+    ({'data.image_size': 18}, 'not divisible by the scale'),
+])
+def test_bad_configs_are_refused_with_one_line(overrides, message):
+  config = tiny_sr_config()
+  for dotted, value in overrides.items():
+    override(config, dotted, value)
+  with pytest.raises(config_lib.ConfigError, match=message):
+    families.make(config)
+
+
+def test_scale_three_is_refused():
+  config = tiny_sr_config(**{'data.image_size': 18})
+  config.data.degradation.factor = 3
+  with pytest.raises(config_lib.ConfigError, match='power of two'):
+    families.make(config)
+
+
+def test_warm_start_from_another_generator_is_refused(tmp_path):
+  train.train_and_evaluate(tiny_sr_config(**{'train.num_steps': 1}), str(tmp_path / 'small'))
+  config = tiny_sr_config(**{'sr.init_from': str(tmp_path / 'small'), 'model.features': 12})
+  family = families.make(config)
+  with pytest.raises(config_lib.ConfigError, match="'features': 8.*'features': 12"):
+    family.warm_start(families.init_state(family, mesh_lib.make_mesh()))
