@@ -13,19 +13,20 @@ from conftest import run_compiled_steps
 from conftest import run_module
 from conftest import shrunk_config
 from jaxgan import config_lib
+from jaxgan import data
 from jaxgan import families
 from jaxgan import mesh as mesh_lib
 from jaxgan import train
 from jaxgan.evaluation import image_quality
 
-# The shrink applied to the SR configs in tests: tiny networks, 16x16 crops, a few steps.
+# The shrink applied to the SR configs in tests: tiny networks, 32x32 crops, a few steps.
 TINY_SR = {
     'model.features': 8,
     'model.num_blocks': 1,
     'model.growth': 4,
     'model.discriminator_widths': (8, 8),
     'model.discriminator_dense': 8,
-    'data.image_size': 16,
+    'data.image_size': 32,
     'data.crops_per_image': 4,
     'train.batch_size': 4,
     'train.num_steps': 2,
@@ -57,15 +58,17 @@ def test_every_sr_config_trains_shrunk(config_file, arg):
   assert expected <= set(history[0])
 
 
-def test_srresnet_learns_to_beat_bicubic_on_its_training_crops():
-  config = tiny_sr_config(**{'model.features': 16, 'model.num_blocks': 2,
-                             'data.image_size': 32, 'data.crops_per_image': 1,
-                             'train.batch_size': 8})
-  config.data.degradation.factor = 2
-  _, history, _ = run_compiled_steps(config, 150)
-  first = np.mean([h['pixel_loss'] for h in history[:10]])
-  last = np.mean([h['pixel_loss'] for h in history[-10:]])
-  assert last < 0.8 * first
+def test_srresnet_fits_a_fixed_batch_better_than_its_bicubic_start():
+  config = tiny_sr_config(**{'model.features': 16, 'train.num_steps': 100})
+  family = families.make(config)
+  state = families.init_state(family, mesh_lib.make_mesh())
+  batch = data.host_batch(data.open_source(config.data, 'train'), 0, 4, seed=0)
+  step = jax.jit(family.train_step)
+  losses = []
+  for i in range(100):
+    state, metrics = step(state, batch, jax.random.key(i))
+    losses.append(float(metrics['pixel_loss']))
+  assert losses[-1] < 0.7 * losses[0]
 
 
 @pytest.mark.slow
@@ -116,8 +119,8 @@ def test_eval_metrics_score_quantized_ema_outputs_against_the_targets():
   family = families.make(config)
   state = families.init_state(family, mesh_lib.make_mesh())
   rng = np.random.default_rng(0)
-  batch = {'input': rng.integers(0, 256, (2, 4, 4, 3), dtype=np.uint8),
-           'target': rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8),
+  batch = {'input': rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8),
+           'target': rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8),
            'label': np.zeros(2, np.int32)}
   metrics = jax.device_get(family.eval_metrics(state, batch, jax.random.key(0)))
   outputs = np.clip(np.round((np.asarray(family.translate(state, batch['input'])) + 1) * 127.5),
@@ -134,7 +137,8 @@ def test_eval_metrics_score_quantized_ema_outputs_against_the_targets():
     ({'sr.perceptual_weight': 1.0, 'sr.perceptual_layer': 'relu9_9'},
      "Unknown config.sr.perceptual_layer 'relu9_9'"),
     ({'sr.pixel_loss': 'l3'}, "Unknown config.sr.pixel_loss 'l3'"),
-    ({'data.image_size': 18}, 'not divisible by the scale'),
+    ({'data.image_size': 34}, 'not divisible by the scale'),
+    ({'data.image_size': 16}, 'SSIM needs 11: use image_size >= 19'),
 ])
 def test_bad_configs_are_refused_with_one_line(overrides, message):
   config = tiny_sr_config()
@@ -145,7 +149,7 @@ def test_bad_configs_are_refused_with_one_line(overrides, message):
 
 
 def test_scale_three_is_refused():
-  config = tiny_sr_config(**{'data.image_size': 18})
+  config = tiny_sr_config(**{'data.image_size': 36})
   config.data.degradation.factor = 3
   with pytest.raises(config_lib.ConfigError, match='power of two'):
     families.make(config)

@@ -70,10 +70,16 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
   if min(sr.pixel_weight, sr.perceptual_weight, sr.adversarial_weight) < 0:
     raise config_lib.ConfigError('config.sr.pixel_weight, perceptual_weight and '
                                  'adversarial_weight must be >= 0.')
-  if config.data.image_size % config.data.degradation.factor:
+  size, scale = config.data.image_size, config.data.degradation.factor
+  if size % scale:
     raise config_lib.ConfigError(
-        f'config.data.image_size={config.data.image_size} is not divisible by the scale '
-        f'config.data.degradation.factor={config.data.degradation.factor}.')
+        f'config.data.image_size={size} is not divisible by the scale '
+        f'config.data.degradation.factor={scale}.')
+  if size - 2 * scale < image_quality.SSIM_WINDOW:
+    raise config_lib.ConfigError(
+        f'config.data.image_size={size} leaves {size - 2 * scale} pixels per side once the '
+        f'{scale}-pixel border is cropped for evaluation; SSIM needs '
+        f'{image_quality.SSIM_WINDOW}: use image_size >= {image_quality.SSIM_WINDOW + 2 * scale}.')
 
 
 class SuperResolutionFamily:
