@@ -38,20 +38,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.growth = 16
   if stage == 'psnr':
     return config
-  config.sr.pixel_weight = 1e-2
-  config.sr.perceptual_layer = 'conv5_3'
-  config.sr.perceptual_loss = 'l1'
-  config.sr.perceptual_weight = 1.0
-  config.sr.adversarial_weight = 5e-3
-  config.gan.loss = 'relativistic_average'
-  config.optim.generator.learning_rate = 1e-4
-  config.optim.generator.schedule = 'constant'
-  config.optim.discriminator.learning_rate = 1e-4
-  config.train.batch_size = 8  # VGG16 and the critic make a step ~10x an SRResNet step
-  config.train.num_steps = 600
-  config.train.checkpoint_every = 200
-  config.train.sample_every = 200
-  config.eval.every_steps = 200
-  config.eval.best_metric = 'lpips'
-  config.eval.best_mode = 'min'
-  return config
+  return config_lib.sibling_module(__file__, 'srgan').gan_stage(config, 'conv5_3', 5e-3,
+                                                                'relativistic_average')

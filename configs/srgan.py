@@ -16,16 +16,18 @@ import ml_collections
 from jaxgan import config_lib
 
 
-def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """SRGAN over configs/srresnet.py:`arg` (the data preset, default photos)."""
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'srresnet.py')
-  config = config_lib.load_config(path + (f':{arg}' if arg else ''))
+def gan_stage(config: ml_collections.ConfigDict, perceptual_layer: str,
+              adversarial_weight: float, gan_loss: str) -> ml_collections.ConfigDict:
+  """Turns a PSNR-oriented SR config into its GAN stage (SRGAN's and ESRGAN's shared recipe):
+  1e-2 L1 pixel loss, L1 on VGG16 `perceptual_layer` with weight 1, the adversarial loss, Adam
+  1e-4 for both networks, batch 8, 600 steps; the checkpoint kept is the lowest LPIPS (a GAN
+  trades PSNR for texture, so its highest PSNR is its first, least trained checkpoint)."""
   config.sr.pixel_weight = 1e-2
-  config.sr.perceptual_layer = 'relu5_3'
+  config.sr.perceptual_layer = perceptual_layer
   config.sr.perceptual_loss = 'l1'
   config.sr.perceptual_weight = 1.0
-  config.sr.adversarial_weight = 1e-3
-  config.gan.loss = 'non_saturating'
+  config.sr.adversarial_weight = adversarial_weight
+  config.gan.loss = gan_loss
   config.optim.generator.learning_rate = 1e-4
   config.optim.generator.schedule = 'constant'
   config.optim.discriminator.learning_rate = 1e-4
@@ -34,7 +36,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.train.checkpoint_every = 200
   config.train.sample_every = 200
   config.eval.every_steps = 200
-  # A GAN trades PSNR for texture: keep the checkpoint with the lowest LPIPS.
   config.eval.best_metric = 'lpips'
   config.eval.best_mode = 'min'
   return config
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """SRGAN over configs/srresnet.py:`arg` (the data preset, default photos)."""
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'srresnet.py')
+  config = config_lib.load_config(path + (f':{arg}' if arg else ''))
+  return gan_stage(config, 'relu5_3', 1e-3, 'non_saturating')

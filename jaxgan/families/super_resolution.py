@@ -175,8 +175,9 @@ class SuperResolutionFamily:
                           other_state.generator.ema_params, old.params)
     generator = NetworkState.create({'params': params, **old.collections}, self.g_optimizer,
                                     ema=True)
-    generator = jax.tree.map(lambda new, like: jax.device_put(new, like.sharding), generator,
-                             old)
+    # Own buffers for every leaf (the EMA starts equal to the params): the step donates them.
+    generator = jax.tree.map(lambda new, like: jax.device_put(jnp.array(new), like.sharding),
+                             generator, old)
     return state.replace(networks={**state.networks, 'generator': generator})
 
   # Training.
