@@ -51,6 +51,7 @@ ROWS = {'photos': ('bicubic', 'srresnet', 'srgan', 'rrdb_psnr', 'esrgan'),
         'mri': ('bicubic', 'sr_mri')}
 SCALES = {'photos': 4, 'mri': 2}
 TILE, OVERLAP = 256, 32
+ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)  # (1 - alpha) * rrdb_psnr + alpha * esrgan
 
 
 def _load(path: str) -> dict:
@@ -107,11 +108,14 @@ def pil_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 class Upscaler:
-  """A finished run's final checkpoint as an image -> image function (tiled, on the host)."""
+  """A finished run's final checkpoint as an image -> image function (tiled, on the host);
+  with `interpolate_with` and `alpha`, ESRGAN's network interpolation of the two runs."""
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str, interpolate_with: str | None = None, alpha: float = 1.0):
     self.config, family, state = runs.load_run(workdir)
     self.step = int(state.step)
+    if interpolate_with:
+      state = runs.interpolate_states(runs.load_run(interpolate_with)[2], state, alpha)
     state = jax.device_put(state, jax.devices()[0])
     translate = jax.jit(family.translate)
     self.apply = lambda image: image_lib.to_uint8(
@@ -145,6 +149,11 @@ def evaluate(data: str, root: str, results: dict, path: str, out: str, weights) 
     outputs[row] = [upscaler.apply(x) for x in inputs]
     table[row] = dict(score(outputs[row], targets, scale, weights), step=upscaler.step)
   table['bicubic'] = score(outputs['bicubic'], targets, scale, weights)
+  if data == 'photos':  # ESRGAN's network interpolation, every alpha reported
+    curve = results['eval']['esrgan_interpolation'] = {}
+    for alpha in ALPHAS:
+      upscaler = Upscaler(os.path.join(root, 'esrgan'), os.path.join(root, 'rrdb_psnr'), alpha)
+      curve[str(alpha)] = score([upscaler.apply(x) for x in inputs], targets, scale, weights)
   results['protocol'] = __doc__.split('then scores')[1].strip()
   results.setdefault('held_out', {})[data] = names
   _save(results, path)
@@ -180,6 +189,13 @@ def markdown(results: dict) -> str:
       minutes = f'{t["seconds"] / 60:.1f} min' if t else '-'
       lines.append(f'| {row} | {m["psnr_y"]:.2f} | {m["ssim_y"]:.4f} | {m["lpips"]:.4f} | '
                    f'{m["psnr_rgb"]:.2f} | {m.get("step", "-")} | {minutes} |')
+    lines.append('')
+  curve = results.get('eval', {}).get('esrgan_interpolation')
+  if curve:
+    lines += ['ESRGAN network interpolation, (1 - alpha) * rrdb_psnr + alpha * esrgan (photos)',
+              '', '| alpha | PSNR-Y (dB) | SSIM-Y | LPIPS |', '|---|---|---|---|']
+    lines += [f'| {alpha} | {m["psnr_y"]:.2f} | {m["ssim_y"]:.4f} | {m["lpips"]:.4f} |'
+              for alpha, m in curve.items()]
     lines.append('')
   return '\n'.join(lines)
 
