@@ -68,7 +68,11 @@ def test_every_loss_averages_patch_logits_over_all_elements(name):
   flat = lambda x: x.reshape(-1)  # the same elements as one long batch of scalar logits
   np.testing.assert_allclose(loss.discriminator(real, fake),
                              loss.discriminator(flat(real), flat(fake)), rtol=1e-6)
-  np.testing.assert_allclose(loss.generator(fake), loss.generator(flat(fake)), rtol=1e-6)
+  if loss.generator_uses_real:
+    np.testing.assert_allclose(loss.generator(fake, real),
+                               loss.generator(flat(fake), flat(real)), rtol=1e-6)
+  else:
+    np.testing.assert_allclose(loss.generator(fake), loss.generator(flat(fake)), rtol=1e-6)
 
 
 @pytest.mark.parametrize('name', ['wgan_gp', 'dragan', 'r1'])

@@ -10,10 +10,10 @@ import pytest
 from conftest import final_state
 from conftest import override
 from conftest import run_compiled_steps
-from conftest import run_module
 from conftest import shrunk_config
 from jaxgan import config_lib
 from jaxgan import data
+from jaxgan import eval as eval_lib
 from jaxgan import families
 from jaxgan import mesh as mesh_lib
 from jaxgan import train
@@ -44,10 +44,12 @@ def tiny_sr_config(config_file='srresnet.py', arg=None, **overrides):
 
 
 @pytest.mark.parametrize('config_file, arg', [
-    ('srresnet.py', None), ('sr_mri.py', None), ('esrgan.py', 'psnr'),
+    ('srresnet.py', None),
     pytest.param('srgan.py', None, marks=pytest.mark.slow),
     pytest.param('esrgan.py', None, marks=pytest.mark.slow)])
-def test_every_sr_config_trains_shrunk(config_file, arg):
+def test_sr_configs_train_shrunk(config_file, arg):
+  """The three training recipes (esrgan.py:psnr is esrgan.py's generator with srresnet.py's
+  loss; sr_mri.py is srresnet.py on other data, checked below)."""
   config = tiny_sr_config(config_file, arg)
   state, history, _ = run_compiled_steps(config, 2)
   assert int(state.step) == 2
@@ -58,8 +60,23 @@ def test_every_sr_config_trains_shrunk(config_file, arg):
   assert expected <= set(history[0])
 
 
+@pytest.mark.parametrize('config_file, arg, generator, scale, channels', [
+    ('sr_mri.py', None, 'srresnet', 2, 1), ('esrgan.py', 'psnr', 'rrdb', 4, 3)])
+def test_other_sr_configs_build_their_model_and_data(config_file, arg, generator, scale,
+                                                     channels):
+  config = tiny_sr_config(config_file, arg)
+  family = families.make(config)
+  assert (config.model.generator, family.scale, config.sr.adversarial_weight) == (
+      generator, scale, 0.0)
+  batch = data.host_batch(data.open_source(config.data, 'train'), 0, 2, seed=0)
+  assert batch['input'].shape == (2, 32 // scale, 32 // scale, channels)
+  state = jax.eval_shape(family.init, jax.random.key(0), batch)
+  assert set(state.networks) == {'generator'}
+
+
 def test_srresnet_fits_a_fixed_batch_better_than_its_bicubic_start():
-  config = tiny_sr_config(**{'model.features': 16, 'train.num_steps': 100})
+  config = tiny_sr_config(**{'model.features': 16, 'train.num_steps': 100,
+                             'optim.generator.schedule': 'constant'})
   family = families.make(config)
   state = families.init_state(family, mesh_lib.make_mesh())
   batch = data.host_batch(data.open_source(config.data, 'train'), 0, 4, seed=0)
@@ -68,17 +85,24 @@ def test_srresnet_fits_a_fixed_batch_better_than_its_bicubic_start():
   for i in range(100):
     state, metrics = step(state, batch, jax.random.key(i))
     losses.append(float(metrics['pixel_loss']))
-  assert losses[-1] < 0.7 * losses[0]
+  assert losses[-1] < 0.8 * losses[0]
+
+
+@pytest.fixture(scope='module')
+def psnr_run(tmp_path_factory):
+  """A tiny SRResNet trained for 2 steps: what the GAN stages start from."""
+  workdir = str(tmp_path_factory.mktemp('srresnet'))
+  train.train_and_evaluate(tiny_sr_config(), workdir)
+  return workdir
 
 
 @pytest.mark.slow
-def test_srgan_warm_start_resume_and_evaluation(tmp_path):
-  psnr_dir, gan_dir = str(tmp_path / 'srresnet'), str(tmp_path / 'srgan')
-  train.train_and_evaluate(tiny_sr_config(), psnr_dir)
+def test_srgan_warm_start_resume_and_evaluation(psnr_run, tmp_path):
+  psnr_dir, gan_dir = psnr_run, str(tmp_path / 'srgan')
   pretrained = final_state(psnr_dir, tiny_sr_config())
 
   # The GAN run starts from the PSNR run's EMA generator, with a fresh optimizer state.
-  gan_config = tiny_sr_config('srgan.py', **{'sr.init_from': psnr_dir, 'train.num_steps': 4})
+  gan_config = tiny_sr_config('srgan.py', **{'sr.init_from': psnr_dir, 'train.num_steps': 3})
   family = families.make(gan_config)
   state = family.warm_start(families.init_state(family, mesh_lib.make_mesh()))
   for a, b in zip(jax.tree.leaves(state.generator.params),
@@ -86,11 +110,11 @@ def test_srgan_warm_start_resume_and_evaluation(tmp_path):
     np.testing.assert_array_equal(a, b)
   assert all(not np.any(x) for x in jax.tree.leaves(state.generator.opt_state[0].mu))
 
-  # Four steps straight equal two, a stop, and two more (the warm start is not redone).
+  # Three steps straight equal two, a stop, and one more (the warm start is not redone).
   train.train_and_evaluate(gan_config, gan_dir + '_straight')
   gan_config.train.num_steps = 2
   train.train_and_evaluate(gan_config, gan_dir)
-  gan_config.train.num_steps = 4
+  gan_config.train.num_steps = 3
   train.train_and_evaluate(gan_config, gan_dir)
   straight, resumed = final_state(gan_dir + '_straight', gan_config), final_state(gan_dir,
                                                                                   gan_config)
@@ -99,19 +123,18 @@ def test_srgan_warm_start_resume_and_evaluation(tmp_path):
     np.testing.assert_array_equal(a, b)
 
   # The frozen VGG16 (~59 MB) is not in the checkpoint.
-  checkpoint = os.path.join(gan_dir, 'checkpoints', '4')
+  checkpoint = os.path.join(gan_dir, 'checkpoints', '3')
   size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(checkpoint)
              for f in files)
   assert size < 5e6
   assert set(resumed.frozen) == {'vgg16', 'lpips_heads'}
 
   # jaxgan.eval scores the held-out tiles into results.json.
-  result = run_module('jaxgan.eval', f'--workdir={gan_dir}')
-  assert result.returncode == 0, result.stderr[-2000:]
+  eval_lib.evaluate_run(gan_dir)
   with open(os.path.join(gan_dir, 'eval', 'results.json')) as f:
-    entry = json.load(f)['4']
-  assert {'psnr_y', 'ssim_y', 'psnr_rgb', 'ssim_rgb', 'lpips'} <= set(entry['results'])
-  assert 10 < entry['results']['psnr_y'] < 60
+    entry = json.load(f)['3']
+  assert {'psnr_y', 'ssim_y', 'psnr_rgb', 'ssim_rgb', 'lpips'} <= set(entry['metrics'])
+  assert 10 < entry['metrics']['psnr_y'] < 60
 
 
 def test_eval_metrics_score_quantized_ema_outputs_against_the_targets():
@@ -155,9 +178,8 @@ def test_scale_three_is_refused():
     families.make(config)
 
 
-def test_warm_start_from_another_generator_is_refused(tmp_path):
-  train.train_and_evaluate(tiny_sr_config(**{'train.num_steps': 1}), str(tmp_path / 'small'))
-  config = tiny_sr_config(**{'sr.init_from': str(tmp_path / 'small'), 'model.features': 12})
+def test_warm_start_from_another_generator_is_refused(psnr_run):
+  config = tiny_sr_config(**{'sr.init_from': psnr_run, 'model.features': 12})
   family = families.make(config)
   with pytest.raises(config_lib.ConfigError, match="'features': 8.*'features': 12"):
     family.warm_start(families.init_state(family, mesh_lib.make_mesh()))

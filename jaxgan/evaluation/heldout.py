@@ -38,7 +38,9 @@ class HeldOutEvaluator:
                                    f'{block.batch_size!r}.')
     batch = family.example_batch(base.phases(family)[-1])
     key = jax.random.key(0)
-    state = jax.eval_shape(family.init, key, batch).replace(frozen=base.frozen_params(family))
+    state = jax.eval_shape(family.init, key, batch)
+    if base.has(family, 'frozen'):
+      state = state.replace(frozen=family.frozen_params())
     return tuple(sorted(jax.eval_shape(family.eval_metrics, state, batch, key)))
 
   def __init__(self, name: str, block: ml_collections.ConfigDict,
