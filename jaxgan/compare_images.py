@@ -11,9 +11,8 @@ jaxgan/pretrained/lpips.py's VGG16 v0.1 on the RGB (or gray) pixels whatever --y
 --crop_border=K removes K pixels from every side before every metric (SR papers crop the
 scale factor). Identical images have PSNR inf, and so has any mean that includes them.
 
-Pixels are read with PIL as 8-bit: L and RGB as they are; 1 and LA as L (alpha dropped);
-16-bit gray (I;16) as L, rounded v / 257; 32-bit I and F refused; all other modes (RGBA, P,
-CMYK, ...) converted by PIL to RGB (alpha dropped). A grayscale image paired with an RGB one is
+Pixels are read by jaxgan/images.py:read_image (8-bit greyscale or RGB, upright; 16-bit
+greyscale rounded v / 257; 32-bit refused). A greyscale image paired with an RGB one is
 repeated to RGB. The two images of a pair must then have the same size.
 """
 import os
@@ -21,9 +20,9 @@ import os
 from absl import app
 from absl import flags
 import numpy as np
-from PIL import Image
 
 from jaxgan import console
+from jaxgan import images as image_lib
 from jaxgan import platform
 from jaxgan.evaluation import image_quality
 from jaxgan.pretrained import lpips
@@ -33,7 +32,6 @@ _Y_CHANNEL = flags.DEFINE_bool('y_channel', False, 'PSNR and SSIM on the BT.601 
 _CROP_BORDER = flags.DEFINE_integer('crop_border', 0, 'Pixels removed from every side.')
 _METRICS = flags.DEFINE_list('metrics', ['psnr', 'ssim', 'lpips'], 'Metrics to compute.')
 
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 METRICS = {'psnr': 'PSNR', 'ssim': 'SSIM', 'lpips': 'LPIPS'}
 # The smallest image side (after the crop) each metric can score.
 _MIN_SIDE = {'psnr': 1, 'ssim': image_quality.SSIM_WINDOW, 'lpips': lpips.MIN_SIZE}
@@ -43,37 +41,19 @@ class ImageError(ValueError):
   """An image cannot be read, has no partner, or does not match its partner."""
 
 
-def read_image(path: str) -> np.ndarray:
-  """uint8 [H, W, C], C = 1 or 3, by the module docstring's mode rule."""
-  try:
-    with Image.open(path) as image:
-      image.load()
-  except OSError as e:
-    raise ImageError(f'Cannot read image {path}: {e}') from e
-  if image.mode.startswith('I;16'):
-    array = np.round(np.asarray(image, np.float64) / 257).astype(np.uint8)
-  elif image.mode in ('I', 'F'):
-    raise ImageError(f'{path} has 32-bit {image.mode} pixels of unknown range; save it as an '
-                     '8-bit (or 16-bit gray) PNG.')
-  else:
-    gray = image.mode in ('L', '1', 'LA', 'La')
-    array = np.asarray(image.convert('L' if gray else 'RGB'))
-  return array[..., None] if array.ndim == 2 else array
-
-
 def _image_files(folder: str) -> dict[str, str]:
   """{stem: file name} of the folder's images."""
   files = {}
   for name in sorted(os.listdir(folder)):
     stem, extension = os.path.splitext(name)
-    if extension.lower() not in IMAGE_EXTENSIONS or not os.path.isfile(os.path.join(folder, name)):
+    if extension.lower() not in image_lib.IMAGE_EXTENSIONS or not os.path.isfile(os.path.join(folder, name)):
       continue
     if stem in files:
       raise ImageError(f'{folder} holds {files[stem]} and {name}: one image per file stem, '
                        'since images are paired by stem.')
     files[stem] = name
   if not files:
-    raise ImageError(f'{folder} holds no images ({", ".join(IMAGE_EXTENSIONS)}).')
+    raise ImageError(f'{folder} holds no images ({", ".join(image_lib.IMAGE_EXTENSIONS)}).')
   return files
 
 
@@ -100,7 +80,7 @@ def pair_paths(a: str, b: str) -> list[tuple[str, str]]:
 
 def read_pair(path_a: str, path_b: str) -> tuple[np.ndarray, np.ndarray]:
   """Both images, a grayscale one repeated to RGB if the other is RGB; their sizes must match."""
-  image_a, image_b = read_image(path_a), read_image(path_b)
+  image_a, image_b = image_lib.read_image(path_a), image_lib.read_image(path_b)
   channels = max(image_a.shape[-1], image_b.shape[-1])
   image_a, image_b = (np.repeat(x, channels // x.shape[-1], axis=-1) for x in (image_a, image_b))
   if image_a.shape != image_b.shape:
@@ -150,7 +130,7 @@ def main(argv):
     pairs = pair_paths(*argv[1:])
     lpips_weights = lpips.load() if 'lpips' in metrics else None
     means = compare(pairs, metrics, _CROP_BORDER.value, _Y_CHANNEL.value, lpips_weights)
-  except (ImageError, weights.WeightsError) as e:
+  except (ImageError, image_lib.ImageReadError, weights.WeightsError) as e:
     console.fatal(e, console.EXIT_RUN_ERROR)
   except ValueError as e:
     console.fatal(e, console.EXIT_CONFIG_ERROR)

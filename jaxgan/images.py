@@ -1,9 +1,42 @@
-"""Image grids: float images in [-1, 1] -> one uint8 mosaic, and PNG writing."""
+"""Image files and grids: the one image-file reader, float images in [-1, 1] -> one uint8
+mosaic, and PNG writing."""
 import math
 import os
 
 import numpy as np
 from PIL import Image
+from PIL import ImageOps
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+_GRAY_MODES = ('L', '1', 'LA', 'La')
+
+
+class ImageReadError(ValueError):
+  """An image file cannot be read, or holds pixels of no known 8-bit meaning."""
+
+
+def read_image(path: str) -> np.ndarray:
+  """uint8 [H, W, C] of an image file, C = 1 (greyscale) or 3 (colour), upright.
+
+  PIL reads it and turns it by its EXIF orientation. Greyscale modes (L, 1, LA) stay one channel
+  (alpha dropped); 16-bit greyscale (I;16) becomes round(v / 257) (PIL's own conversion clips at
+  255); 32-bit integer and float images are refused (their range is unknown); every other mode
+  (RGB, RGBA, P, CMYK, ...) becomes RGB as PIL converts it (alpha dropped, palettes resolved).
+  """
+  try:
+    with Image.open(path) as image:
+      image = ImageOps.exif_transpose(image)
+      image.load()
+  except OSError as e:
+    raise ImageReadError(f'Cannot read image {path}: {e}') from e
+  if image.mode.startswith('I;16'):
+    array = np.round(np.asarray(image, np.float64) / 257).astype(np.uint8)
+  elif image.mode in ('I', 'F'):
+    raise ImageReadError(f'{path} has 32-bit {image.mode} pixels of unknown range; save it as an '
+                         '8-bit (or 16-bit greyscale) image.')
+  else:
+    array = np.asarray(image.convert('L' if image.mode in _GRAY_MODES else 'RGB'))
+  return array[..., None] if array.ndim == 2 else array
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

@@ -5,14 +5,14 @@ to image files, with its EMA weights.
   python -m jaxgan.translate --workdir=DIR --input=lr_folder --output=sr_folder [--step=N]
   python -m jaxgan.translate --workdir=GAN_DIR --interpolate_with=PSNR_DIR --alpha=0.8 ...
 
---input is an image file or a folder (its .png, .jpg, .jpeg, .bmp, .tif, .tiff and .webp files,
-not recursive); --output is a .png file for one input (or a folder to write it into) and a
-folder (created) for a folder: the same file stems, as PNG. Images are read with PIL, turned
-upright by their EXIF orientation and converted to the run's channels (config.data.channels):
-for a 3-channel model grayscale is repeated to RGB; for a 1-channel model colour becomes PIL's
-luma L = 0.299 R + 0.587 G + 0.114 B; an alpha channel is dropped (the colour is kept as
-stored, not composited) and palette images go through their palette. 16-bit and float images
-are refused. Outputs are uint8: round((x + 1) * 127.5) clipped to [0, 255].
+--input is an image file or a folder (its image files, images.IMAGE_EXTENSIONS, not
+recursive); --output is a .png file for one input (or a folder to write it into) and a folder
+(created) for a folder: the same file stems, as PNG. Images are read by images.read_image
+(upright by their EXIF orientation; alpha dropped; palettes resolved; 16-bit greyscale as
+round(v / 257); 32-bit refused) and converted to the run's channels (config.data.channels):
+for a 3-channel model greyscale is repeated to RGB; for a 1-channel model colour becomes PIL's
+luma L = 0.299 R + 0.587 G + 0.114 B. Outputs are uint8: round((x + 1) * 127.5) clipped to
+[0, 255].
 
 Large images are processed in overlapping tiles of at most --tile x --tile input pixels
 (jaxgan/tiling.py), so memory stays bounded; with --tile_overlap at least the network's
@@ -27,13 +27,12 @@ from absl import app
 from absl import flags
 import jax
 import numpy as np
-from PIL import Image
-from PIL import ImageOps
 
 from jaxgan import checkpoints
 from jaxgan import config_lib
 from jaxgan import console
 from jaxgan import families
+from jaxgan import image_sets
 from jaxgan import images as image_lib
 from jaxgan import platform
 from jaxgan import runs
@@ -52,7 +51,6 @@ _INTERPOLATE_WITH = flags.DEFINE_string('interpolate_with', None,
                                         'Run whose weights get 1 - alpha (e.g. the PSNR run).')
 flags.mark_flags_as_required(['workdir', 'input', 'output'])
 
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 
 
 class ImageFileError(RuntimeError):
@@ -74,10 +72,10 @@ def image_files(input_path: str) -> list[str]:
   """The image file `input_path`, or the image files in the folder `input_path`, sorted."""
   if os.path.isdir(input_path):
     paths = [os.path.join(input_path, name) for name in sorted(os.listdir(input_path))
-             if name.lower().endswith(IMAGE_EXTENSIONS)]
+             if name.lower().endswith(image_lib.IMAGE_EXTENSIONS)]
     if not paths:
       raise config_lib.ConfigError(f'--input={input_path} holds no image files (extensions: '
-                                   f'{", ".join(IMAGE_EXTENSIONS)}).')
+                                   f'{", ".join(image_lib.IMAGE_EXTENSIONS)}).')
     return paths
   if not os.path.isfile(input_path):
     raise config_lib.ConfigError(f'--input={input_path} does not exist: pass an image file or '
@@ -108,16 +106,10 @@ def output_files(inputs: list[str], input_path: str, output_path: str) -> list[s
   return outputs
 
 
-def read_image(path: str, channels: int):
-  """uint8 [h, w, channels] (1 or 3) of an image file, by the rules in the module docstring."""
-  with Image.open(path) as image:
-    image = ImageOps.exif_transpose(image)
-    if image.mode.startswith(('I', 'F')):
-      raise ValueError(f'mode {image.mode} (16-bit or float) is not supported; save it as 8-bit')
-    if image.mode in ('LA', 'La', 'PA', 'RGBA', 'RGBa') or 'transparency' in image.info:
-      image = image.convert('RGBA')
-    array = np.asarray(image.convert('L' if channels == 1 else 'RGB'))
-  return array[..., None] if channels == 1 else array
+def read_image(path: str, channels: int) -> np.ndarray:
+  """uint8 [h, w, channels] of an image file: images.read_image, converted to the run's
+  channels by image_sets.to_channels."""
+  return image_sets.to_channels(image_lib.read_image(path), channels)
 
 
 def check_images(paths: list[str], channels: int) -> None:

@@ -6,6 +6,7 @@ import skimage.data
 
 from conftest import run_module
 from jaxgan import compare_images
+from jaxgan import images as image_lib
 from jaxgan.evaluation import image_quality
 from jaxgan.pretrained import lpips
 
@@ -87,16 +88,16 @@ def test_cli_on_folders_with_y_channel_and_crop_equals_the_library(folders):
 def test_image_modes_are_read_by_the_stated_rule(tmp_path):
   rgb = skimage.data.astronaut()[:32, :32]
   rgba = np.concatenate([rgb, np.full((32, 32, 1), 7, np.uint8)], -1)
-  np.testing.assert_array_equal(compare_images.read_image(_save(tmp_path / 'a.png', rgba)), rgb)
+  np.testing.assert_array_equal(image_lib.read_image(_save(tmp_path / 'a.png', rgba)), rgb)
   palette = Image.fromarray(rgb).convert('P')
   palette.save(tmp_path / 'p.png')
-  np.testing.assert_array_equal(compare_images.read_image(str(tmp_path / 'p.png')),
+  np.testing.assert_array_equal(image_lib.read_image(str(tmp_path / 'p.png')),
                                 np.asarray(palette.convert('RGB')))
   deep = np.array([[0, 257, 65535, 1000]], np.uint16)
-  np.testing.assert_array_equal(compare_images.read_image(_save(tmp_path / 'd.png', deep)),
+  np.testing.assert_array_equal(image_lib.read_image(_save(tmp_path / 'd.png', deep)),
                                 [[[0], [1], [255], [4]]])
-  with pytest.raises(compare_images.ImageError, match='32-bit F pixels'):
-    compare_images.read_image(_save(tmp_path / 'f.tif', np.zeros((4, 4), np.float32)))
+  with pytest.raises(image_lib.ImageReadError, match='32-bit F pixels'):
+    image_lib.read_image(_save(tmp_path / 'f.tif', np.zeros((4, 4), np.float32)))
   gray = skimage.data.camera()[:32, :32]
   a, b = compare_images.read_pair(_save(tmp_path / 'g.png', gray), str(tmp_path / 'a.png'))
   np.testing.assert_array_equal(a, np.repeat(gray[..., None], 3, -1))

@@ -139,7 +139,7 @@ def test_one_channel_model_reads_colour_as_luma(gray_run, tmp_path):
   np.testing.assert_array_equal(written[..., None], _expected(gray_run, luma))
 
 
-def test_alpha_is_dropped_palette_resolved_exif_applied_16_bit_refused(tmp_path):
+def test_alpha_is_dropped_palette_resolved_exif_applied_32_bit_refused(tmp_path):
   rgba = _random((4, 5, 4))
   Image.fromarray(rgba).save(tmp_path / 'rgba.png')
   np.testing.assert_array_equal(translate.read_image(str(tmp_path / 'rgba.png'), 3),
@@ -154,9 +154,9 @@ def test_alpha_is_dropped_palette_resolved_exif_applied_16_bit_refused(tmp_path)
   Image.fromarray(upright).save(tmp_path / 'turned.png', exif=exif)
   np.testing.assert_array_equal(translate.read_image(str(tmp_path / 'turned.png'), 3),
                                 np.rot90(upright, k=-1))
-  Image.fromarray(np.zeros((4, 5), np.uint16)).save(tmp_path / 'deep.png')
-  with pytest.raises(translate.ImageFileError, match=r'deep\.png .*16-bit'):
-    translate.check_images([str(tmp_path / 'rgba.png'), str(tmp_path / 'deep.png')], 3)
+  Image.fromarray(np.zeros((4, 5), np.float32)).save(tmp_path / 'deep.tif')
+  with pytest.raises(translate.ImageFileError, match=r'deep\.tif .*32-bit'):
+    translate.check_images([str(tmp_path / 'rgba.png'), str(tmp_path / 'deep.tif')], 3)
 
 
 def test_cli_interpolates_the_ema_weights(rgb_run, other_rgb_run, tmp_path):
