@@ -10,7 +10,9 @@ part of held-out ones (Ledig et al. 2017 train on 96x96 crops; BasicSR's paired 
                     is a pure function of its index and resume stays exact. An epoch holds
                     `crops_per_image` crops of each image.
   test ('tiles')    every tile of a grid of non-overlapping size x size tiles centred in each
-                    image, image by image, row by row; no augmentation.
+                    image, image by image, row by row; no augmentation. Single-valued tiles
+                    (e.g. saturated black) are left out: any upscaler reproduces them exactly,
+                    and their infinite PSNR would make every mean infinite.
 
 Bundled collections (offline: they ship inside wheels):
   photos     natural photographs from scikit-image and scikit-learn. Test split: PHOTOS_TEST
@@ -145,7 +147,8 @@ class CropSource:
       for i, shape in enumerate(shapes):
         self._check_size(i, shape)
       self.windows = [(i, top, left) for i, shape in enumerate(shapes)
-                      for top, left in tile_windows(*shape[:2], size)]
+                      for top, left in tile_windows(*shape[:2], size)
+                      if np.ptp(images[i][top:top + size, left:left + size]) > 0]
     self.length = len(self.windows) if mode == 'tiles' else len(images) * crops_per_image
 
   def _check_size(self, index: int, shape: tuple) -> None:

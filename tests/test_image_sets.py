@@ -64,9 +64,9 @@ def test_random_crops_are_windows_of_their_image_in_one_of_eight_orientations():
 def test_tiles_are_a_centred_grid_of_disjoint_windows():
   assert image_sets.tile_windows(40, 50, 16) == [(4, 1), (4, 17), (4, 33), (20, 1), (20, 17),
                                                  (20, 33)]
-  images = [_unique_image(40, 50), _unique_image(16, 16)]
+  images = [_unique_image(40, 50), _unique_image(16, 16), np.full((16, 40, 3), 9, np.uint8)]
   source = image_sets.CropSource(images, 16, 'tiles')
-  assert len(source) == 7
+  assert len(source) == 7  # the single-valued tiles of image 2 are left out
   np.testing.assert_array_equal(source.crop(4), images[0][20:36, 17:33])
   np.testing.assert_array_equal(source.crop(6), images[1])
   with pytest.raises(image_sets.CollectionError, match='smaller than the 32x32'):
