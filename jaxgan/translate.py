@@ -89,13 +89,14 @@ def output_files(inputs: list[str], input_path: str, output_path: str) -> list[s
   if os.path.isdir(input_path) and os.path.isfile(output_path):
     raise config_lib.ConfigError(f'--output={output_path} is a file; a folder --input needs an '
                                  'output folder.')
-  if os.path.isdir(input_path) or os.path.isdir(output_path):
+  if os.path.isdir(input_path) or os.path.isdir(output_path) or output_path.endswith(os.sep):
     outputs = [os.path.join(output_path, os.path.splitext(os.path.basename(p))[0] + '.png')
                for p in inputs]
   elif output_path.lower().endswith('.png'):
     outputs = [output_path]
   else:
-    raise config_lib.ConfigError(f'--output={output_path} is neither a folder nor a .png file.')
+    raise config_lib.ConfigError(f'--output={output_path} is neither a folder (existing, or '
+                                 f'ending in {os.sep}) nor a .png file.')
   if len(set(outputs)) < len(outputs):
     raise config_lib.ConfigError(f'Inputs in {input_path} share a file stem (e.g. a.jpg and '
                                  'a.png): their outputs would overwrite each other.')
