@@ -117,10 +117,10 @@ def test_one_file_to_a_png_path_or_into_a_folder(rgb_run, tmp_path):
   Image.fromarray(image).save(tmp_path / 'photo.jpeg', quality=100)
   read = np.asarray(Image.open(tmp_path / 'photo.jpeg'))
   (tmp_path / 'folder').mkdir()
-  for output in ('x2.png', 'folder'):
+  for output in ('x2.png', 'folder', 'new' + os.sep):  # 'new/': a folder to create
     assert _cli(f'--workdir={rgb_run[0]}', f'--input={tmp_path / "photo.jpeg"}',
-                f'--output={tmp_path / output}') == 0
-  for written in ('x2.png', 'folder/photo.png'):
+                f'--output={os.path.join(tmp_path, output)}') == 0
+  for written in ('x2.png', 'folder/photo.png', 'new/photo.png'):
     np.testing.assert_array_equal(_png(tmp_path / written), _expected(rgb_run, read))
   assert os.listdir(tmp_path / 'folder') == ['photo.png']
 
