@@ -27,8 +27,9 @@ def read_image(path: str) -> np.ndarray:
     with Image.open(path) as image:
       image = ImageOps.exif_transpose(image)
       image.load()
-  except OSError as e:
-    raise ImageReadError(f'Cannot read image {path}: {e}') from e
+  except OSError as e:  # missing, damaged or not an image (PIL's message repeats the path)
+    raise ImageReadError(f'{path} is not an image file PIL can read ({type(e).__name__}).'
+                         ) from e
   if image.mode.startswith('I;16'):
     array = np.round(np.asarray(image, np.float64) / 257).astype(np.uint8)
   elif image.mode in ('I', 'F'):

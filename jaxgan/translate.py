@@ -119,6 +119,8 @@ def check_images(paths: list[str], channels: int) -> None:
   for path in paths:
     try:
       read_image(path, channels)
+    except image_lib.ImageReadError as e:  # names the file and says why
+      unreadable.append(str(e))
     except Exception as e:  # PIL raises many types for damaged or unknown files
       unreadable.append(f'{path} ({checkpoints.short_cause(e, 80)})')
   if unreadable:
