@@ -24,7 +24,6 @@ import subprocess
 import sys
 import time
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image
@@ -34,8 +33,7 @@ sys.path.insert(0, REPO)
 
 from jaxgan import image_sets  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jaxgan import images as image_lib  # pylint: disable=wrong-import-position
-from jaxgan import runs  # pylint: disable=wrong-import-position
-from jaxgan import tiling  # pylint: disable=wrong-import-position
+from jaxgan import translate  # pylint: disable=wrong-import-position
 from jaxgan.evaluation import image_quality  # pylint: disable=wrong-import-position
 from jaxgan.pretrained import lpips  # pylint: disable=wrong-import-position
 
@@ -107,21 +105,6 @@ def pil_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
   return out[..., None] if channels == 1 else out
 
 
-class Upscaler:
-  """A finished run's final checkpoint as an image -> image function (tiled, on the host);
-  with `interpolate_with` and `alpha`, ESRGAN's network interpolation of the two runs."""
-
-  def __init__(self, workdir: str, interpolate_with: str | None = None, alpha: float = 1.0):
-    self.config, family, state = runs.load_run(workdir)
-    self.step = int(state.step)
-    if interpolate_with:
-      state = runs.interpolate_states(runs.load_run(interpolate_with)[2], state, alpha)
-    state = jax.device_put(state, jax.devices()[0])
-    translate = jax.jit(family.translate)
-    self.apply = lambda image: image_lib.to_uint8(
-        tiling.apply_tiled(lambda x: translate(state, x), image, TILE, OVERLAP))
-
-
 def score(outputs: list[np.ndarray], targets: list[np.ndarray], scale: int, weights) -> dict:
   """Means over images of PSNR/SSIM (Y, crop scale) and LPIPS (whole image)."""
   per_image = []
@@ -145,15 +128,17 @@ def evaluate(data: str, root: str, results: dict, path: str, out: str, weights) 
   outputs = {'bicubic': [pil_resize(x, x.shape[0] * scale, x.shape[1] * scale) for x in inputs]}
   table = results.setdefault('eval', {}).setdefault(data, {})
   for row in ROWS[data][1:]:
-    upscaler = Upscaler(os.path.join(root, row))
-    outputs[row] = [upscaler.apply(x) for x in inputs]
-    table[row] = dict(score(outputs[row], targets, scale, weights), step=upscaler.step)
+    apply, step = translate.load_translator(os.path.join(root, row), tile=TILE, overlap=OVERLAP)
+    outputs[row] = [apply(x) for x in inputs]
+    table[row] = dict(score(outputs[row], targets, scale, weights), step=step)
   table['bicubic'] = score(outputs['bicubic'], targets, scale, weights)
   if data == 'photos':  # ESRGAN's network interpolation, every alpha reported
     curve = results['eval']['esrgan_interpolation'] = {}
     for alpha in ALPHAS:
-      upscaler = Upscaler(os.path.join(root, 'esrgan'), os.path.join(root, 'rrdb_psnr'), alpha)
-      curve[str(alpha)] = score([upscaler.apply(x) for x in inputs], targets, scale, weights)
+      apply, _ = translate.load_translator(os.path.join(root, 'esrgan'), tile=TILE,
+                                           overlap=OVERLAP, alpha=alpha,
+                                           interpolate_with=os.path.join(root, 'rrdb_psnr'))
+      curve[str(alpha)] = score([apply(x) for x in inputs], targets, scale, weights)
   results['protocol'] = __doc__.split('then scores')[1].strip()
   results.setdefault('held_out', {})[data] = names
   _save(results, path)

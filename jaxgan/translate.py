@@ -142,6 +142,23 @@ def _check_run(workdir: str, interpolate_with: str | None):
   return family
 
 
+def load_translator(workdir: str, step: int | None = None, tile: int = 512, overlap: int = 32,
+                    alpha: float | None = None, interpolate_with: str | None = None):
+  """(apply, checkpoint step): apply maps a uint8 image [h, w, C] of the run's channels to the
+  run's uint8 output (EMA weights, tiled; with `interpolate_with`, the alpha-mixed weights)."""
+  _, family, state = runs.load_run(workdir, step)
+  if interpolate_with is not None:
+    state = runs.interpolate_states(runs.load_run(interpolate_with)[2], state, alpha)
+  state = jax.device_put(state, jax.devices()[0])  # one device: a tile is one example
+  translate = jax.jit(family.translate)
+
+  def apply(image):
+    return image_lib.to_uint8(
+        tiling.apply_tiled(lambda x: translate(state, x), image, tile, overlap))
+
+  return apply, int(state.step)
+
+
 def translate_files(workdir: str, input_path: str, output_path: str, step: int | None = None,
                     tile: int = 512, overlap: int = 32, alpha: float | None = None,
                     interpolate_with: str | None = None) -> list[str]:
@@ -155,21 +172,16 @@ def translate_files(workdir: str, input_path: str, output_path: str, step: int |
     raise config_lib.ConfigError(f'config.data.channels={channels}: translate reads images '
                                  'as grayscale (1) or RGB (3).')
   check_images(inputs, channels)
-  _, family, state = runs.load_run(workdir, step)
-  if interpolate_with is not None:
-    state = runs.interpolate_states(runs.load_run(interpolate_with)[2], state, alpha)
-  state = jax.device_put(state, jax.devices()[0])  # one device: a tile is one example
-  translate = jax.jit(family.translate)
+  apply, trained_step = load_translator(workdir, step, tile, overlap, alpha, interpolate_with)
   for source, target in zip(inputs, outputs):
     image = read_image(source, channels)
-    output = image_lib.to_uint8(
-        tiling.apply_tiled(lambda x: translate(state, x), image, tile, overlap))
+    output = apply(image)
     image_lib.save_png(output, target)
     print(f'{os.path.basename(source)}: {image.shape[1]}x{image.shape[0]} -> '
           f'{output.shape[1]}x{output.shape[0]}', flush=True)
   mixed = f' (alpha {alpha} with {interpolate_with})' if interpolate_with else ''
   print(f'Translated {len(inputs)} image{"s" * (len(inputs) > 1)} with {workdir} step '
-        f'{int(state.step)}{mixed} into {output_path}.')
+        f'{trained_step}{mixed} into {output_path}.')
   return outputs
 
 
