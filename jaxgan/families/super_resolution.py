@@ -184,10 +184,11 @@ class SuperResolutionFamily:
 
   def _perceptual(self, frozen: dict, outputs: jax.Array, targets: jax.Array) -> jax.Array:
     layer = self.config.sr.perceptual_layer
-    both = vgg16.features(frozen['vgg16'], jnp.concatenate([outputs, targets]), (layer,),
-                          precision=jax.lax.Precision.DEFAULT)[layer]
-    out, target = jnp.split(both, 2)
-    return PIXEL_LOSSES[self.config.sr.perceptual_loss](out, jax.lax.stop_gradient(target))
+    features = lambda x: vgg16.features(frozen['vgg16'], x, (layer,),
+                                        precision=jax.lax.Precision.DEFAULT)[layer]
+    # Two passes, not one on both halves: the backward pass then runs for the outputs only.
+    target = jax.lax.stop_gradient(features(targets))
+    return PIXEL_LOSSES[self.config.sr.perceptual_loss](features(outputs), target)
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     sr = self.config.sr
