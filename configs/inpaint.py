@@ -24,15 +24,16 @@ Usage:
 import ml_collections
 
 from jaxgan import config_lib
+from jaxgan import masks
 
 blocks = config_lib.sibling_module(__file__, 'blocks')
 
-# preset: (dataset, image size, channels, mask block, generator)
+# preset: (dataset, image size, channels, (mask kind, centre size), generator)
 PRESETS = {
-    'digits': ('mnist_5k', 32, 1, {'kind': 'center', 'size': 14}, 'context_encoder'),
-    'digits_pconv': ('mnist_5k', 32, 1, {'kind': 'center', 'size': 14}, 'partial_unet'),
-    'photos': ('photos', 64, 3, {'kind': 'center', 'size': 32}, 'context_encoder'),
-    'photos_pconv': ('photos', 64, 3, {'kind': 'strokes'}, 'partial_unet'),
+    'digits': ('mnist_5k', 32, 1, ('center', 14), 'context_encoder'),
+    'digits_pconv': ('mnist_5k', 32, 1, ('center', 14), 'partial_unet'),
+    'photos': ('photos', 64, 3, ('center', 32), 'context_encoder'),
+    'photos_pconv': ('photos', 64, 3, ('strokes', 0), 'partial_unet'),
 }
 
 
@@ -66,7 +67,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data.crops_per_image = 200  # photos: random crops per image and epoch
   config.data.pairing = 'degradation'
   config.data.degradation = ml_collections.ConfigDict({'name': 'mask'})
-  config.data.degradation.mask = ml_collections.ConfigDict(mask)
+  config.data.degradation.mask = masks.default_config(mask[0])  # every kind's fields
+  config.data.degradation.mask.size = mask[1] or config.data.degradation.mask.size
 
   config.model = ml_collections.ConfigDict()
   config.model.generator = generator  # 'context_encoder', 'partial_unet' or 'unet'

@@ -31,16 +31,16 @@ PRESETS = ('edges2digits', 'mri')
 
 
 def _data(preset: str) -> ml_collections.ConfigDict:
-  if preset == 'edges2digits':
-    block = blocks.data('mnist_5k', 32, 1)
-    block.pad = True  # 28x28 digits zero-padded to 32x32 (a U-Net halves the size 5 times)
+  digits = preset == 'edges2digits'
+  block = blocks.data('mnist_5k', 32, 1) if digits else blocks.data('mni152_t1', 64, 1)
+  block.pad = digits  # 28x28 digits zero-padded to 32x32 (a U-Net halves the size 5 times)
+  block.crops_per_image = 100  # MRI: random aligned crops per slice and epoch
+  if digits:
     block.pairing = 'degradation'
     block.degradation = ml_collections.ConfigDict({'name': 'edges', 'sigma': 1.0})
-    return block
-  block = blocks.data('mni152_t1', 64, 1)  # the target: T1 slices
-  block.crops_per_image = 100  # random aligned crops per slice and epoch
-  block.pairing = 'aligned'
-  block.other = blocks.data('mni152_tissue', 64, 2)  # the input: (gm, wm) of the same voxels
+  else:  # T1 slices (the target) aligned with the (gm, wm) maps of the same voxels
+    block.pairing = 'aligned'
+    block.other = blocks.data('mni152_tissue', 64, 2)
   return block
 
 

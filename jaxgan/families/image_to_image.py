@@ -40,6 +40,7 @@ from jaxgan.families import base
 from jaxgan.families.super_resolution import PIXEL_LOSSES
 from jaxgan.families.super_resolution import quantize
 from jaxgan.models import image_to_image as models
+from jaxgan.models import normalization
 from jaxgan.pretrained import lpips
 from jaxgan.pretrained import vgg16
 from jaxgan.state import NetworkState
@@ -101,6 +102,8 @@ class PairedGenerator:
     self.channels, self.input_channels = config.data.channels, input_channels(config)
     model = config.model
     try:
+      for field in ('norm', 'd_norm'):
+        normalization.check_norm(model[field], field, models.IMAGE_NORMS)
       self.generator = self._make_generator(model)
       self.size_multiple = self._size_multiple(model)
       d_module = models.PatchDiscriminator(model.d_features, model.d_layers, model.d_norm)
@@ -240,7 +243,8 @@ class PairedGenerator:
     height, width = batch['input'].shape[1:3]
     m = self.size_multiple
     pad = ((0, 0), (0, -height % m), (0, -width % m), (0, 0))
-    return {k: jnp.pad(v, pad, mode='edge') for k, v in batch.items()}, (height, width)
+    images = {k: v for k, v in batch.items() if k in ('input', 'mask')}
+    return {k: jnp.pad(v, pad, mode='edge') for k, v in images.items()}, (height, width)
 
   def _apply(self, state: TrainState, batch: base.Batch) -> jax.Array:
     """The EMA generator's composited output in [-1, 1] for a batch of any image size."""
@@ -387,7 +391,8 @@ class InpaintingFamily(PairedGenerator):
 
   def _metrics(self, frozen: dict, outputs: jax.Array, batch: base.Batch) -> dict:
     return {**super()._metrics(frozen, outputs, batch),
-            **inpainting_baselines.hole_metrics(outputs, batch['target'], batch['mask'])}
+            'hole_psnr': inpainting_baselines.hole_psnr(outputs, batch['target'], batch['mask']),
+            'hole_l1': inpainting_baselines.hole_l1(outputs, batch['target'], batch['mask'])}
 
   def eval_protocol(self) -> dict:
     return {**super().eval_protocol(),
