@@ -120,6 +120,20 @@ def test_unet_matches_the_reference_twin():
   np.testing.assert_allclose(out, _to_numpy(twin(_to_torch(x))), atol=1e-5)
 
 
+def test_unet_dropout_is_train_only_and_spares_the_outermost_layer():
+  x = np.random.default_rng(1).uniform(-1, 1, (2, 16, 16, 2)).astype(np.float32)
+  net = i2i.UNetGenerator(3, features=4, depth=3, norm='instance')
+  params = {'params': _variables(net, x, train=False)['params']}
+  apply = lambda key: net.apply(params, x, train=True, rngs={'dropout': key},
+                                capture_intermediates=True)
+  (noisy, state), (other, _) = apply(jax.random.key(0)), apply(jax.random.key(1))
+  assert sorted(k for k in state['intermediates'] if 'Dropout' in k) == ['Dropout_0', 'Dropout_1']
+  assert not np.allclose(noisy, other)
+  plain = net.apply(params, x, train=False)
+  no_dropout = i2i.UNetGenerator(3, features=4, depth=3, norm='instance', dropout_layers=0)
+  np.testing.assert_allclose(no_dropout.apply(params, x, train=True), plain, atol=1e-6)
+
+
 def _gradient_support(fn, x):
   """|d fn(x) / dx| summed over batch and channels: [H, W]."""
   return np.abs(np.asarray(jax.jit(jax.grad(fn))(x))).sum((0, 3))
