@@ -139,7 +139,7 @@ class PatchDiscriminator(nn.Module):
   @nn.compact
   def __call__(self, images: jax.Array, condition: jax.Array | None, train: bool):
     _check_norm(self.norm)
-    patch_receptive_field(self.num_layers)
+    patch_receptive_field(self.num_layers)  # raises on num_layers < 1
     x = images if condition is None else jnp.concatenate([condition, images], axis=-1)
     use_bias = self.norm != 'batch'
     x = nn.leaky_relu(_down(self.features, True, 'conv_0')(x), 0.2)
