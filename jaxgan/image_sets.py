@@ -23,7 +23,11 @@ Bundled collections (offline: they ship inside wheels):
              train split: z in MRI_TRAIN_SLICES; the 5-slice gaps keep neighbouring (almost
              identical) slices out of opposite splits. The template is an average of 152
              brains, smoother than any single scan, so enhancement gains on it look optimistic.
+  mni152_tissue  the same slices of the template's grey- and white-matter probability maps
+             (voxel-aligned with the T1), as 2 channels (gm, wm) x 255: pix2pix's tissue -> T1
+             task pairs them with mni152_t1 (config.data.pairing = 'aligned').
 """
+import copy
 import importlib.util
 import os
 from typing import Sequence
@@ -59,10 +63,10 @@ PHOTOS_TRAIN = {
     'page': (_SKIMAGE, 'data/page.png'),
     'text': (_SKIMAGE, 'data/text.png'),
 }
-MNI152_T1_FILE = 'datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz'
+MNI152_FILE = 'datasets/data/mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz'  # t1, gm, wm
 MRI_TEST_SLICES = range(85, 100)
 MRI_TRAIN_SLICES = tuple(range(30, 80)) + tuple(range(105, 150))
-COLLECTIONS = ('photos', 'mni152_t1')
+COLLECTIONS = ('photos', 'mni152_t1', 'mni152_tissue')
 MODES = ('random', 'tiles')
 
 
@@ -106,18 +110,31 @@ def photos(split: str, channels: int) -> list[np.ndarray]:
                       channels) for package, path in names.values()]
 
 
-def mni152_slices(split: str, channels: int) -> list[np.ndarray]:
-  """Axial slices of the MNI152 T1 template (uint8, 233 x 197, anterior up) of `split`."""
-  slices = {'train': MRI_TRAIN_SLICES, 'test': MRI_TEST_SLICES}.get(split)
-  if slices is None:
-    raise CollectionError(f'mni152_t1 has splits train and test, not {split!r}.')
+def _mni152_volume(name: str) -> np.ndarray:
+  """One MNI152 2009a volume (t1, gm or wm) as stored: uint8 [197, 233, 189] (x, y, z)."""
   import nibabel  # pylint: disable=g-import-not-at-top
-  volume = nibabel.load(_package_file('nilearn', MNI152_T1_FILE, 'nilearn==0.14.1'))
+  volume = nibabel.load(_package_file('nilearn', MNI152_FILE.format(name), 'nilearn==0.14.1'))
   voxels = np.asarray(volume.dataobj)  # stored as uint8 in 0..255
   if voxels.dtype != np.uint8 or voxels.shape != (197, 233, 189):
-    raise CollectionError(f'The MNI152 template has {voxels.dtype} {voxels.shape}, not uint8 '
-                          '(197, 233, 189): install nilearn==0.14.1.')
-  return [to_channels(np.ascontiguousarray(voxels[:, ::-1, z].T), channels) for z in slices]
+    raise CollectionError(f'The MNI152 {name} volume has {voxels.dtype} {voxels.shape}, not '
+                          'uint8 (197, 233, 189): install nilearn==0.14.1.')
+  return voxels
+
+
+def mni152_slices(split: str, channels: int, volumes: Sequence[str] = ('t1',)
+                  ) -> list[np.ndarray]:
+  """Axial slices (uint8, 233 x 197, anterior up) of `split` of the MNI152 `volumes`, stacked
+  as channels (e.g. ('gm', 'wm'): grey- and white-matter probabilities x 255)."""
+  slices = {'train': MRI_TRAIN_SLICES, 'test': MRI_TEST_SLICES}.get(split)
+  if slices is None:
+    raise CollectionError(f'The MNI152 collections have splits train and test, not {split!r}.')
+  stack = np.stack([_mni152_volume(name) for name in volumes], axis=-1)
+  if len(volumes) > 1 and channels != len(volumes):
+    raise CollectionError(f'The MNI152 {"+".join(volumes)} slices have {len(volumes)} '
+                          f'channels; set config.data.channels (or data.other.channels) to '
+                          f'{len(volumes)}.')
+  return [to_channels(np.ascontiguousarray(stack[:, ::-1, z].transpose(1, 0, 2)), channels)
+          for z in slices]
 
 
 def tile_windows(height: int, width: int, size: int) -> list[tuple[int, int]]:
@@ -159,6 +176,17 @@ class CropSource:
   def __len__(self) -> int:
     return self.length
 
+  def aligned(self, images: Sequence[np.ndarray]) -> 'CropSource':
+    """The same crops (windows, orientations, tiles) of other images of the same sizes: the
+    aligned partner of this source (e.g. MRI tissue maps of the same slices)."""
+    sizes = [np.shape(images[i])[:2] for i in range(len(images))]
+    if sizes != [np.shape(self.images[i])[:2] for i in range(len(self.images))]:
+      raise CollectionError('Aligned image collections differ in their number of images or '
+                            'image sizes, so their crops cannot correspond.')
+    partner = copy.copy(self)
+    partner.images = images
+    return partner
+
   def crop(self, index: int) -> np.ndarray:
     """Example `index`: uint8 [size, size, C]."""
     size = self.size
@@ -180,6 +208,7 @@ class CropSource:
 def open_collection(name: str, split: str, size: int, channels: int,
                     crops_per_image: int) -> CropSource:
   """A bundled collection's split as size x size crops (random for 'train', tiles otherwise)."""
-  load = {'photos': photos, 'mni152_t1': mni152_slices}[name]
+  load = {'photos': photos, 'mni152_t1': mni152_slices,
+          'mni152_tissue': lambda *a: mni152_slices(*a, volumes=('gm', 'wm'))}[name]
   return CropSource(load(split, channels), size, 'random' if split == 'train' else 'tiles',
                     crops_per_image)

@@ -1,9 +1,16 @@
-"""Applies a trained image-to-image run (super-resolution; later pix2pix, inpainting, CycleGAN)
-to image files, with its EMA weights.
+"""Applies a trained image-to-image run (super-resolution, pix2pix, inpainting) to image
+files, with its EMA weights.
 
   python -m jaxgan.translate --workdir=DIR --input=photo.jpg --output=photo_x4.png
   python -m jaxgan.translate --workdir=DIR --input=lr_folder --output=sr_folder [--step=N]
   python -m jaxgan.translate --workdir=GAN_DIR --interpolate_with=PSNR_DIR --alpha=0.8 ...
+  python -m jaxgan.translate --workdir=INPAINT_DIR --input=photo.png --mask=hole.png ...
+
+Inpainting runs take a --mask per image (a file for one input, a folder of masks with the
+inputs' file stems for a folder; read as greyscale, >= 128 = missing, i.e. white = missing) or,
+without --mask, draw the config's mask (jaxgan/masks.py) keyed by the input's position in the
+sorted list. Known pixels are kept exactly; the whole image is one call (the fill needs its
+context; a context encoder takes only its training size).
 
 --input is an image file or a folder (its image files, images.IMAGE_EXTENSIONS, not
 recursive); --output is a .png file for one input (or a folder to write it into) and a folder
@@ -49,6 +56,8 @@ _TILE_OVERLAP = flags.DEFINE_integer('tile_overlap', 32, 'Input pixels a tile re
 _ALPHA = flags.DEFINE_float('alpha', None, 'Network interpolation weight of --workdir in [0, 1].')
 _INTERPOLATE_WITH = flags.DEFINE_string('interpolate_with', None,
                                         'Run whose weights get 1 - alpha (e.g. the PSNR run).')
+_MASK = flags.DEFINE_string('mask', None, 'Inpainting: a mask file or folder (white = missing); '
+                           "default: the config's mask generator.")
 flags.mark_flags_as_required(['workdir', 'input', 'output'])
 
 
@@ -128,12 +137,16 @@ def check_images(paths: list[str], channels: int) -> None:
                          f'{"; ".join(unreadable)}. Remove or fix them and rerun.')
 
 
-def _check_run(workdir: str, interpolate_with: str | None):
-  """The run's family (no checkpoint restored): it must translate; an interpolation partner
-  must be a run of the same family."""
+def _check_run(workdir: str, interpolate_with: str | None, mask: str | None):
+  """The run's family (no checkpoint restored): it must translate or inpaint; an interpolation
+  partner must be a run of the same family."""
   config = runs.load_config(workdir)
   family = families.make(config)
-  base.require(family, 'translate', 'jaxgan.translate')
+  if not base.has(family, 'inpaint'):
+    base.require(family, 'translate', 'jaxgan.translate')
+  if mask is not None and not base.has(family, 'inpaint'):
+    raise config_lib.ConfigError(f'--mask is for inpainting runs; {workdir} is a '
+                                 f'{config.family!r} run.')
   if interpolate_with is not None:
     other = runs.load_config(interpolate_with).family
     if other != config.family:
@@ -159,23 +172,87 @@ def load_translator(workdir: str, step: int | None = None, tile: int = 512, over
   return apply, int(state.step)
 
 
+def load_inpainter(workdir: str, step: int | None = None):
+  """(apply, checkpoint step): apply(uint8 image [h, w, C], uint8 mask [h, w, 1], 1 = missing)
+  -> the run's uint8 fill, known pixels kept."""
+  _, family, state = runs.load_run(workdir, step)
+  state = jax.device_put(state, jax.devices()[0])
+  inpaint = jax.jit(family.inpaint)
+
+  def apply(image, mask):
+    return image_lib.to_uint8(inpaint(state, image[None], mask[None])[0])
+
+  return apply, int(state.step)
+
+
+def mask_files(inputs: list[str], input_path: str, mask_path: str) -> list[str]:
+  """The mask of each input: `mask_path` itself, or the file of its stem in that folder."""
+  if not os.path.isdir(mask_path):
+    if os.path.isdir(input_path) or not os.path.isfile(mask_path):
+      raise config_lib.ConfigError(f'--mask={mask_path}: pass a mask file for one input image or '
+                                   'a folder of masks named like the inputs for a folder.')
+    return [mask_path]
+  by_stem = {os.path.splitext(name)[0]: os.path.join(mask_path, name)
+             for name in sorted(os.listdir(mask_path))
+             if name.lower().endswith(image_lib.IMAGE_EXTENSIONS)}
+  stems = [os.path.splitext(os.path.basename(p))[0] for p in inputs]
+  missing = [stem for stem in stems if stem not in by_stem]
+  if missing:
+    raise config_lib.ConfigError(f'--mask={mask_path} has no mask for {missing[:5]}: name each '
+                                 'mask like its input (any image extension).')
+  return [by_stem[stem] for stem in stems]
+
+
+def _masks(family, inputs: list[str], masks: list[str] | None, channels: int) -> list:
+  """uint8 [h, w, 1] masks (1 = missing) of every input, checked against its image's size."""
+  from jaxgan import masks as masks_lib  # pylint: disable=g-import-not-at-top
+  check_images(masks or [], 1)
+  generate = masks_lib.make(family.config.data.degradation.mask)
+  result = []
+  for i, path in enumerate(inputs):
+    height, width = read_image(path, channels).shape[:2]
+    try:
+      family.check_image_size(height, width)
+    except ValueError as e:
+      raise config_lib.ConfigError(f'{path}: {e}') from None
+    if masks is None:
+      result.append(generate(np.array([i]), height, width)[0])
+      continue
+    mask = (read_image(masks[i], 1) >= 128).astype(np.uint8)
+    if mask.shape[:2] != (height, width):
+      raise config_lib.ConfigError(f'Mask {masks[i]} is {mask.shape[1]}x{mask.shape[0]}, its '
+                                   f'image {path} {width}x{height}: they must match.')
+    result.append(mask)
+  return result
+
+
 def translate_files(workdir: str, input_path: str, output_path: str, step: int | None = None,
                     tile: int = 512, overlap: int = 32, alpha: float | None = None,
-                    interpolate_with: str | None = None) -> list[str]:
-  """Translates the image(s) at `input_path` with the run in `workdir` (see the module
-  docstring); returns the paths written."""
+                    interpolate_with: str | None = None, mask_path: str | None = None
+                    ) -> list[str]:
+  """Translates (or inpaints) the image(s) at `input_path` with the run in `workdir` (see the
+  module docstring); returns the paths written."""
   _check_options(tile, overlap, alpha, interpolate_with)
   inputs = image_files(input_path)
   outputs = output_files(inputs, input_path, output_path)
-  channels = _check_run(workdir, interpolate_with).config.data.channels
+  family = _check_run(workdir, interpolate_with, mask_path)
+  channels = family.example_batch(base.phases(family)[0])['input'].shape[-1]
   if channels not in (1, 3):
-    raise config_lib.ConfigError(f'config.data.channels={channels}: translate reads images '
-                                 'as grayscale (1) or RGB (3).')
+    raise config_lib.ConfigError(f'This run\'s inputs have {channels} channels: translate reads '
+                                 'images as grayscale (1) or RGB (3).')
   check_images(inputs, channels)
-  apply, trained_step = load_translator(workdir, step, tile, overlap, alpha, interpolate_with)
-  for source, target in zip(inputs, outputs):
+  masks = None
+  if base.has(family, 'inpaint'):
+    if interpolate_with is not None:
+      raise config_lib.ConfigError('--interpolate_with is not supported for inpainting runs.')
+    masks = _masks(family, inputs, None if mask_path is None else mask_files(
+        inputs, input_path, mask_path), channels)
+    inpaint, trained_step = load_inpainter(workdir, step)
+  else:
+    apply, trained_step = load_translator(workdir, step, tile, overlap, alpha, interpolate_with)
+  for i, (source, target) in enumerate(zip(inputs, outputs)):
     image = read_image(source, channels)
-    output = apply(image)
+    output = apply(image) if masks is None else inpaint(image, masks[i])
     image_lib.save_png(output, target)
     print(f'{os.path.basename(source)}: {image.shape[1]}x{image.shape[0]} -> '
           f'{output.shape[1]}x{output.shape[0]}', flush=True)
@@ -192,7 +269,7 @@ def main(argv):
   platform.use_default_xla_flags()
   try:
     translate_files(_WORKDIR.value, _INPUT.value, _OUTPUT.value, _STEP.value, _TILE.value,
-                    _TILE_OVERLAP.value, _ALPHA.value, _INTERPOLATE_WITH.value)
+                    _TILE_OVERLAP.value, _ALPHA.value, _INTERPOLATE_WITH.value, _MASK.value)
   except config_lib.ConfigError as e:
     console.fatal(e, console.EXIT_CONFIG_ERROR)
   except (checkpoints.CheckpointError, ImageFileError) as e:

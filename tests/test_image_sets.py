@@ -80,7 +80,7 @@ def test_mri_splits_are_disjoint_slabs_with_gaps():
   assert len(slices) == len(test) and slices[0].shape == (233, 197, 1)
   import nibabel  # pylint: disable=g-import-not-at-top
   volume = np.asarray(nibabel.load(image_sets._package_file(
-      'nilearn', image_sets.MNI152_T1_FILE, 'nilearn')).dataobj)
+      'nilearn', image_sets.MNI152_FILE.format('t1'), 'nilearn')).dataobj)
   z = image_sets.MRI_TEST_SLICES[0]
   # Row r, column c of the image is voxel (x=c, y=232-r, z): anterior (high y) at the top.
   assert slices[0][10, 100, 0] == volume[100, 222, z]

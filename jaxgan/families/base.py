@@ -18,6 +18,9 @@ hasattr); `families.make` checks that each declared one is implemented:
   'sample'        sample(state, rng, num) -> images in [-1, 1], NHWC (a prior to sample from)
   'generate'      latent_dim; generate(state, latents, labels=None) -> images in [-1, 1]
   'translate'     translate(state, inputs) -> images in [-1, 1] (image-to-image: uint8 inputs)
+  'inpaint'       inpaint(state, images, masks) -> images in [-1, 1]: uint8 images and masks
+                  [N, h, w, 1] (1 = missing); known pixels kept exactly. check_image_size(h, w)
+                  raises a ValueError for a size the network cannot take
   'image_grids'   image_grids(state, rng, batch) -> {name: images in [-1, 1]} (e.g. VAE
                   reconstructions of the first training examples)
   'eval_metrics'  eval_metrics(state, batch, rng) -> {name: per-example [N] array} and
@@ -86,6 +89,12 @@ class Translator(Protocol):
   def translate(self, state: Any, inputs: jax.Array) -> jax.Array: ...
 
 
+class Inpainter(Protocol):
+  def inpaint(self, state: Any, images: jax.Array, masks: jax.Array) -> jax.Array: ...
+
+  def check_image_size(self, height: int, width: int) -> None: ...
+
+
 class ImageGrids(Protocol):
   def image_grids(self, state: Any, rng: jax.Array, batch: Batch) -> dict[str, jax.Array]: ...
 
@@ -104,6 +113,7 @@ CAPABILITIES = {
     'sample': ('sample',),
     'generate': ('generate', 'latent_dim'),
     'translate': ('translate',),
+    'inpaint': ('inpaint', 'check_image_size'),
     'image_grids': ('image_grids',),
     'eval_metrics': ('eval_metrics', 'eval_protocol'),
     'phases': ('phases',),

@@ -1,9 +1,10 @@
 """Normalization layers chosen by name, and spectral normalization of a layer's kernel.
 
 Feature normalizations (`NORMS`): none, batch (Ioffe & Szegedy 2015, arXiv:1502.03167), layer
-(Ba et al. 2016, arXiv:1607.06450) and conditional batch norm, whose per-class scale and shift
+(Ba et al. 2016, arXiv:1607.06450), conditional batch norm, whose per-class scale and shift
 carry the label into G (de Vries et al. 2017, arXiv:1707.00683; Miyato & Koyama 2018,
-arXiv:1802.05637).
+arXiv:1802.05637), and instance norm (Ulyanov et al. 2016, arXiv:1607.08022), which pix2pix-style
+image-to-image networks use.
 
 Spectral normalization (Miyato et al. 2018, arXiv:1802.05957) divides a kernel, reshaped to a
 [fan_in, fan_out] matrix, by its largest singular value, estimated by power iteration. It uses
@@ -20,7 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-NORMS = ('none', 'batch', 'layer', 'conditional_batch')
+NORMS = ('none', 'batch', 'layer', 'conditional_batch', 'instance')
 SPECTRAL = 'spectral'  # variable collection of the power-iteration vectors
 
 
@@ -56,6 +57,28 @@ class ConditionalBatchNorm(nn.Module):
     return (x * scale[broadcast] + shift[broadcast]).astype(self.dtype)
 
 
+class InstanceNorm(nn.Module):
+  """Ulyanov et al. 2016 (arXiv:1607.08022): each example's channels normalized by their own mean
+  and (biased) variance over the spatial axes, then a learned per-channel scale (init 1) and bias
+  (init 0): PyTorch's InstanceNorm2d(affine=True). Statistics are the same in training and
+  evaluation, so there is no state."""
+  epsilon: float = 1e-5
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    if x.ndim < 3:
+      raise ValueError(f'Instance norm needs spatial axes [N, ..., C]; got shape {x.shape}.')
+    channels = x.shape[-1]
+    scale = self.param('scale', nn.initializers.ones, (channels,), jnp.float32)
+    bias = self.param('bias', nn.initializers.zeros, (channels,), jnp.float32)
+    y = x.astype(jnp.float32)
+    spatial = tuple(range(1, x.ndim - 1))
+    mean = y.mean(spatial, keepdims=True)
+    var = jnp.square(y - mean).mean(spatial, keepdims=True)
+    return ((y - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias).astype(self.dtype)
+
+
 class Normalization(nn.Module):
   """One of NORMS over the last axis; `labels` are used only by conditional batch norm."""
   kind: str
@@ -79,6 +102,8 @@ class Normalization(nn.Module):
                          "to 'projection' or 'auxiliary', or pick another generator_norm.")
       return ConditionalBatchNorm(self.num_classes, self.momentum, self.epsilon, self.dtype)(
           x, labels, train)
+    if self.kind == 'instance':
+      return InstanceNorm(self.epsilon, self.dtype)(x)
     raise ValueError(f'Unknown norm {self.kind!r}; choose one of {NORMS}.')
 
 

@@ -1,0 +1,182 @@
+"""pix2pix and inpainting: their configs train shrunk, masked losses ignore known pixels, the
+composite keeps them bitwise, bitwise resume, and bad configs refused in one line."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import final_state
+from conftest import run_compiled_steps
+from conftest import shrunk_config
+from jaxgan import config_lib
+from jaxgan import data
+from jaxgan import families
+from jaxgan import mesh as mesh_lib
+from jaxgan import train
+from jaxgan.families import image_to_image
+
+# The shrink applied to pix2pix.py and inpaint.py in tests: tiny widths, a few steps.
+TINY_I2I = {
+    'model.features': 4,
+    'model.max_features': 8,
+    'model.bottleneck': 8,
+    'model.d_features': 4,
+    'data.crops_per_image': 4,
+    'train.batch_size': 4,
+    'train.num_steps': 2,
+    'train.log_every': 1,
+    'train.checkpoint_every': 1,
+    'train.sample_every': 2,
+    'train.num_sample_images': 2,
+    'eval.every_steps': 0,
+}
+
+
+def tiny_config(config_file: str, arg: str | None = None, **overrides):
+  return shrunk_config(config_file, TINY_I2I, arg, **overrides)
+
+
+@pytest.mark.parametrize('config_file, arg, terms', [
+    ('pix2pix.py', None, {'reconstruction_loss', 'adversarial_loss', 'discriminator_loss'}),
+    ('inpaint.py', 'digits', {'hole_loss', 'valid_loss', 'adversarial_loss'}),
+    pytest.param('pix2pix.py', 'mri', {'reconstruction_loss', 'adversarial_loss'},
+                 marks=pytest.mark.slow),
+    pytest.param('inpaint.py', 'photos_pconv', {'hole_loss', 'valid_loss', 'perceptual_loss',
+                                                'style_loss', 'tv_loss'}, marks=pytest.mark.slow)])
+def test_configs_train_shrunk(config_file, arg, terms):
+  config = tiny_config(config_file, arg)
+  state, history, _ = run_compiled_steps(config, 2)
+  assert int(state.step) == 2
+  assert terms <= set(history[0]) and 'generator_loss' in history[0]
+  assert all(np.isfinite(v) for step in history for v in step.values())
+  assert ('discriminator' in state.networks) == bool(config.objective.adversarial_weight)
+
+
+def test_masked_losses_ignore_known_pixels_and_the_composite_keeps_them():
+  config = tiny_config('inpaint.py', 'digits_pconv', **{'objective.perceptual_weight': 0.0,
+                                                        'objective.style_weight': 0.0})
+  family = families.make(config)
+  rng = np.random.default_rng(0)
+  target = rng.integers(0, 256, (2, 32, 32, 1), dtype=np.uint8)
+  mask = np.zeros((2, 32, 32, 1), np.uint8)
+  mask[:, 9:23, 9:23] = 1
+  batch = {'input': target * (1 - mask), 'mask': mask, 'target': target}
+  outputs = jnp.asarray(rng.uniform(-1, 1, target.shape), jnp.float32)
+  normalized = data.normalize_images(target)
+
+  def term(name):
+    def loss(out):
+      composite = family._compose(out, batch)  # pylint: disable=protected-access
+      return family._reconstruction_terms(  # pylint: disable=protected-access
+          {}, out, composite, normalized, batch)[name]
+    return jax.grad(loss)(outputs)
+
+  hole = mask.astype(bool)
+  for name, region in (('hole_loss', hole), ('valid_loss', ~hole), ('tv_loss', None)):
+    grad = np.asarray(term(name))
+    if region is None:  # the total variation of the composite: only the fill moves it
+      assert np.all(grad[~hole] == 0) and np.any(grad[hole] != 0)
+    else:
+      assert np.all(grad[~region] == 0) and np.all(grad[region] != 0), name
+  # The hole loss is the mean squared or absolute error inside the hole (here l1).
+  expected = np.mean(np.abs(np.asarray(outputs) - np.asarray(normalized))[hole])
+  np.testing.assert_allclose(float(family._reconstruction_terms(  # pylint: disable=protected-access
+      {}, outputs, outputs, normalized, batch)['hole_loss']), expected, rtol=1e-5)
+
+  state = families.init_state(family, mesh_lib.make_mesh())
+  filled = np.asarray(family.inpaint(state, jnp.asarray(target), jnp.asarray(mask)))
+  quantized = np.clip(np.round((filled + 1) * 127.5), 0, 255).astype(np.uint8)
+  np.testing.assert_array_equal(quantized[~hole], target[~hole])
+
+
+def test_masks_are_keyed_by_stream_position_in_training_and_by_index_in_evaluation():
+  config = tiny_config('inpaint.py', 'digits', **{'data.degradation.mask.kind': 'rectangles'})
+  train_source = data.open_source(config.data, 'train')
+  n = len(train_source)
+  first, again = data.host_batch(train_source, 0, 4, 0), data.host_batch(train_source, 0, 4, 0)
+  np.testing.assert_array_equal(first['mask'], again['mask'])  # a resume sees the same holes
+  later = data.host_batch(train_source, n, 4, 0)  # the next epoch: other examples' positions
+  assert not np.array_equal(first['mask'], later['mask'])
+  test_source = data.open_source(config.data, 'test')
+  indices = np.arange(4)
+  np.testing.assert_array_equal(test_source.get(indices)['mask'],
+                                test_source.get(indices)['mask'])
+  batch = test_source.get(indices)
+  np.testing.assert_array_equal(batch['input'], batch['target'] * (1 - batch['mask']))
+
+
+def test_edges_are_canny_of_the_padded_digit():
+  from skimage import feature  # pylint: disable=g-import-not-at-top
+  config = tiny_config('pix2pix.py')
+  batch = data.open_source(config.data, 'test').get(np.arange(3))
+  digits = data.load_mnist_5k('test').images[:3]
+  np.testing.assert_array_equal(batch['target'][:, 2:30, 2:30], digits)
+  assert not batch['target'][:, :2].any() and not batch['target'][:, 30:].any()
+  for edges, target in zip(batch['input'], batch['target']):
+    np.testing.assert_array_equal(edges[..., 0] > 0,
+                                  feature.canny(target[..., 0] / 255.0, sigma=1.0))
+
+
+def test_mri_pairs_are_the_same_voxels_of_tissue_maps_and_t1():
+  from jaxgan import image_sets  # pylint: disable=g-import-not-at-top
+  config = tiny_config('pix2pix.py', 'mri')
+  for split in ('train', 'test'):
+    source = data.open_source(config.data, split)
+    batch = source.get(np.arange(0, len(source), max(1, len(source) // 5)))
+    assert batch['input'].shape[-1] == 2 and batch['target'].shape[-1] == 1
+    # White matter is bright in T1: its mean T1 exceeds grey matter's in every crop.
+    gm, wm = batch['input'][..., 0] > 200, batch['input'][..., 1] > 200
+    t1 = batch['target'][..., 0].astype(float)
+    for i in range(len(t1)):
+      if gm[i].sum() > 20 and wm[i].sum() > 20:
+        assert t1[i][wm[i]].mean() > t1[i][gm[i]].mean() + 20
+  test = data.open_source(config.data, 'test')
+  slices = image_sets.mni152_slices('test', 2, ('gm', 'wm'))
+  image, top, left = test.targets.windows[0]
+  np.testing.assert_array_equal(test.get(np.array([0]))['input'][0],
+                                slices[image][top:top + 64, left:left + 64])
+
+
+def test_pix2pix_resumes_bitwise(tmp_path):
+  config = tiny_config('pix2pix.py', **{'train.num_steps': 3})
+  train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  config.train.num_steps = 2
+  train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  config.train.num_steps = 3
+  train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  straight = final_state(str(tmp_path / 'straight'), config)
+  resumed = final_state(str(tmp_path / 'resumed'), config)
+  assert set(straight.networks) == {'generator', 'discriminator'}
+  for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed)):
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize('overrides, message', [
+    ({'data.pairing': 'unpaired'}, 'aligned'),
+    ({'data.image_size': 24}, 'multiple of 32'),
+    ({'objective.reconstruction_weight': 0.0, 'objective.adversarial_weight': 0.0},
+     'nothing to train'),
+    ({'objective.pixel_loss': 'l3'}, 'pixel_loss'),
+    ({'model.generator': 'context_encoder'}, 'generator'),
+    ({'model.norm': 'group'}, 'norm')])
+def test_bad_pix2pix_configs_are_refused(overrides, message):
+  with pytest.raises(config_lib.ConfigError, match=message):
+    families.make(tiny_config('pix2pix.py', **overrides))
+
+
+def test_bad_inpainting_configs_are_refused():
+  with pytest.raises(config_lib.ConfigError, match="degradation.name='mask'"):
+    families.make(tiny_config('inpaint.py', **{'data.degradation.name': 'edges'}))
+  with pytest.raises(config_lib.ConfigError, match='mask.kind'):
+    data.open_source(tiny_config('inpaint.py', **{'data.degradation.mask.kind': 'blob'}).data,
+                     'test')
+  family = families.make(tiny_config('inpaint.py', 'digits'))
+  with pytest.raises(ValueError, match='32x32 images only'):
+    family.check_image_size(40, 32)
+
+
+def test_gram_matrix_against_its_formula():
+  features = np.random.default_rng(1).normal(size=(2, 3, 4, 5)).astype(np.float32)
+  flat = features.reshape(2, 12, 5)
+  expected = np.stack([f.T @ f for f in flat]) / (5 * 3 * 4)
+  np.testing.assert_allclose(image_to_image.gram(jnp.asarray(features)), expected, rtol=1e-5)
