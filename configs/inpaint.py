@@ -28,12 +28,12 @@ from jaxgan import masks
 
 blocks = config_lib.sibling_module(__file__, 'blocks')
 
-# preset: (dataset, image size, channels, (mask kind, centre size), generator)
+# preset: (dataset, image size, channels, (mask kind, centre size), generator, batch size)
 PRESETS = {
-    'digits': ('mnist_5k', 32, 1, ('center', 14), 'context_encoder'),
-    'digits_pconv': ('mnist_5k', 32, 1, ('center', 14), 'partial_unet'),
-    'photos': ('photos', 64, 3, ('center', 32), 'context_encoder'),
-    'photos_pconv': ('photos', 64, 3, ('strokes', 0), 'partial_unet'),
+    'digits': ('mnist_5k', 32, 1, ('center', 14), 'context_encoder', 32),
+    'digits_pconv': ('mnist_5k', 32, 1, ('center', 14), 'partial_unet', 16),
+    'photos': ('photos', 64, 3, ('center', 32), 'context_encoder', 16),
+    'photos_pconv': ('photos', 64, 3, ('strokes', 0), 'partial_unet', 8),
 }
 
 
@@ -57,7 +57,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if preset not in PRESETS:
     raise config_lib.ConfigError(f"Unknown inpaint preset {preset!r} (the part after ':' in "
                                  f'--config); choose one of {sorted(PRESETS)}.')
-  dataset, size, channels, mask, generator = PRESETS[preset]
+  dataset, size, channels, mask, generator, batch_size = PRESETS[preset]
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.family = 'inpainting'
@@ -96,7 +96,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.optim.generator = blocks.adam(learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
   config.optim.discriminator = blocks.adam(learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
 
-  config.train = blocks.train(num_steps=2000, batch_size=32, log_every=100,
+  config.train = blocks.train(num_steps=2000, batch_size=batch_size, log_every=100,
                               checkpoint_every=500, keep_checkpoints=2, sample_every=500,
                               num_sample_images=8, ema_decay=0.999)
 

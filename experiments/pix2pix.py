@@ -46,7 +46,9 @@ DIGIT_VARIANTS = {
     'l1_cgan': [],
 }
 MRI_VARIANTS = ('l1', 'l1_cgan')
+NO_PERIODIC_EVAL = ['--config.eval.every_steps=0']  # scored here, on the final checkpoint
 BINS = 32
+SHOWN = np.arange(0, 500, 50)  # one test digit of each class in the grids (sorted by label)
 
 
 def image_scores(outputs: np.ndarray, targets: np.ndarray) -> dict:
@@ -78,7 +80,9 @@ def digits(args, results: dict, path: str) -> None:
   config = config_lib.load_config(config_path)
   test = data.open_source(config.data, 'test').get(np.arange(500))
   labels = data.load_mnist_5k('test').labels
-  train_digits = data.open_source(config.data, 'train').targets.images[:500]
+  train_source = data.open_source(config.data, 'train').targets  # sorted by label: subsample
+  train_digits = train_source.images[np.random.default_rng(0).permutation(len(train_source))[
+      :500]]
   scores = common.DigitScores(labels, test['target'])
   table = results.setdefault('digits', {})
   if 'real_digits' not in table:
@@ -93,12 +97,13 @@ def digits(args, results: dict, path: str) -> None:
     for seed in args.seeds:
       name = f'digits_{variant}_seed{seed}'
       workdir = common.train_run(name, 'pix2pix.py', [
-          f'--config.seed={seed}', f'--config.train.num_steps={args.digits_steps}', *flags],
+          f'--config.seed={seed}', f'--config.train.num_steps={args.digits_steps}',
+          *NO_PERIODIC_EVAL, *flags],
           args.root, results, path)
       if name not in table or seed == args.seeds[0]:
         apply, step = translator(workdir)
         outputs = apply(test['input'])
-        grids[variant] = outputs[:10]
+        grids[variant] = outputs[SHOWN]
         table[name] = {**image_scores(outputs, test['target']), **scores(outputs), 'step': step}
         common.save_results(results, path)
   results['digits_protocol'] = {'split': 'mnist_5k test (500 digits), zero-padded to 32x32',
@@ -106,7 +111,7 @@ def digits(args, results: dict, path: str) -> None:
                                 'steps': args.digits_steps, 'seeds': args.seeds,
                                 **scores.protocol()}
   common.save_results(results, path)
-  rows = [test['input'][:10]] + [grids[v] for v in DIGIT_VARIANTS] + [test['target'][:10]]
+  rows = [test['input'][SHOWN]] + [grids[v] for v in DIGIT_VARIANTS] + [test['target'][SHOWN]]
   grid = image_lib.make_grid(np.concatenate(rows), columns=10)
   image_lib.save_png(np.repeat(np.repeat(grid, 2, 0), 2, 1),
                      os.path.join(args.out, 'pix2pix_digits.png'))
@@ -141,8 +146,8 @@ def mri(args, results: dict, path: str) -> None:
   outputs = mri_baselines(pairs('train'), inputs)
   table = results.setdefault('mri', {})
   for variant in MRI_VARIANTS:
-    flags = DIGIT_VARIANTS[variant] + [f'--config.seed={args.seeds[0]}',
-                                       f'--config.train.num_steps={args.mri_steps}']
+    flags = DIGIT_VARIANTS[variant] + NO_PERIODIC_EVAL + [
+        f'--config.seed={args.seeds[0]}', f'--config.train.num_steps={args.mri_steps}']
     workdir = common.train_run(f'mri_{variant}', 'pix2pix.py:mri', flags, args.root, results,
                                path)
     apply, _ = translator(workdir)
