@@ -28,12 +28,13 @@ from jaxgan import masks
 
 blocks = config_lib.sibling_module(__file__, 'blocks')
 
-# preset: (dataset, image size, channels, (mask kind, centre size), generator, batch size)
+# preset: (dataset, image size, channels, (mask kind, centre size), generator, batch, steps);
+# the budgets are ~4-10 minutes on a 2-core CPU (VGG16 makes a partial-conv step ~4x dearer)
 PRESETS = {
-    'digits': ('mnist_5k', 32, 1, ('center', 14), 'context_encoder', 32),
-    'digits_pconv': ('mnist_5k', 32, 1, ('center', 14), 'partial_unet', 16),
-    'photos': ('photos', 64, 3, ('center', 32), 'context_encoder', 16),
-    'photos_pconv': ('photos', 64, 3, ('strokes', 0), 'partial_unet', 8),
+    'digits': ('mnist_5k', 32, 1, ('center', 14), 'context_encoder', 32, 1500),
+    'digits_pconv': ('mnist_5k', 32, 1, ('center', 14), 'partial_unet', 16, 800),
+    'photos': ('photos', 64, 3, ('center', 32), 'context_encoder', 16, 1500),
+    'photos_pconv': ('photos', 64, 3, ('strokes', 0), 'partial_unet', 8, 1000),
 }
 
 
@@ -57,7 +58,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if preset not in PRESETS:
     raise config_lib.ConfigError(f"Unknown inpaint preset {preset!r} (the part after ':' in "
                                  f'--config); choose one of {sorted(PRESETS)}.')
-  dataset, size, channels, mask, generator, batch_size = PRESETS[preset]
+  dataset, size, channels, mask, generator, batch_size, num_steps = PRESETS[preset]
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.family = 'inpainting'
@@ -96,7 +97,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.optim.generator = blocks.adam(learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
   config.optim.discriminator = blocks.adam(learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
 
-  config.train = blocks.train(num_steps=2000, batch_size=batch_size, log_every=100,
+  config.train = blocks.train(num_steps=num_steps, batch_size=batch_size, log_every=100,
                               checkpoint_every=500, keep_checkpoints=2, sample_every=500,
                               num_sample_images=8, ema_decay=0.999)
 

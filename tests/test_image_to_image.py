@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import final_state
 from conftest import run_compiled_steps
@@ -11,8 +12,11 @@ from conftest import shrunk_config
 from jaxgan import config_lib
 from jaxgan import data
 from jaxgan import families
+from jaxgan import images as image_lib
 from jaxgan import mesh as mesh_lib
+from jaxgan import runs
 from jaxgan import train
+from jaxgan import translate
 from jaxgan.families import image_to_image
 
 # The shrink applied to pix2pix.py and inpaint.py in tests: tiny widths, a few steps.
@@ -137,18 +141,100 @@ def test_mri_pairs_are_the_same_voxels_of_tissue_maps_and_t1():
                                 slices[image][top:top + 64, left:left + 64])
 
 
-def test_pix2pix_resumes_bitwise(tmp_path):
+@pytest.fixture(scope='module')
+def pix2pix_runs(tmp_path_factory):
+  """Workdirs of tiny pix2pix runs: 3 steps straight, and 2 steps, a stop, 1 more."""
+  root = tmp_path_factory.mktemp('pix2pix')
   config = tiny_config('pix2pix.py', **{'train.num_steps': 3})
-  train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  train.train_and_evaluate(config, str(root / 'straight'))
   config.train.num_steps = 2
-  train.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  train.train_and_evaluate(config, str(root / 'resumed'))
   config.train.num_steps = 3
-  train.train_and_evaluate(config, str(tmp_path / 'resumed'))
-  straight = final_state(str(tmp_path / 'straight'), config)
-  resumed = final_state(str(tmp_path / 'resumed'), config)
+  train.train_and_evaluate(config, str(root / 'resumed'))
+  return config, str(root / 'straight'), str(root / 'resumed')
+
+
+def test_pix2pix_resumes_bitwise(pix2pix_runs):
+  config, straight_dir, resumed_dir = pix2pix_runs
+  straight, resumed = final_state(straight_dir, config), final_state(resumed_dir, config)
   assert set(straight.networks) == {'generator', 'discriminator'}
   for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed)):
     np.testing.assert_array_equal(a, b)
+
+
+def _save(path, image):
+  Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+
+
+def test_translate_applies_pix2pix_to_any_size(pix2pix_runs, tmp_path):
+  _, workdir, _ = pix2pix_runs
+  edges = (np.random.default_rng(0).random((37, 45)) > 0.8).astype(np.uint8) * 255
+  _save(tmp_path / 'edges.png', edges[..., None])
+  translate.translate_files(workdir, str(tmp_path / 'edges.png'), str(tmp_path / 'out.png'))
+  _, family, state = runs.load_run(workdir)
+  expected = image_lib.to_uint8(np.asarray(family.translate(state, edges[None, ..., None]))[0])
+  np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / 'out.png'))[..., None],
+                                expected)
+
+
+@pytest.fixture(scope='module')
+def inpainting_run(tmp_path_factory):
+  """A 1-step partial-convolution run on digits (any image size)."""
+  workdir = str(tmp_path_factory.mktemp('inpaint'))
+  train.train_and_evaluate(tiny_config('inpaint.py', 'digits_pconv', **{
+      'train.num_steps': 1, 'objective.perceptual_weight': 0.0,
+      'objective.style_weight': 0.0}), workdir)
+  return workdir
+
+
+def test_translate_inpaints_with_masks_keeping_known_pixels_bitwise(inpainting_run, tmp_path):
+  rng = np.random.default_rng(0)
+  (tmp_path / 'in').mkdir()
+  (tmp_path / 'masks').mkdir()
+  images = {'a': rng.integers(0, 256, (40, 36, 1), np.uint8),
+            'b': rng.integers(0, 256, (32, 32, 1), np.uint8)}
+  holes = {}
+  for name, image in images.items():
+    _save(tmp_path / 'in' / f'{name}.png', image)
+    hole = np.zeros(image.shape, np.uint8)
+    hole[5:20, 8:30] = 1
+    holes[name] = hole
+    _save(tmp_path / 'masks' / f'{name}.png', hole * 255)  # white = missing
+  translate.translate_files(inpainting_run, str(tmp_path / 'in'), str(tmp_path / 'out'),
+                            mask_path=str(tmp_path / 'masks'))
+  _, family, state = runs.load_run(inpainting_run)
+  for name, image in images.items():
+    written = np.asarray(Image.open(tmp_path / 'out' / f'{name}.png'))[..., None]
+    known = holes[name] == 0
+    np.testing.assert_array_equal(written[known], image[known])
+    expected = image_lib.to_uint8(np.asarray(family.inpaint(state, image[None],
+                                                            holes[name][None]))[0])
+    np.testing.assert_array_equal(written, expected)
+
+  # Without --mask: the config's mask generator (a centred 14x14 square), keyed by position.
+  translate.translate_files(inpainting_run, str(tmp_path / 'in' / 'a.png'),
+                            str(tmp_path / 'default.png'))
+  written = np.asarray(Image.open(tmp_path / 'default.png'))[..., None]
+  known = np.ones((40, 36, 1), bool)
+  known[13:27, 11:25] = False
+  np.testing.assert_array_equal(written[known], images['a'][known])
+  assert not np.array_equal(written[~known], images['a'][~known])
+
+
+def test_translate_refuses_bad_masks_before_writing(inpainting_run, pix2pix_runs, tmp_path):
+  _save(tmp_path / 'a.png', np.zeros((32, 32, 1), np.uint8))
+  _save(tmp_path / 'small.png', np.zeros((16, 32, 1), np.uint8))
+  with pytest.raises(config_lib.ConfigError, match='must match'):
+    translate.translate_files(inpainting_run, str(tmp_path / 'a.png'), str(tmp_path / 'o.png'),
+                              mask_path=str(tmp_path / 'small.png'))
+  with pytest.raises(config_lib.ConfigError, match='--mask is for inpainting runs'):
+    translate.translate_files(pix2pix_runs[1], str(tmp_path / 'a.png'), str(tmp_path / 'o.png'),
+                              mask_path=str(tmp_path / 'a.png'))
+  (tmp_path / 'masks').mkdir()
+  with pytest.raises(config_lib.ConfigError, match=r"no mask for \['a'"):
+    translate.translate_files(inpainting_run, str(tmp_path), str(tmp_path / 'out'),
+                              mask_path=str(tmp_path / 'masks'))
+  assert not (tmp_path / 'o.png').exists() and not (tmp_path / 'out').exists()
 
 
 @pytest.mark.parametrize('overrides, message', [

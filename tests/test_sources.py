@@ -22,7 +22,7 @@ def test_downscale_is_pil_bicubic_of_the_uint8_image():
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, (3, 12, 8, 3), dtype=np.uint8)
   degrade = degradations.make(ml_collections.ConfigDict({'name': 'downscale', 'factor': 4}))
-  low = degrade(images)['input']
+  low = degrade(images, np.arange(3))['input']
   assert low.shape == (3, 3, 2, 3) and low.dtype == np.uint8
   for image, small in zip(images, low):
     np.testing.assert_array_equal(small, np.asarray(Image.fromarray(image).resize(
@@ -31,9 +31,11 @@ def test_downscale_is_pil_bicubic_of_the_uint8_image():
     degradations.downscale(images, 5)
 
 
-def test_center_mask_zeroes_exactly_the_centred_square():
+def test_mask_degradation_zeroes_exactly_the_hole_of_each_key():
   images = np.full((2, 6, 6, 1), 200, np.uint8)
-  out = degradations.center_mask(images, 2)
+  degrade = degradations.make(ml_collections.ConfigDict(
+      {'name': 'mask', 'mask': {'kind': 'center', 'size': 2}}))
+  out = degrade(images, np.array([0, 1]))
   expected_mask = np.zeros((6, 6), np.uint8)
   expected_mask[2:4, 2:4] = 1
   np.testing.assert_array_equal(out['mask'][0, ..., 0], expected_mask)
