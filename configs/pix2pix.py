@@ -35,12 +35,14 @@ def _data(preset: str) -> ml_collections.ConfigDict:
   block = blocks.data('mnist_5k', 32, 1) if digits else blocks.data('mni152_t1', 64, 1)
   block.pad = digits  # 28x28 digits zero-padded to 32x32 (a U-Net halves the size 5 times)
   block.crops_per_image = 100  # MRI: random aligned crops per slice and epoch
+  block.image_feature = 'image'  # a tensorflow-datasets set: the feature holding the target
   if digits:
     block.pairing = 'degradation'
     block.degradation = ml_collections.ConfigDict({'name': 'edges', 'sigma': 1.0})
   else:  # T1 slices (the target) aligned with the (gm, wm) maps of the same voxels
     block.pairing = 'aligned'
     block.other = blocks.data('mni152_tissue', 64, 2)
+    block.other.image_feature = 'image'  # e.g. the input feature of the same tfds set
   return block
 
 

@@ -18,11 +18,8 @@ greyscale, so Y is the image itself. Results go to OUT/super_resolution.json aft
 OUT/super_resolution_*.png.
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
-import time
 
 import jax.numpy as jnp
 import numpy as np
@@ -31,7 +28,8 @@ from PIL import Image
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from jaxgan import image_sets  # pylint: disable=g-import-not-at-top,wrong-import-position
+from experiments import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+from jaxgan import image_sets  # pylint: disable=wrong-import-position
 from jaxgan import images as image_lib  # pylint: disable=wrong-import-position
 from jaxgan import translate  # pylint: disable=wrong-import-position
 from jaxgan.evaluation import image_quality  # pylint: disable=wrong-import-position
@@ -52,37 +50,11 @@ TILE, OVERLAP = 256, 32
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)  # (1 - alpha) * rrdb_psnr + alpha * esrgan
 
 
-def _load(path: str) -> dict:
-  if not os.path.exists(path):
-    return {}
-  with open(path) as f:
-    return json.load(f)
-
-
-def _save(results: dict, path: str) -> None:
-  with open(path + '.tmp', 'w') as f:
-    json.dump(results, f, indent=1)
-  os.replace(path + '.tmp', path)
-
-
 def train(name: str, root: str, results: dict, path: str) -> None:
   """Trains run `name` to its config's num_steps, timing it (a finished run is skipped)."""
   config, parent, _ = RUNS[name]
-  workdir = os.path.join(root, name)
-  if results.get('train', {}).get(name, {}).get('finished'):
-    return
-  command = [sys.executable, '-m', 'jaxgan.main', f'--config={REPO}/configs/{config}',
-             f'--workdir={workdir}']
-  if parent:
-    command.append(f'--config.sr.init_from={os.path.join(root, parent)}')
-  print('$', ' '.join(command), flush=True)
-  start = time.perf_counter()
-  subprocess.run(command, check=True)
-  entry = results.setdefault('train', {}).setdefault(name, {'seconds': 0.0})
-  entry['seconds'] += time.perf_counter() - start  # a resumed run adds its remaining part
-  entry['finished'] = True
-  entry['command'] = ' '.join(command[1:]).replace(REPO + '/', '')
-  _save(results, path)
+  flags = [f'--config.sr.init_from={os.path.join(root, parent)}'] if parent else []
+  common.train_run(name, config, flags, root, results, path)
 
 
 def held_out(data: str) -> tuple[list[str], list[np.ndarray]]:
@@ -141,7 +113,7 @@ def evaluate(data: str, root: str, results: dict, path: str, out: str, weights) 
       curve[str(alpha)] = score([apply(x) for x in inputs], targets, scale, weights)
   results['protocol'] = __doc__.split('then scores')[1].strip()
   results.setdefault('held_out', {})[data] = names
-  _save(results, path)
+  common.save_results(results, path)
   figure(data, names, inputs, outputs, targets, scale, out)
 
 
@@ -192,7 +164,7 @@ def main():
   args = parser.parse_args()
   os.makedirs(args.out, exist_ok=True)
   path = os.path.join(args.out, 'super_resolution.json')
-  results = _load(path)
+  results = common.load_results(path)
   for name in RUNS:
     train(name, args.root, results, path)
   weights = lpips.load()

@@ -266,3 +266,24 @@ def test_gram_matrix_against_its_formula():
   flat = features.reshape(2, 12, 5)
   expected = np.stack([f.T @ f for f in flat]) / (5 * 3 * 4)
   np.testing.assert_allclose(image_to_image.gram(jnp.asarray(features)), expected, rtol=1e-5)
+
+
+def test_aligned_tfds_features_train_pix2pix():
+  """Any tensorflow-datasets set with two corresponding image features (here div2k's lr -> hr,
+  both fitted to 32x32) is a pix2pix task: data.other names the input feature."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  records = [{'hr': rng.integers(0, 256, (48, 40, 3), np.uint8),
+              'lr': rng.integers(0, 256, (12, 10, 3), np.uint8)} for _ in range(6)]
+  fields = {'data.name': 'div2k', 'data.image_feature': 'hr', 'data.resize': True,
+            'data.image_size': 32, 'data.channels': 3, 'data.other.name': 'div2k',
+            'data.other.image_feature': 'lr', 'data.other.resize': True,
+            'data.other.image_size': 32, 'data.other.channels': 3, 'model.depth': 5}
+  config = tiny_config('pix2pix.py', 'mri', **fields)
+  with tfds.testing.mock_data(as_data_source_fn=lambda *a, **k: records):
+    batch = data.open_source(config.data, 'train').get(np.arange(2))
+    for key, feature in (('target', 'hr'), ('input', 'lr')):
+      np.testing.assert_array_equal(batch[key], np.stack(
+          [data._fit_image(r[feature], 32, True) for r in records[:2]]))  # pylint: disable=protected-access
+    state, history, _ = run_compiled_steps(config, 1)
+  assert int(state.step) == 1 and np.isfinite(history[0]['generator_loss'])
