@@ -53,16 +53,33 @@ def train(num_steps: int, batch_size: int, log_every: int, checkpoint_every: int
   return block
 
 
-def likelihood_eval(every_steps: int, batch_size: int = 100) -> ml_collections.ConfigDict:
-  """The `eval` block of a likelihood model (jaxgan/evaluation/): the held-out pass over the
-  whole test split every `every_steps` steps (and by `python -m jaxgan.eval`), the checkpoint
-  with the lowest bits/dim kept in workdir/checkpoints_best."""
+def heldout_eval(every_steps: int, best_metric: str, best_mode: str, batch_size: int,
+                 split: str = 'test') -> ml_collections.ConfigDict:
+  """The `eval` block of a family with per-example metrics (jaxgan/evaluation/): the held-out
+  pass over the whole `split` every `every_steps` steps (and by `python -m jaxgan.eval`), the
+  checkpoint with the best `best_metric` ('min' or 'max') kept in workdir/checkpoints_best."""
   block = ml_collections.ConfigDict()
   block.every_steps = every_steps
-  block.best_metric = 'bits_per_dim'
-  block.best_mode = 'min'
+  block.best_metric = best_metric
+  block.best_mode = best_mode
   block.heldout = ml_collections.ConfigDict()
   block.heldout.type = 'heldout'
-  block.heldout.split = 'test'
+  block.heldout.split = split
   block.heldout.batch_size = batch_size  # global, split over all devices
+  return block
+
+
+def likelihood_eval(every_steps: int, batch_size: int = 100) -> ml_collections.ConfigDict:
+  """The `eval` block of a likelihood model: the lowest bits/dim on the test split is best."""
+  return heldout_eval(every_steps, 'bits_per_dim', 'min', batch_size)
+
+
+def critic(loss: str = 'non_saturating') -> ml_collections.ConfigDict:
+  """The `gan` block of an image-to-image family's critic (jaxgan/adversarial.py): a loss of
+  jaxgan/losses.py and no penalty or weight clipping."""
+  block = ml_collections.ConfigDict()
+  block.loss = loss
+  block.penalty = 'none'
+  block.penalty_weight = 0.0
+  block.clip_value = 0.0
   return block

@@ -87,11 +87,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   config.objective = objective(generator)
 
-  config.gan = ml_collections.ConfigDict()
-  config.gan.loss = 'non_saturating'
-  config.gan.penalty = 'none'
-  config.gan.penalty_weight = 0.0
-  config.gan.clip_value = 0.0
+  config.gan = blocks.critic('non_saturating')
 
   config.optim = ml_collections.ConfigDict()
   config.optim.generator = blocks.adam(learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
@@ -101,13 +97,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                               checkpoint_every=500, keep_checkpoints=2, sample_every=500,
                               num_sample_images=8, ema_decay=0.999)
 
-  config.eval = ml_collections.ConfigDict()
-  config.eval.every_steps = 500
-  config.eval.best_metric = 'hole_psnr'
-  config.eval.best_mode = 'max'
-  config.eval.heldout = ml_collections.ConfigDict()
-  config.eval.heldout.type = 'heldout'
-  config.eval.heldout.split = 'test'
-  config.eval.heldout.batch_size = 50 if dataset == 'mnist_5k' else 16
+  config.eval = blocks.heldout_eval(500, 'hole_psnr', 'max',
+                                    batch_size=50 if dataset == 'mnist_5k' else 16)
   config.lock()
   return config

@@ -77,11 +77,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.objective.reconstruction_weight = 100.0  # the paper's lambda
   config.objective.adversarial_weight = 1.0  # 0: L1 only (no D)
 
-  config.gan = ml_collections.ConfigDict()
-  config.gan.loss = 'non_saturating'  # any of jaxgan/losses.py (e.g. 'least_squares')
-  config.gan.penalty = 'none'
-  config.gan.penalty_weight = 0.0
-  config.gan.clip_value = 0.0
+  config.gan = blocks.critic('non_saturating')  # any of jaxgan/losses.py (e.g. least_squares)
 
   config.optim = ml_collections.ConfigDict()
   config.optim.generator = blocks.adam(learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
@@ -91,13 +87,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                               checkpoint_every=500, keep_checkpoints=2, sample_every=500,
                               num_sample_images=8, ema_decay=0.999)
 
-  config.eval = ml_collections.ConfigDict()
-  config.eval.every_steps = 500
-  config.eval.best_metric = 'l1'
-  config.eval.best_mode = 'min'
-  config.eval.heldout = ml_collections.ConfigDict()
-  config.eval.heldout.type = 'heldout'
-  config.eval.heldout.split = 'test'
-  config.eval.heldout.batch_size = 50  # global, split over all devices
+  config.eval = blocks.heldout_eval(500, 'l1', 'min', batch_size=50)
   config.lock()
   return config

@@ -66,11 +66,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.sr.init_step = ml_collections.config_dict.placeholder(int)  # None: its latest
 
   # The critic's training, when adversarial_weight > 0 (jaxgan/adversarial.py).
-  config.gan = ml_collections.ConfigDict()
-  config.gan.loss = 'non_saturating'
-  config.gan.penalty = 'none'
-  config.gan.penalty_weight = 0.0
-  config.gan.clip_value = 0.0
+  config.gan = blocks.critic('non_saturating')
 
   config.optim = ml_collections.ConfigDict()
   config.optim.generator = blocks.adam(learning_rate=2e-4, b1=0.9, b2=0.99, eps=1e-8)
@@ -81,14 +77,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                               checkpoint_every=500, keep_checkpoints=2, sample_every=500,
                               num_sample_images=8, ema_decay=0.999)
 
-  config.eval = ml_collections.ConfigDict()
-  config.eval.every_steps = 500
-  config.eval.best_metric = 'psnr_y'
-  config.eval.best_mode = 'max'
-  config.eval.heldout = ml_collections.ConfigDict()
-  config.eval.heldout.type = 'heldout'
-  config.eval.heldout.split = test_split
-  config.eval.heldout.batch_size = 16  # global, split over all devices
+  config.eval = blocks.heldout_eval(500, 'psnr_y', 'max', batch_size=16, split=test_split)
 
   config.lock()
   return config

@@ -20,6 +20,7 @@ import optax
 
 from jaxgan import augment
 from jaxgan import losses
+from jaxgan import optim
 from jaxgan import penalties
 from jaxgan.state import NetworkState
 
@@ -58,6 +59,17 @@ class Critic(NamedTuple):
     if self.classifier_loss is None:
       return jnp.zeros((), jnp.float32)
     return self.classifier_weight * self.classifier_loss(class_logits, condition)
+
+
+def image_critic(module, config, mutable: tuple = ('batch_stats',)) -> Critic:
+  """The Critic of an image-to-image family (super-resolution, pix2pix, inpainting): `module`
+  trained with config.optim.discriminator over train.num_steps, config.gan's loss and penalty."""
+  block = config.optim.discriminator
+  return Critic(module=module,
+                optimizer=optim.make_optimizer(block, optim.make_schedule(
+                    block, config.train.num_steps)),
+                loss=losses.get(config.gan.loss), regularizer=penalties.get(config.gan),
+                penalty_weight=config.gan.penalty_weight, mutable=mutable)
 
 
 def _concatenate(a, b):

@@ -31,9 +31,7 @@ import numpy as np
 from jaxgan import adversarial
 from jaxgan import config_lib
 from jaxgan import data
-from jaxgan import losses
 from jaxgan import optim
-from jaxgan import penalties
 from jaxgan.evaluation import image_quality
 from jaxgan.evaluation import inpainting_baselines
 from jaxgan.families import base
@@ -119,12 +117,7 @@ class PairedGenerator:
         config.optim.generator, optim.make_schedule(config.optim.generator, steps))
     self.critic = None
     if config.objective.adversarial_weight:
-      self.critic = adversarial.Critic(
-          module=d_module,
-          optimizer=optim.make_optimizer(config.optim.discriminator, optim.make_schedule(
-              config.optim.discriminator, steps)),
-          loss=losses.get(config.gan.loss), regularizer=penalties.get(config.gan),
-          penalty_weight=config.gan.penalty_weight, mutable=('batch_stats',))
+      self.critic = adversarial.image_critic(d_module, config)
 
   # What differs between pix2pix and inpainting.
 

@@ -27,9 +27,7 @@ import numpy as np
 from jaxgan import adversarial
 from jaxgan import config_lib
 from jaxgan import data
-from jaxgan import losses
 from jaxgan import optim
-from jaxgan import penalties
 from jaxgan.evaluation import image_quality
 from jaxgan.families import base
 from jaxgan.models import super_resolution as sr_models
@@ -107,13 +105,9 @@ class SuperResolutionFamily:
         config.optim.generator, optim.make_schedule(config.optim.generator, steps))
     self.critic = None
     if config.sr.adversarial_weight:
-      self.critic = adversarial.Critic(
-          module=sr_models.VggStyleDiscriminator(tuple(model.discriminator_widths),
-                                                 model.discriminator_dense),
-          optimizer=optim.make_optimizer(config.optim.discriminator, optim.make_schedule(
-              config.optim.discriminator, steps)),
-          loss=losses.get(config.gan.loss), regularizer=penalties.get(config.gan),
-          penalty_weight=config.gan.penalty_weight, mutable=('batch_stats',))
+      self.critic = adversarial.image_critic(
+          sr_models.VggStyleDiscriminator(tuple(model.discriminator_widths),
+                                          model.discriminator_dense), config)
 
   # Protocol: shapes, identity, state.
 
