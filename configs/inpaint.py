@@ -29,12 +29,12 @@ from jaxgan import masks
 blocks = config_lib.sibling_module(__file__, 'blocks')
 
 # preset: (dataset, image size, channels, (mask kind, centre size), generator, batch, steps);
-# the budgets are ~4-10 minutes on a 2-core CPU (VGG16 makes a partial-conv step ~4x dearer)
+# the budgets are ~3-7 minutes on a 2-core CPU (VGG16 makes a partial-conv step ~4x dearer)
 PRESETS = {
-    'digits': ('mnist_5k', 32, 1, ('center', 14), 'context_encoder', 32, 1500),
+    'digits': ('mnist_5k', 32, 1, ('center', 14), 'context_encoder', 32, 1000),
     'digits_pconv': ('mnist_5k', 32, 1, ('center', 14), 'partial_unet', 16, 800),
-    'photos': ('photos', 64, 3, ('center', 32), 'context_encoder', 16, 1500),
-    'photos_pconv': ('photos', 64, 3, ('strokes', 0), 'partial_unet', 8, 1000),
+    'photos': ('photos', 64, 3, ('center', 32), 'context_encoder', 16, 1000),
+    'photos_pconv': ('photos', 64, 3, ('strokes', 0), 'partial_unet', 8, 600),
 }
 
 

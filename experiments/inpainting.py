@@ -14,9 +14,11 @@ Each run's final EMA generator fills the held-out set: the 500 mnist_5k test dig
 to 32x32, the centred 14x14 hole) or every 64x64 tile of astronaut, chelsea and coffee (never
 trained on; the hole of the run's mask generator keyed by the tile's index). Baselines on the
 same images and holes: the training set's mean colour, the mean of the image's known pixels,
-and skimage.restoration.inpaint_biharmonic. Scores: PSNR and L1 ([0, 1] scale) inside the
-hole, PSNR and SSIM of the whole image, LPIPS (photos), and for digits the digit classifier's
-accuracy and KID against the real test digits (experiments/common.py).
+and skimage.restoration.inpaint_biharmonic. Scores: PSNR of the squared error pooled over all
+hole pixels of the set (a per-image mean would be infinite when one hole is filled exactly) and
+the mean L1 ([0, 1] scale) inside the hole; PSNR (pooled) and mean SSIM of the whole image;
+LPIPS (photos); for digits the digit classifier's accuracy and KID against the real test
+digits (experiments/common.py).
 
 Results go to OUT/inpainting.json after every step (a killed run keeps what it finished; a
 rerun skips it), the tables to OUT/inpainting.md, image grids to OUT/inpainting_*.png.
@@ -36,8 +38,8 @@ from experiments import common
 from jaxgan import config_lib
 from jaxgan import data
 from jaxgan import images as image_lib
+from jaxgan import masks as masks_lib
 from jaxgan import runs
-from jaxgan.evaluation import image_quality
 from jaxgan.evaluation import inpainting_baselines as baselines
 from jaxgan.pretrained import lpips
 # pylint: enable=wrong-import-position
@@ -83,10 +85,14 @@ def inpainter(workdir: str):
 
 def scores(outputs, batch, lpips_weights, digit_scores) -> dict:
   target, mask = batch['target'], batch['mask']
-  result = {'hole_psnr': float(np.mean(baselines.hole_psnr(outputs, target, mask))),
-            'hole_l1': float(np.mean(baselines.hole_l1(outputs, target, mask))),
-            'psnr': float(np.mean(image_quality.psnr(outputs, target))),
-            'ssim': float(np.mean(image_quality.ssim(outputs, target)))}
+  result = {name: float(np.mean(values))
+            for name, values in baselines.hole_metrics(outputs, target, mask).items()}
+  # PSNR of the squared error pooled over the set: an exactly filled hole (a thin stroke on a
+  # flat patch) makes one image's PSNR infinite, and so its mean over images.
+  squared = np.square(outputs.astype(np.float64) - target.astype(np.float64))
+  hole = np.broadcast_to(mask.astype(bool), squared.shape)
+  result['hole_psnr'] = float(10 * np.log10(255.0 ** 2 / squared[hole].mean()))
+  result['psnr'] = float(10 * np.log10(255.0 ** 2 / squared.mean()))
   if digit_scores is not None:
     result.update(digit_scores(outputs))
   else:
@@ -117,6 +123,7 @@ def evaluate(name: str, args, results: dict, path: str, lpips_weights) -> None:
     np.testing.assert_array_equal(filled[masks[..., 0] == 0], images[masks[..., 0] == 0])
     table[row] = scores(filled, batch, lpips_weights, digit_scores)
   table['count'] = len(images)
+  table['hole_fraction'] = float(np.mean(masks_lib.hole_fraction(masks)))
   common.save_results(results, path)
   shown = SHOWN[name]
   holes = np.where(masks[shown] == 1, 128, images[shown]).astype(np.uint8)
@@ -134,11 +141,12 @@ def markdown(results: dict) -> str:
     extra = ['classifier accuracy', 'KID'] if digits else ['LPIPS']
     keys = ['hole_psnr', 'hole_l1', 'psnr', 'ssim'] + (['accuracy', 'kid'] if digits
                                                        else ['lpips'])
-    lines += [f'{name} ({table["count"]} held-out images)', '',
+    lines += [f'{name} ({table["count"]} held-out images, holes cover '
+              f'{100 * table["hole_fraction"]:.1f}% of the pixels)', '',
               '| fill | hole PSNR (dB) | hole L1 | PSNR (dB) | SSIM | ' + ' | '.join(extra) +
               ' | train steps | train time |', '|---' * (len(keys) + 3) + '|']
     for row, m in table.items():
-      if row == 'count':
+      if row in ('count', 'hole_fraction'):
         continue
       t = results.get('train', {}).get(row)
       minutes = f'{t["seconds"] / 60:.1f} min' if t else '-'
@@ -167,7 +175,7 @@ def main():
     flags = flags + ['--config.eval.every_steps=0'] + (  # scored here, final checkpoint
         [f'--config.train.num_steps={steps[run]}'] if run in steps else [])
     common.train_run(run, f'inpaint.py:{preset}', flags, args.root, results, path)
-  results['protocol'] = __doc__.split('Each run')[1].split('Results go')[0].strip()
+  results['protocol'] = 'Each run' + __doc__.split('Each run')[1].split('Results go')[0].rstrip()
   lpips_weights = lpips.load()
   for name in dict.fromkeys(RUNS[run][2] for run in selected):
     evaluate(name, args, results, path, lpips_weights)

@@ -154,6 +154,7 @@ def pix2pix_runs(tmp_path_factory):
   return config, str(root / 'straight'), str(root / 'resumed')
 
 
+@pytest.mark.slow
 def test_pix2pix_resumes_bitwise(pix2pix_runs):
   config, straight_dir, resumed_dir = pix2pix_runs
   straight, resumed = final_state(straight_dir, config), final_state(resumed_dir, config)
@@ -166,6 +167,7 @@ def _save(path, image):
   Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
 
 
+@pytest.mark.slow
 def test_translate_applies_pix2pix_to_any_size(pix2pix_runs, tmp_path):
   _, workdir, _ = pix2pix_runs
   edges = (np.random.default_rng(0).random((37, 45)) > 0.8).astype(np.uint8) * 255
@@ -187,6 +189,7 @@ def inpainting_run(tmp_path_factory):
   return workdir
 
 
+@pytest.mark.slow
 def test_translate_inpaints_with_masks_keeping_known_pixels_bitwise(inpainting_run, tmp_path):
   rng = np.random.default_rng(0)
   (tmp_path / 'in').mkdir()
@@ -221,6 +224,7 @@ def test_translate_inpaints_with_masks_keeping_known_pixels_bitwise(inpainting_r
   assert not np.array_equal(written[~known], images['a'][~known])
 
 
+@pytest.mark.slow
 def test_translate_refuses_bad_masks_before_writing(inpainting_run, pix2pix_runs, tmp_path):
   _save(tmp_path / 'a.png', np.zeros((32, 32, 1), np.uint8))
   _save(tmp_path / 'small.png', np.zeros((16, 32, 1), np.uint8))
@@ -268,6 +272,7 @@ def test_gram_matrix_against_its_formula():
   np.testing.assert_allclose(image_to_image.gram(jnp.asarray(features)), expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_aligned_tfds_features_train_pix2pix():
   """Any tensorflow-datasets set with two corresponding image features (here div2k's lr -> hr,
   both fitted to 32x32) is a pix2pix task: data.other names the input feature."""
