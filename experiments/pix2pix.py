@@ -15,7 +15,8 @@ construction, so the real *training* digits are scored instead) and the edge map
 
 MRI (configs/pix2pix.py:mri): L1 only and L1 + cGAN, the first seed. Scored on the 15 whole
 held-out axial slices (z 85-99, never trained on; background included) by PSNR / SSIM / L1
-against the T1 slice. Baselines fitted on the training slices' voxels: the inputs' trivial
+against the T1 slice, translated whole and (rows *_tiles) in overlapping 64x64 tiles, the
+training crops' size, whose instance-norm statistics match training. Baselines fitted on the training slices' voxels: the inputs' trivial
 mapping T1 = a gm + b wm + c (least squares), and the best voxel-wise mapping, a lookup table of
 the mean T1 per (gm, wm) bin (32 x 32 bins; empty bins from the linear fit): what any network
 seeing one voxel at a time could do at best.
@@ -36,6 +37,7 @@ from experiments import common
 from jaxgan import data
 from jaxgan import image_sets
 from jaxgan import images as image_lib
+from jaxgan import tiling
 from jaxgan.evaluation import image_quality
 # pylint: enable=wrong-import-position
 
@@ -48,6 +50,7 @@ DIGIT_VARIANTS = {
 MRI_VARIANTS = ('l1', 'l1_cgan')
 NO_PERIODIC_EVAL = ['--config.eval.every_steps=0']  # scored here, on the final checkpoint
 BINS = 32
+TILE_OVERLAP = 16  # MRI outputs in 64x64 tiles keep their central 32x32 (edges: more)
 SHOWN = np.arange(0, 500, 50)  # one test digit of each class in the grids (sorted by label)
 
 
@@ -59,15 +62,19 @@ def image_scores(outputs: np.ndarray, targets: np.ndarray) -> dict:
 
 
 def translator(workdir: str):
-  """(apply, step): apply maps uint8 inputs [N, H, W, C] to the uint8 outputs of the run's
-  final EMA generator, in batches of 100."""
+  """(apply, step): apply(inputs, tile=0) maps uint8 inputs [N, H, W, C] to the uint8 outputs
+  of the run's final EMA generator, in batches of 100 or, with `tile`, image by image in tiles
+  of that size (jaxgan/tiling.py)."""
   import jax  # pylint: disable=g-import-not-at-top
   from jaxgan import runs  # pylint: disable=g-import-not-at-top
   _, family, state = runs.load_run(workdir)
   state = jax.device_put(state, jax.devices()[0])
   translate = jax.jit(family.translate)
 
-  def apply(inputs: np.ndarray) -> np.ndarray:
+  def apply(inputs: np.ndarray, tile: int = 0) -> np.ndarray:
+    if tile:  # one image at a time, in overlapping tile x tile windows
+      return np.stack([image_lib.to_uint8(tiling.apply_tiled(
+          lambda x: translate(state, x), image, tile, TILE_OVERLAP)) for image in inputs])
     return np.concatenate([image_lib.to_uint8(translate(state, inputs[i:i + 100]))
                            for i in range(0, len(inputs), 100)])
 
@@ -152,6 +159,8 @@ def mri(args, results: dict, path: str) -> None:
                                path)
     apply, _ = translator(workdir)
     outputs[variant] = [apply(x[None])[0] for x in inputs]
+    # Instance norm sees 64x64 statistics in training: the same windows at test time.
+    outputs[f'{variant}_tiles'] = [apply(x[None], tile=64)[0] for x in inputs]
   for row, images in outputs.items():
     per_slice = [image_scores(o[None], t[None]) for o, t in zip(images, targets)]
     table[row] = {k: float(np.mean([s[k] for s in per_slice])) for k in per_slice[0]}
