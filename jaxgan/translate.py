@@ -239,7 +239,8 @@ def translate_files(workdir: str, input_path: str, output_path: str, step: int |
   channels = family.example_batch(base.phases(family)[0])['input'].shape[-1]
   if channels not in (1, 3):
     raise config_lib.ConfigError(f'This run\'s inputs have {channels} channels: translate reads '
-                                 'images as grayscale (1) or RGB (3).')
+                                 'images as grayscale (1) or RGB (3); apply it from Python '
+                                 '(runs.load_run, then family.translate).')
   check_images(inputs, channels)
   masks = None
   if base.has(family, 'inpaint'):
