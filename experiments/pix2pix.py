@@ -2,7 +2,7 @@
 maps -> T1 MRI task, trained on this machine's CPU.
 
   python experiments/pix2pix.py [--root=/tmp/jaxgan_pix2pix] [--out=experiments/results]
-      [--seeds=0,1,2] [--digits_steps=800] [--mri_steps=1000]
+      [--seeds=0,1,2] [--digits_steps=1000] [--mri_steps=1000]
 
 Edges -> digits (configs/pix2pix.py): L1 only (adversarial_weight 0), cGAN only
 (reconstruction_weight 0) and L1 + cGAN (the paper's 100 : 1), the same budget (steps, batch
@@ -212,7 +212,7 @@ def main():
   parser.add_argument('--root', default='/tmp/jaxgan_pix2pix', help='Where the runs train.')
   parser.add_argument('--out', default=os.path.join(common.REPO, 'experiments', 'results'))
   parser.add_argument('--seeds', default='0,1,2')
-  parser.add_argument('--digits_steps', type=int, default=800)
+  parser.add_argument('--digits_steps', type=int, default=1000)
   parser.add_argument('--mri_steps', type=int, default=1000)
   parser.add_argument('--tasks', default='digits,mri')
   args = parser.parse_args()
