@@ -165,8 +165,7 @@ class PairedGenerator:
 
   def fingerprint(self) -> dict:
     size = self.config.data.image_size
-    model = {k: v for k, v in self.config.model.items()}
-    model = {k: list(v) if isinstance(v, tuple) else v for k, v in model.items()}
+    model = {k: list(v) if isinstance(v, tuple) else v for k, v in self.config.model.items()}
     return {'family': self.config.family, 'model': model, 'input_channels': self.input_channels,
             'image_shape': [size, size, self.channels]}
 
@@ -315,8 +314,7 @@ class InpaintingFamily(PairedGenerator):
       return models.ContextEncoder(self.channels, model.features, model.bottleneck)
     if model.generator == 'partial_unet':
       return models.PartialConvUNet(self.channels, model.features, model.depth)
-    return models.UNetGenerator(self.channels, model.features, model.depth, model.max_features,
-                                model.norm, model.dropout, model.dropout_layers)
+    return super()._make_generator(model)  # pix2pix's U-Net
 
   def _size_multiple(self, model) -> int:
     if model.generator == 'context_encoder':
