@@ -26,19 +26,19 @@ import jax.numpy as jnp
 from jaxgan.models import normalization
 
 IMAGE_NORMS = ('batch', 'instance', 'none')
-_PIX2PIX_INIT = nn.initializers.normal(0.02)  # pix2pix's and DCGAN's N(0, 0.02) weights
+PIX2PIX_INIT = nn.initializers.normal(0.02)  # pix2pix's and DCGAN's N(0, 0.02) weights
 _PAD1 = ((1, 1), (1, 1))  # PyTorch's padding=1
 # lax.conv_transpose pads the stride-dilated input: k - 1 - p = 2 equals PyTorch's
 # ConvTranspose2d(kernel 4, stride 2, padding 1), whose output is exactly twice the input.
 _UP_PAD = ((2, 2), (2, 2))
 
 
-def _check_norm(norm: str) -> None:
+def check_image_norm(norm: str) -> None:
   if norm not in IMAGE_NORMS:
     raise ValueError(f'Unknown image-to-image norm {norm!r}; choose one of {IMAGE_NORMS}.')
 
 
-def _norm(norm: str, train: bool, name: str):
+def image_norm(norm: str, train: bool, name: str):
   """x -> x normalized by `norm` (identity for 'none')."""
   if norm == 'none':
     return lambda x: x
@@ -46,17 +46,19 @@ def _norm(norm: str, train: bool, name: str):
   return lambda x: layer(x, None, train)
 
 
-def _down(features: int, use_bias: bool, name: str, stride: int = 2) -> nn.Conv:
+def down_conv(features: int, use_bias: bool, name: str, stride: int = 2) -> nn.Conv:
+  """PyTorch's Conv2d(kernel 4, padding 1), N(0, 0.02) weights: stride 2 halves the sides."""
   return nn.Conv(features, (4, 4), strides=(stride, stride), padding=_PAD1, use_bias=use_bias,
-                 kernel_init=_PIX2PIX_INIT, name=name)
+                 kernel_init=PIX2PIX_INIT, name=name)
 
 
-def _up(features: int, use_bias: bool, name: str) -> nn.ConvTranspose:
+def up_conv(features: int, use_bias: bool, name: str) -> nn.ConvTranspose:
+  """PyTorch's ConvTranspose2d(kernel 4, stride 2, padding 1), N(0, 0.02): doubles the sides."""
   return nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding=_UP_PAD, use_bias=use_bias,
-                          transpose_kernel=True, kernel_init=_PIX2PIX_INIT, name=name)
+                          transpose_kernel=True, kernel_init=PIX2PIX_INIT, name=name)
 
 
-def _check_sides(x: jax.Array, multiple: int, network: str) -> None:
+def check_sides(x: jax.Array, multiple: int, network: str) -> None:
   if x.shape[1] % multiple or x.shape[2] % multiple:
     raise ValueError(f'{network} needs image sides divisible by {multiple}; got '
                      f'{x.shape[1]}x{x.shape[2]}.')
@@ -87,10 +89,10 @@ class UNetGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    _check_norm(self.norm)
+    check_image_norm(self.norm)
     if self.depth < 1:
       raise ValueError(f'UNetGenerator needs depth >= 1, got {self.depth}.')
-    _check_sides(x, 2 ** self.depth, f'UNetGenerator with depth {self.depth}')
+    check_sides(x, 2 ** self.depth, f'UNetGenerator with depth {self.depth}')
     widths = [min(self.features * 2 ** i, self.max_features) for i in range(self.depth)]
     use_bias = self.norm != 'batch'
     skips = []
@@ -99,16 +101,16 @@ class UNetGenerator(nn.Module):
         x = nn.leaky_relu(x, 0.2)
         skips.append(x)
       inner = i in (0, self.depth - 1)
-      x = _down(width, use_bias or inner, f'down_{i}')(x)
+      x = down_conv(width, use_bias or inner, f'down_{i}')(x)
       if not inner:
-        x = _norm(self.norm, train, f'down_norm_{i}')(x)
+        x = image_norm(self.norm, train, f'down_norm_{i}')(x)
     for i in reversed(range(1, self.depth)):
-      x = _up(widths[i - 1], use_bias, f'up_{i}')(nn.relu(x))
-      x = _norm(self.norm, train, f'up_norm_{i}')(x)
+      x = up_conv(widths[i - 1], use_bias, f'up_{i}')(nn.relu(x))
+      x = image_norm(self.norm, train, f'up_norm_{i}')(x)
       if i >= self.depth - self.dropout_layers:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
       x = jnp.concatenate([skips[i - 1], x], axis=-1)
-    return jnp.tanh(_up(self.out_channels, True, 'up_0')(nn.relu(x)))
+    return jnp.tanh(up_conv(self.out_channels, True, 'up_0')(nn.relu(x)))
 
 
 def patch_receptive_field(num_layers: int) -> int:
@@ -138,17 +140,17 @@ class PatchDiscriminator(nn.Module):
 
   @nn.compact
   def __call__(self, images: jax.Array, condition: jax.Array | None, train: bool):
-    _check_norm(self.norm)
+    check_image_norm(self.norm)
     patch_receptive_field(self.num_layers)  # raises on num_layers < 1
     x = images if condition is None else jnp.concatenate([condition, images], axis=-1)
     use_bias = self.norm != 'batch'
-    x = nn.leaky_relu(_down(self.features, True, 'conv_0')(x), 0.2)
+    x = nn.leaky_relu(down_conv(self.features, True, 'conv_0')(x), 0.2)
     for i in range(1, self.num_layers + 1):
       width = self.features * min(2 ** i, 8)
       stride = 2 if i < self.num_layers else 1
-      x = _down(width, use_bias, f'conv_{i}', stride)(x)
-      x = nn.leaky_relu(_norm(self.norm, train, f'norm_{i}')(x), 0.2)
-    logits = _down(1, True, f'conv_{self.num_layers + 1}', stride=1)(x)
+      x = down_conv(width, use_bias, f'conv_{i}', stride)(x)
+      x = nn.leaky_relu(image_norm(self.norm, train, f'norm_{i}')(x), 0.2)
+    logits = down_conv(1, True, f'conv_{self.num_layers + 1}', stride=1)(x)
     return logits[..., 0], None
 
 
@@ -192,17 +194,18 @@ class ContextEncoder(nn.Module):
     stages = side.bit_length() - 3  # halvings from side to 4
     widths = [min(self.features * 2 ** i, self.max_features) for i in range(stages)]
     for i, width in enumerate(widths):
-      x = _down(width, i == 0, f'down_{i}')(x)
+      x = down_conv(width, i == 0, f'down_{i}')(x)
       if i:
-        x = _norm('batch', train, f'down_norm_{i}')(x)
+        x = image_norm('batch', train, f'down_norm_{i}')(x)
       x = nn.leaky_relu(x, 0.2)
     x = ChannelwiseDense(name='channelwise')(x)
-    x = nn.Conv(self.bottleneck, (1, 1), use_bias=False, kernel_init=_PIX2PIX_INIT,
+    x = nn.Conv(self.bottleneck, (1, 1), use_bias=False, kernel_init=PIX2PIX_INIT,
                 name='mix_channels')(x)
-    x = nn.relu(_norm('batch', train, 'mix_norm')(x))
+    x = nn.relu(image_norm('batch', train, 'mix_norm')(x))
     for i in reversed(range(1, stages)):
-      x = nn.relu(_norm('batch', train, f'up_norm_{i}')(_up(widths[i - 1], False, f'up_{i}')(x)))
-    return jnp.tanh(_up(self.out_channels, True, 'up_0')(x))
+      x = up_conv(widths[i - 1], False, f'up_{i}')(x)
+      x = nn.relu(image_norm('batch', train, f'up_norm_{i}')(x))
+    return jnp.tanh(up_conv(self.out_channels, True, 'up_0')(x))
 
 
 class PartialConv(nn.Module):
@@ -265,14 +268,14 @@ class PartialConvUNet(nn.Module):
   def __call__(self, x: jax.Array, mask_valid: jax.Array, train: bool) -> jax.Array:
     if self.depth < 1:
       raise ValueError(f'PartialConvUNet needs depth >= 1, got {self.depth}.')
-    _check_sides(x, 2 ** self.depth, f'PartialConvUNet with depth {self.depth}')
+    check_sides(x, 2 ** self.depth, f'PartialConvUNet with depth {self.depth}')
     skips, mask = [(x, mask_valid)], mask_valid
     widths = [self.features * min(2 ** i, 8) for i in range(self.depth)]
     for i, width in enumerate(widths):
       kernel = 7 if i == 0 else 5 if i < 3 else 3
       x, mask = PartialConv(width, kernel, stride=2, name=f'down_{i}')(x, mask)
       if i:
-        x = _norm('batch', train, f'down_norm_{i}')(x)
+        x = image_norm('batch', train, f'down_norm_{i}')(x)
       x = nn.relu(x)
       skips.append((x, mask))
     skips.pop()
@@ -283,5 +286,5 @@ class PartialConvUNet(nn.Module):
       x, mask = PartialConv(widths[i - 1] if i else self.out_channels, 3, name=f'up_{i}')(
           jnp.concatenate([x, skip], axis=-1), jnp.concatenate(masks, axis=-1))
       if i:
-        x = nn.leaky_relu(_norm('batch', train, f'up_norm_{i}')(x), 0.2)
+        x = nn.leaky_relu(image_norm('batch', train, f'up_norm_{i}')(x), 0.2)
     return x
