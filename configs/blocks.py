@@ -32,7 +32,9 @@ def adam(learning_rate: float, b1: float, b2: float, eps: float) -> ml_collectio
   block.b1 = b1
   block.b2 = b2
   block.eps = eps
-  block.schedule = 'constant'  # or 'cosine' / 'linear_decay' over train.num_steps
+  # or 'cosine', 'linear_decay', 'constant_then_linear_decay' over train.num_steps
+  block.schedule = 'constant'
+  block.decay_start = 0.5  # constant_then_linear_decay: the fraction held at the peak
   block.warmup_steps = 0  # linear warm-up from 0 before the schedule
   return block
 

@@ -5,7 +5,8 @@ A source has len() and get(indices) -> batch (a dict of named numpy arrays):
   PairedSource      a degradation made on the fly from each clean image (jaxgan/degradations.py):
                     {'input', 'target', 'label'} (+ e.g. 'mask'); or two aligned datasets
   UnpairedSource    two independent streams {'a': batch of A, 'b': batch of B}, each in its own
-                    seeded order, so no pairing between the domains is ever seen
+                    seeded order (and a collection's crops in B's own windows), so no pairing
+                    between the domains is seen while training
 The data position counts examples: the batch that starts at example p is a pure function of
 (seed, p, batch size), made of one seeded permutation per epoch. Resuming at position p sees
 exactly the examples an uninterrupted run sees, even if the batch size changed between phases.
@@ -35,7 +36,9 @@ class DatasetError(ValueError):
 
 Batch = dict  # named arrays, e.g. {'image': uint8 [N, H, W, C], 'label': int32 [N]}
 PAIRINGS = ('', 'degradation', 'aligned', 'unpaired')
-BUNDLED = ('mnist_5k',) + image_sets.COLLECTIONS
+BUNDLED = ('mnist_5k', 'sklearn_digits') + image_sets.COLLECTIONS
+SKLEARN_DIGITS_TEST_PER_CLASS = 50  # fixed split: 1,297 train / 500 test
+_MNIST_BOX, _MNIST_FRAME = 20, 28  # MNIST: each digit fitted in 20x20, centred in 28x28
 UNPAIRED_STREAM = 1  # domain B's order: permutations seeded by [seed, epoch, UNPAIRED_STREAM]
 
 
@@ -116,13 +119,51 @@ def load_mnist_5k(split: str) -> ArraySource:
   with gzip.open(mnist_5k_path(), 'rt') as f:
     table = np.loadtxt(f, delimiter=',', dtype=np.uint8)
   images, labels = table[:, :-1].reshape(-1, 28, 28, 1), table[:, -1].astype(np.int32)
-  rng = np.random.default_rng(_SPLIT_SEED)
-  test = np.zeros(len(labels), bool)
-  for digit in range(10):
-    members = np.flatnonzero(labels == digit)
-    test[rng.permutation(members)[:MNIST_5K_TEST_PER_CLASS]] = True
+  test = _stratified_test(labels, MNIST_5K_TEST_PER_CLASS)
   keep = test if split == 'test' else ~test
   return ArraySource(images[keep], labels[keep])
+
+
+def _stratified_test(labels: np.ndarray, per_class: int) -> np.ndarray:
+  """A boolean mask of a fixed test split: `per_class` examples of each label."""
+  rng = np.random.default_rng(_SPLIT_SEED)
+  test = np.zeros(len(labels), bool)
+  for digit in np.unique(labels):
+    members = np.flatnonzero(labels == digit)
+    test[rng.permutation(members)[:per_class]] = True
+  return test
+
+
+def mnist_frame(digit: np.ndarray) -> np.ndarray:
+  """An 8x8 scikit-learn digit (0..16) drawn as MNIST draws its digits: scaled to 0..255,
+  resized to the 20x20 box (PIL bicubic, clipped) and placed in a 28x28 frame so that its
+  centre of mass falls on the frame's centre (shifted at most to the frame's edge); uint8
+  [28, 28, 1]."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  image = Image.fromarray(np.asarray(digit, np.float32) * (255.0 / 16.0), mode='F')
+  box = np.clip(np.asarray(image.resize((_MNIST_BOX, _MNIST_BOX), Image.BICUBIC)), 0, 255)
+  total = max(box.sum(), 1e-6)
+  rows, columns = np.indices(box.shape)
+  centre = (_MNIST_FRAME - 1) / 2
+  room = _MNIST_FRAME - _MNIST_BOX
+  top = int(np.clip(round(centre - (rows * box).sum() / total), 0, room))
+  left = int(np.clip(round(centre - (columns * box).sum() / total), 0, room))
+  frame = np.zeros((_MNIST_FRAME, _MNIST_FRAME), np.float32)
+  frame[top:top + _MNIST_BOX, left:left + _MNIST_BOX] = box
+  return np.round(frame).astype(np.uint8)[..., None]
+
+
+def load_sklearn_digits(split: str) -> ArraySource:
+  """scikit-learn's 1,797 8x8 digits (UCI optical recognition; 32x32 bitmaps counted in 4x4
+  blocks) in MNIST's frame (mnist_frame), with a fixed class-stratified 1,297/500 split."""
+  if split not in ('train', 'test'):
+    raise DatasetError(f'sklearn_digits has splits train and test, not {split!r}.')
+  from sklearn import datasets  # pylint: disable=g-import-not-at-top
+  digits = datasets.load_digits()
+  test = _stratified_test(digits.target, SKLEARN_DIGITS_TEST_PER_CLASS)
+  keep = test if split == 'test' else ~test
+  return ArraySource(np.stack([mnist_frame(d) for d in digits.images[keep]]),
+                     digits.target[keep])
 
 
 def _open_tfds(name: str, split: str, data_dir: str | None, image_size: int, resize: bool,
@@ -174,8 +215,9 @@ def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_siz
     images = _open_tfds(data_config.name, split, data_config.data_dir, image_size, False,
                         data_config.get('image_feature', 'image'), crop=True)
     source = image_sets.CropSource(images, image_size, mode, crops_per_image)
-  elif data_config.name == 'mnist_5k':
-    source = load_mnist_5k(split)
+  elif data_config.name in ('mnist_5k', 'sklearn_digits'):
+    source = {'mnist_5k': load_mnist_5k, 'sklearn_digits': load_sklearn_digits}[
+        data_config.name](split)
     if resize:
       source = ArraySource(np.stack([_fit_image(x, image_size, True) for x in source.images]),
                            source.labels)
@@ -220,13 +262,26 @@ class PairedSource:
 
 
 class UnpairedSource:
-  """Two independent streams; `host_batch` draws B's rows in an order of its own."""
+  """Two independent streams; `host_batch` draws B's rows in an order of its own.
 
-  def __init__(self, a, b):
-    self.a, self.b = a, b
+  `get(indices)` (held-out passes) returns example i of both domains, each split wrapped to the
+  longer one's length, so every example of both is scored: with `corresponding` held-out
+  splits (e.g. MRI T1 and grey-matter tiles of the same slices) A's example i and B's are the
+  ground truth of each other's translation.
+  """
+
+  def __init__(self, a, b, corresponding: bool = False):
+    self.a, self.b, self.corresponding = a, b, corresponding
+    if corresponding and len(a) != len(b):
+      raise DatasetError(f'config.data.paired_test: the held-out splits differ in size ({len(a)} '
+                         f'and {len(b)} examples), so they cannot correspond one to one.')
 
   def __len__(self) -> int:
-    return len(self.a)
+    return max(len(self.a), len(self.b))
+
+  def get(self, indices: np.ndarray) -> Batch:
+    indices = np.asarray(indices)
+    return {'a': self.a.get(indices % len(self.a)), 'b': self.b.get(indices % len(self.b))}
 
 
 def first_examples(source, count: int) -> Batch:
@@ -242,7 +297,7 @@ def open_source(data_config: ml_collections.ConfigDict, split: str,
 
   data.pairing picks the composition: '' (labelled images), 'degradation' (PairedSource with
   data.degradation), 'aligned' (PairedSource with inputs from data.other) or 'unpaired'
-  (UnpairedSource of data and data.other).
+  (UnpairedSource of data and data.other; data.paired_test: the held-out splits correspond).
   """
   from jaxgan import degradations  # pylint: disable=g-import-not-at-top
   image_size = image_size or data_config.image_size
@@ -265,7 +320,28 @@ def open_source(data_config: ml_collections.ConfigDict, split: str,
       except image_sets.CollectionError as e:
         raise DatasetError(f'{data_config.name!r} and {other.name!r}: {e}') from None
     return PairedSource(source, inputs=inputs)
-  return UnpairedSource(source, _open_labelled(other, split, other_size))
+  # B's split of the same role (e.g. tfds cycle_gan/*: trainA -> trainB, testA -> testB)
+  other_split = {data_config.train_split: other.train_split,
+                 data_config.test_split: other.test_split}.get(split, split)
+  return _unpaired(data_config, split, source, _open_labelled(other, other_split, other_size))
+
+
+def _unpaired(data_config: ml_collections.ConfigDict, split: str, a, b) -> UnpairedSource:
+  """The two domains of an unpaired source. While training, B's crops of a bundled collection
+  come from their own windows (never A's, even for voxel-aligned collections); held-out splits
+  correspond example by example when data.paired_test says their images do (the same tiles)."""
+  if split == data_config.train_split:
+    if isinstance(b, image_sets.CropSource):
+      b = b.reseeded(image_sets.CROP_SEED + UNPAIRED_STREAM)
+    return UnpairedSource(a, b)
+  paired_test = data_config.get('paired_test', False)
+  if paired_test and isinstance(a, image_sets.CropSource) and isinstance(b, image_sets.CropSource):
+    try:
+      b = a.aligned(b.images)
+    except image_sets.CollectionError as e:
+      raise DatasetError(f'config.data.paired_test: {data_config.name!r} and '
+                         f'{data_config.other.name!r}: {e}') from None
+  return UnpairedSource(a, b, corresponding=paired_test)
 
 
 def normalize_images(images: jax.Array) -> jax.Array:

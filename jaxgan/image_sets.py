@@ -6,7 +6,8 @@ part of held-out ones (Ledig et al. 2017 train on 96x96 crops; BasicSR's paired 
 
   train ('random')  example i is a crop of image i mod n at a random position, in one of the
                     8 orientations (flips and 90-degree rotations, as BasicSR's augment); its
-                    window and orientation come from default_rng([CROP_SEED, i]), so an example
+                    window and orientation come from default_rng([seed, i]) (seed CROP_SEED
+                    unless reseeded: an unpaired partner draws its own windows), so an example
                     is a pure function of its index and resume stays exact. An epoch holds
                     `crops_per_image` crops of each image.
   test ('tiles')    every tile of a grid of non-overlapping size x size tiles centred in each
@@ -26,6 +27,7 @@ Bundled collections (offline: they ship inside wheels):
   mni152_tissue  the same slices of the template's grey- and white-matter probability maps
              (voxel-aligned with the T1), as 2 channels (gm, wm) x 255: pix2pix's tissue -> T1
              task pairs them with mni152_t1 (config.data.pairing = 'aligned').
+  mni152_gm  the grey-matter map alone (1 channel): CycleGAN's T1 <-> grey matter task.
 """
 import copy
 import importlib.util
@@ -66,7 +68,7 @@ PHOTOS_TRAIN = {
 MNI152_FILE = 'datasets/data/mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz'  # t1, gm, wm
 MRI_TEST_SLICES = range(85, 100)
 MRI_TRAIN_SLICES = tuple(range(30, 80)) + tuple(range(105, 150))
-COLLECTIONS = ('photos', 'mni152_t1', 'mni152_tissue')
+COLLECTIONS = ('photos', 'mni152_t1', 'mni152_tissue', 'mni152_gm')
 MODES = ('random', 'tiles')
 
 
@@ -155,10 +157,10 @@ class CropSource:
   """size x size crops of images of any size: random ('random') or a grid of tiles ('tiles')."""
 
   def __init__(self, images: Sequence[np.ndarray], size: int, mode: str,
-               crops_per_image: int = 100):
+               crops_per_image: int = 100, seed: int = CROP_SEED):
     if mode not in MODES:
       raise ValueError(f'CropSource mode must be one of {MODES}, got {mode!r}.')
-    self.images, self.size, self.mode = images, size, mode
+    self.images, self.size, self.mode, self.seed = images, size, mode, seed
     if mode == 'tiles':  # reads every image once (a lazy tfds source included)
       shapes = [np.shape(images[i]) for i in range(len(images))]
       for i, shape in enumerate(shapes):
@@ -187,6 +189,13 @@ class CropSource:
     partner.images = images
     return partner
 
+  def reseeded(self, seed: int) -> 'CropSource':
+    """The same images with random crops drawn from `seed` instead (e.g. an unpaired partner
+    whose windows must not match this source's)."""
+    partner = copy.copy(self)
+    partner.seed = seed
+    return partner
+
   def crop(self, index: int) -> np.ndarray:
     """Example `index`: uint8 [size, size, C]."""
     size = self.size
@@ -195,7 +204,7 @@ class CropSource:
       return self.images[i][top:top + size, left:left + size]
     image = self.images[index % len(self.images)]
     self._check_size(index % len(self.images), image.shape)
-    rng = np.random.default_rng([CROP_SEED, index])
+    rng = np.random.default_rng([self.seed, index])
     top = rng.integers(image.shape[0] - size + 1)
     left = rng.integers(image.shape[1] - size + 1)
     return orient(image[top:top + size, left:left + size], int(rng.integers(8)))
@@ -209,6 +218,7 @@ def open_collection(name: str, split: str, size: int, channels: int,
                     crops_per_image: int) -> CropSource:
   """A bundled collection's split as size x size crops (random for 'train', tiles otherwise)."""
   load = {'photos': photos, 'mni152_t1': mni152_slices,
-          'mni152_tissue': lambda *a: mni152_slices(*a, volumes=('gm', 'wm'))}[name]
+          'mni152_tissue': lambda *a: mni152_slices(*a, volumes=('gm', 'wm')),
+          'mni152_gm': lambda *a: mni152_slices(*a, volumes=('gm',))}[name]
   return CropSource(load(split, channels), size, 'random' if split == 'train' else 'tiles',
                     crops_per_image)

@@ -1,10 +1,14 @@
-"""Applies a trained image-to-image run (super-resolution, pix2pix, inpainting) to image
-files, with its EMA weights.
+"""Applies a trained image-to-image run (super-resolution, pix2pix, inpainting, unpaired
+translation) to image files, with its EMA weights.
 
   python -m jaxgan.translate --workdir=DIR --input=photo.jpg --output=photo_x4.png
   python -m jaxgan.translate --workdir=DIR --input=lr_folder --output=sr_folder [--step=N]
   python -m jaxgan.translate --workdir=GAN_DIR --interpolate_with=PSNR_DIR --alpha=0.8 ...
   python -m jaxgan.translate --workdir=INPAINT_DIR --input=photo.png --mask=hole.png ...
+  python -m jaxgan.translate --workdir=CYCLEGAN_DIR --direction=b2a --input=zebra.jpg ...
+
+Unpaired (CycleGAN, DiscoGAN) runs translate domain A to B (--direction=a2b, the default) or
+B to A (b2a); the inputs are read with the source domain's channels.
 
 Inpainting runs take a --mask per image (a file for one input, a folder of masks with the
 inputs' file stems for a folder; read as greyscale, >= 128 = missing, i.e. white = missing) or,
@@ -28,6 +32,7 @@ uses (1 - alpha) * that run's weights + alpha * --workdir's (ESRGAN's network in
 runs.interpolate_states). Everything is checked before any computation or any file is written;
 each output is written under a temporary name in its folder and then renamed.
 """
+import functools
 import os
 
 from absl import app
@@ -58,6 +63,8 @@ _INTERPOLATE_WITH = flags.DEFINE_string('interpolate_with', None,
                                         'Run whose weights get 1 - alpha (e.g. the PSNR run).')
 _MASK = flags.DEFINE_string('mask', None, 'Inpainting: a mask file or folder (white = missing); '
                            "default: the config's mask generator.")
+_DIRECTION = flags.DEFINE_enum('direction', None, ['a2b', 'b2a'],
+                               'Unpaired runs: A -> B (default) or B -> A.')
 flags.mark_flags_as_required(['workdir', 'input', 'output'])
 
 
@@ -137,16 +144,20 @@ def check_images(paths: list[str], channels: int) -> None:
                          f'{"; ".join(unreadable)}. Remove or fix them and rerun.')
 
 
-def _check_run(workdir: str, interpolate_with: str | None, mask: str | None):
+def _check_run(workdir: str, interpolate_with: str | None, mask: str | None,
+               direction: str | None):
   """The run's family (no checkpoint restored): it must translate or inpaint; an interpolation
   partner must be a run of the same family."""
   config = runs.load_config(workdir)
   family = families.make(config)
   if not base.has(family, 'inpaint'):
     base.require(family, 'translate', 'jaxgan.translate')
-  if mask is not None and not base.has(family, 'inpaint'):
-    raise config_lib.ConfigError(f'--mask is for inpainting runs; {workdir} is a '
-                                 f'{config.family!r} run.')
+  for option, value, capability, kind in (('--mask', mask, 'inpaint', 'inpainting'),
+                                          ('--direction', direction, 'bidirectional',
+                                           'unpaired translation')):
+    if value is not None and not base.has(family, capability):
+      raise config_lib.ConfigError(f'{option} is for {kind} runs; {workdir} is a '
+                                   f'{config.family!r} run.')
   if interpolate_with is not None:
     other = runs.load_config(interpolate_with).family
     if other != config.family:
@@ -156,14 +167,20 @@ def _check_run(workdir: str, interpolate_with: str | None, mask: str | None):
 
 
 def load_translator(workdir: str, step: int | None = None, tile: int = 512, overlap: int = 32,
-                    alpha: float | None = None, interpolate_with: str | None = None):
+                    alpha: float | None = None, interpolate_with: str | None = None,
+                    direction: str | None = None):
   """(apply, checkpoint step): apply maps a uint8 image [h, w, C] of the run's channels to the
-  run's uint8 output (EMA weights, tiled; with `interpolate_with`, the alpha-mixed weights)."""
+  run's uint8 output (EMA weights, tiled; with `interpolate_with`, the alpha-mixed weights;
+  an unpaired run in `direction`, default 'a2b')."""
   _, family, state = runs.load_run(workdir, step)
   if interpolate_with is not None:
     state = runs.interpolate_states(runs.load_run(interpolate_with)[2], state, alpha)
   state = jax.device_put(state, jax.devices()[0])  # one device: a tile is one example
-  translate = jax.jit(family.translate)
+  if base.has(family, 'bidirectional'):
+    translate = jax.jit(functools.partial(family.translate_direction,
+                                          direction=direction or 'a2b'))
+  else:
+    translate = jax.jit(family.translate)
 
   def apply(image):
     return image_lib.to_uint8(
@@ -228,15 +245,19 @@ def _masks(family, inputs: list[str], masks: list[str] | None, channels: int) ->
 
 def translate_files(workdir: str, input_path: str, output_path: str, step: int | None = None,
                     tile: int = 512, overlap: int = 32, alpha: float | None = None,
-                    interpolate_with: str | None = None, mask_path: str | None = None
-                    ) -> list[str]:
+                    interpolate_with: str | None = None, mask_path: str | None = None,
+                    direction: str | None = None) -> list[str]:
   """Translates (or inpaints) the image(s) at `input_path` with the run in `workdir` (see the
   module docstring); returns the paths written."""
   _check_options(tile, overlap, alpha, interpolate_with)
   inputs = image_files(input_path)
   outputs = output_files(inputs, input_path, output_path)
-  family = _check_run(workdir, interpolate_with, mask_path)
-  channels = family.example_batch(base.phases(family)[0])['input'].shape[-1]
+  family = _check_run(workdir, interpolate_with, mask_path, direction)
+  example = family.example_batch(base.phases(family)[0])
+  if base.has(family, 'bidirectional'):  # the source domain's images: 'a2b' reads A's
+    channels = example[(direction or 'a2b')[0]]['image'].shape[-1]
+  else:
+    channels = example['input'].shape[-1]
   if channels not in (1, 3):
     raise config_lib.ConfigError(f'This run\'s inputs have {channels} channels: translate reads '
                                  'images as grayscale (1) or RGB (3); apply it from Python '
@@ -250,7 +271,8 @@ def translate_files(workdir: str, input_path: str, output_path: str, step: int |
         inputs, input_path, mask_path), channels)
     inpaint, trained_step = load_inpainter(workdir, step)
   else:
-    apply, trained_step = load_translator(workdir, step, tile, overlap, alpha, interpolate_with)
+    apply, trained_step = load_translator(workdir, step, tile, overlap, alpha, interpolate_with,
+                                          direction)
   for i, (source, target) in enumerate(zip(inputs, outputs)):
     image = read_image(source, channels)
     output = apply(image) if masks is None else inpaint(image, masks[i])
@@ -270,7 +292,8 @@ def main(argv):
   platform.use_default_xla_flags()
   try:
     translate_files(_WORKDIR.value, _INPUT.value, _OUTPUT.value, _STEP.value, _TILE.value,
-                    _TILE_OVERLAP.value, _ALPHA.value, _INTERPOLATE_WITH.value, _MASK.value)
+                    _TILE_OVERLAP.value, _ALPHA.value, _INTERPOLATE_WITH.value, _MASK.value,
+                    _DIRECTION.value)
   except config_lib.ConfigError as e:
     console.fatal(e, console.EXIT_CONFIG_ERROR)
   except (checkpoints.CheckpointError, ImageFileError) as e:

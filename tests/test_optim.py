@@ -8,6 +8,7 @@ import optax
 import pytest
 
 from configs import blocks
+from jaxgan import config_lib
 from jaxgan import optim
 
 PEAK, NUM_STEPS = 3e-3, 100
@@ -28,6 +29,9 @@ def _after_warmup(schedule, t, decay_steps):
     return PEAK
   if schedule == 'cosine':
     return PEAK * 0.5 * (1 + math.cos(math.pi * progress))
+  if schedule == 'constant_then_linear_decay':  # decay_start 0.5: held for half the steps
+    hold = round(0.5 * decay_steps)
+    return PEAK * (1 - min(max(t - hold, 0), decay_steps - hold) / (decay_steps - hold))
   return PEAK * (1 - progress)  # linear_decay
 
 
@@ -45,11 +49,29 @@ def test_schedules_follow_their_formulas(schedule, warmup):
 
 
 def test_decay_ends_at_zero_at_num_steps():
-  for schedule in ('cosine', 'linear_decay'):
+  for schedule in ('cosine', 'linear_decay', 'constant_then_linear_decay'):
     fn = optim.make_schedule(_block(schedule=schedule, warmup=10), NUM_STEPS)
     assert float(fn(10)) == pytest.approx(PEAK)
     assert float(fn(NUM_STEPS)) == pytest.approx(0.0, abs=1e-12)
-    assert float(fn(NUM_STEPS // 2 + 5)) < PEAK
+    assert float(fn(NUM_STEPS - 5)) < PEAK
+
+
+@pytest.mark.parametrize('decay_start', [0.0, 0.25, 1.0])
+def test_constant_then_linear_decay_holds_the_peak_for_its_fraction(decay_start):
+  block = _block(schedule='constant_then_linear_decay')
+  block.decay_start = decay_start
+  fn = optim.make_schedule(block, NUM_STEPS)
+  hold = round(decay_start * NUM_STEPS)
+  for t in range(0, NUM_STEPS + 1, 5):
+    expected = PEAK if t <= hold else PEAK * (NUM_STEPS - t) / (NUM_STEPS - hold)
+    assert float(fn(t)) == pytest.approx(expected, rel=1e-5, abs=1e-12), t
+
+
+def test_decay_start_outside_the_unit_interval_is_refused():
+  block = _block(schedule='constant_then_linear_decay')
+  block.decay_start = 1.5
+  with pytest.raises(config_lib.ConfigError, match='decay_start=1.5'):
+    optim.make_schedule(block, NUM_STEPS)
 
 
 GRADIENTS = [np.float32([[0.3, -1.2], [2.0, 1e-3]]), np.float32([[-0.1, 0.4], [1.5, -2.0]]),

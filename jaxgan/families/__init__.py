@@ -10,11 +10,13 @@ from jaxgan.families import gan
 from jaxgan.families import image_to_image
 from jaxgan.families import pixelcnn
 from jaxgan.families import super_resolution
+from jaxgan.families import unpaired
 from jaxgan.families import vae
 
 FAMILIES = {'gan': gan.GanFamily, 'vae': vae.VaeFamily, 'pixelcnn': pixelcnn.PixelCnnFamily,
             'super_resolution': super_resolution.SuperResolutionFamily,
-            'pix2pix': image_to_image.Pix2PixFamily, 'inpainting': image_to_image.InpaintingFamily}
+            'pix2pix': image_to_image.Pix2PixFamily, 'inpainting': image_to_image.InpaintingFamily,
+            'unpaired_translation': unpaired.UnpairedTranslationFamily}
 
 
 def make(config: ml_collections.ConfigDict):

@@ -18,6 +18,8 @@ hasattr); `families.make` checks that each declared one is implemented:
   'sample'        sample(state, rng, num) -> images in [-1, 1], NHWC (a prior to sample from)
   'generate'      latent_dim; generate(state, latents, labels=None) -> images in [-1, 1]
   'translate'     translate(state, inputs) -> images in [-1, 1] (image-to-image: uint8 inputs)
+  'bidirectional' translate_direction(state, inputs, direction) -> images in [-1, 1]: 'a2b' or
+                  'b2a' between two domains (unpaired translation; translate is 'a2b')
   'inpaint'       inpaint(state, images, masks) -> images in [-1, 1]: uint8 images and masks
                   [N, h, w, 1] (1 = missing); known pixels kept exactly. check_image_size(h, w)
                   raises a ValueError for a size the network cannot take
@@ -89,6 +91,10 @@ class Translator(Protocol):
   def translate(self, state: Any, inputs: jax.Array) -> jax.Array: ...
 
 
+class BidirectionalTranslator(Protocol):
+  def translate_direction(self, state: Any, inputs: jax.Array, direction: str) -> jax.Array: ...
+
+
 class Inpainter(Protocol):
   def inpaint(self, state: Any, images: jax.Array, masks: jax.Array) -> jax.Array: ...
 
@@ -113,6 +119,7 @@ CAPABILITIES = {
     'sample': ('sample',),
     'generate': ('generate', 'latent_dim'),
     'translate': ('translate',),
+    'bidirectional': ('translate_direction',),
     'inpaint': ('inpaint', 'check_image_size'),
     'image_grids': ('image_grids',),
     'eval_metrics': ('eval_metrics', 'eval_protocol'),
