@@ -9,21 +9,10 @@ from torch import nn as tnn
 
 from jaxgan.models import image_to_image as i2i
 from jaxgan.models import normalization
-
-
-def _to_torch(images):
-  return torch.from_numpy(np.asarray(images, np.float32).transpose(0, 3, 1, 2).copy())
-
-
-def _to_numpy(tensor):
-  return tensor.detach().numpy().transpose(0, 2, 3, 1)
-
-
-def _copy(layer: tnn.Module, params: dict) -> None:
-  """Flax conv (HWIO) or transposed conv ([kh, kw, out, in]) -> PyTorch (OIHW / [in, out, kh,
-  kw]): both are transpose(3, 2, 0, 1)."""
-  layer.weight.data = torch.from_numpy(np.asarray(params['kernel']).transpose(3, 2, 0, 1).copy())
-  layer.bias.data = torch.from_numpy(np.array(params['bias']))
+from torch_twins import copy_conv as _copy
+from torch_twins import random_variables
+from torch_twins import to_numpy as _to_numpy
+from torch_twins import to_torch as _to_torch
 
 
 def _copy_norm(norm: tnn.InstanceNorm2d, params: dict) -> None:
@@ -32,23 +21,8 @@ def _copy_norm(norm: tnn.InstanceNorm2d, params: dict) -> None:
 
 
 def _variables(module, *args, seed=0, **kwargs):
-  """Random variables on the shapes `module.init` would give (jax.eval_shape: no compilation,
-  which costs seconds per layer on a loaded CPU): kernels N(0, 1/fan_in), norm scales 1 + N(0,
-  0.2) and biases N(0, 0.1) (away from 1 and 0, so a swapped copy would show), batch-norm
-  statistics 0 and 1."""
-  shapes = jax.eval_shape(lambda: module.init(jax.random.key(0), *args, **kwargs))
-  rng = np.random.default_rng(seed)
-
-  def draw(path, leaf):
-    name, noise = jax.tree_util.keystr(path), rng.normal(size=leaf.shape).astype(np.float32)
-    if "'var'" in name or "'mean'" in name:
-      return np.full(leaf.shape, float("'var'" in name), np.float32)
-    if "'scale'" in name:
-      return 1 + 0.2 * noise
-    if "'kernel'" in name:
-      return noise / np.float32(np.sqrt(np.prod(leaf.shape[:-1])))
-    return 0.1 * noise
-  return jax.tree_util.tree_map_with_path(draw, shapes)
+  """Random variables with batch-norm running statistics 0 and 1 (the twins keep PyTorch's)."""
+  return random_variables(module, *args, seed=seed, random_statistics=False, **kwargs)
 
 
 def test_instance_norm_matches_hand_computation_and_torch():

@@ -8,48 +8,11 @@ import torch
 from torch import nn as tnn
 
 from jaxgan.models import unpaired
-
-
-def _to_torch(images):
-  return torch.from_numpy(np.asarray(images, np.float32).transpose(0, 3, 1, 2).copy())
-
-
-def _to_numpy(tensor):
-  return tensor.detach().numpy().transpose(0, 2, 3, 1)
-
-
-def _variables(module, *args, seed=0, **kwargs):
-  """Random variables on the shapes `module.init` would give (jax.eval_shape: nothing
-  compiled): kernels N(0, 1/fan_in), norm scales 1 + N(0, 0.2), biases and running means
-  N(0, 0.1), running variances exp(N(0, 0.2)), all away from their init, so a swapped or
-  skipped copy shows."""
-  shapes = jax.eval_shape(lambda: module.init(jax.random.key(0), *args, **kwargs))
-  rng = np.random.default_rng(seed)
-
-  def draw(path, leaf):
-    name, noise = jax.tree_util.keystr(path), rng.normal(size=leaf.shape).astype(np.float32)
-    if "'var'" in name:
-      return np.exp(0.2 * noise)
-    if "'scale'" in name:
-      return 1 + 0.2 * noise
-    if "'kernel'" in name:
-      return noise / np.float32(np.sqrt(np.prod(leaf.shape[:-1])))
-    return 0.1 * noise
-  return jax.tree_util.tree_map_with_path(draw, shapes)
-
-
-def _tensor(array):
-  return torch.from_numpy(np.array(array, np.float32))
-
-
-def _copy(layer: tnn.Module, params: dict) -> tnn.Module:
-  """Flax conv (HWIO) or transposed conv ([kh, kw, out, in]) -> PyTorch (OIHW / [in, out, kh,
-  kw]): both are transpose(3, 2, 0, 1). A layer without bias must have none in Flax too."""
-  layer.weight.data = _tensor(np.asarray(params['kernel']).transpose(3, 2, 0, 1))
-  assert (layer.bias is None) == ('bias' not in params)
-  if layer.bias is not None:
-    layer.bias.data = _tensor(params['bias'])
-  return layer
+from torch_twins import copy_conv as _copy
+from torch_twins import random_variables as _variables
+from torch_twins import tensor as _tensor
+from torch_twins import to_numpy as _to_numpy
+from torch_twins import to_torch as _to_torch
 
 
 def _norm_twin(kind: str, channels: int, variables: dict, name: str) -> tnn.Module:
