@@ -1,5 +1,7 @@
 """pix2pix and inpainting: their configs train shrunk, masked losses ignore known pixels, the
 composite keeps them bitwise, bitwise resume, and bad configs refused in one line."""
+import shutil
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -143,15 +145,16 @@ def test_mri_pairs_are_the_same_voxels_of_tissue_maps_and_t1():
 
 @pytest.fixture(scope='module')
 def pix2pix_runs(tmp_path_factory):
-  """Workdirs of tiny pix2pix runs: 3 steps straight, and 2 steps, a stop, 1 more."""
+  """Workdirs of tiny pix2pix runs: 3 steps checkpointed every step, and a copy of it without
+  its last checkpoint, resumed from step 2 (what a kill after that save leaves)."""
   root = tmp_path_factory.mktemp('pix2pix')
-  config = tiny_config('pix2pix.py', **{'train.num_steps': 3})
-  train.train_and_evaluate(config, str(root / 'straight'))
-  config.train.num_steps = 2
-  train.train_and_evaluate(config, str(root / 'resumed'))
-  config.train.num_steps = 3
-  train.train_and_evaluate(config, str(root / 'resumed'))
-  return config, str(root / 'straight'), str(root / 'resumed')
+  config = tiny_config('pix2pix.py', **{'train.num_steps': 3, 'train.keep_checkpoints': 3})
+  straight, resumed = root / 'straight', root / 'resumed'
+  train.train_and_evaluate(config, str(straight))
+  shutil.copytree(straight, resumed)
+  shutil.rmtree(resumed / 'checkpoints' / '3')
+  train.train_and_evaluate(config, str(resumed))
+  return config, str(straight), str(resumed)
 
 
 @pytest.mark.slow
