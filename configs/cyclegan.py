@@ -39,7 +39,7 @@ blocks = config_lib.sibling_module(__file__, 'blocks')
 # preset: (dataset A, dataset B, image size, channels, features, residual blocks, batch, steps)
 PRESETS = {
     'digits': ('sklearn_digits', 'mnist_5k', 32, 1, 16, 4, 8, 1000),
-    'mri': ('mni152_t1', 'mni152_gm', 64, 1, 16, 4, 4, 600),
+    'mri': ('mni152_t1', 'mni152_gm', 64, 1, 16, 4, 4, 400),
     'horse2zebra': ('cycle_gan/horse2zebra', 'cycle_gan/horse2zebra', 256, 3, 64, 9, 1, 266700),
 }
 

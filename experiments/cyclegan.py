@@ -2,7 +2,7 @@
 ground truth is known although training never sees a pair, trained on this machine's CPU.
 
   python experiments/cyclegan.py [--root=/tmp/jaxgan_cyclegan] [--out=experiments/results]
-      [--seeds=0,1,2] [--digits_steps=1000] [--mri_steps=600] [--tasks=digits,mri]
+      [--seeds=0,1,2] [--digits_steps=1000] [--mri_steps=400] [--tasks=digits,mri]
 
 Variants, the same budget (steps x the preset's batch) and networks: CycleGAN (configs/
 cyclegan.py), without the identity loss (identity_weight 0), without the cycle loss
@@ -236,7 +236,7 @@ def main():
   parser.add_argument('--out', default=os.path.join(common.REPO, 'experiments', 'results'))
   parser.add_argument('--seeds', default='0,1,2')
   parser.add_argument('--digits_steps', type=int, default=1000)
-  parser.add_argument('--mri_steps', type=int, default=600)
+  parser.add_argument('--mri_steps', type=int, default=400)
   parser.add_argument('--tasks', default='digits,mri')
   args = parser.parse_args()
   args.seeds = [int(s) for s in args.seeds.split(',')]

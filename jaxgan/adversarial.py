@@ -44,6 +44,9 @@ class Critic(NamedTuple):
   classifier_loss: Callable[[jax.Array, Any], jax.Array] | None = None
   classifier_weight: float = 1.0
   mutable: tuple = ('batch_stats', 'spectral')
+  # G's loss scores its fakes in one pass with the (gradient-stopped) real images, the batch
+  # D's update sees: a D with batch norm then normalizes both by the same mixed statistics.
+  score_with_real: bool = False
 
   def apply(self, d: NetworkState, params, scored: Scored, rng: jax.Array):
     """D in training mode: ((logits, class_logits), updated collections)."""
@@ -61,15 +64,18 @@ class Critic(NamedTuple):
     return self.classifier_weight * self.classifier_loss(class_logits, condition)
 
 
-def image_critic(module, config, mutable: tuple = ('batch_stats',)) -> Critic:
-  """The Critic of an image-to-image family (super-resolution, pix2pix, inpainting): `module`
-  trained with config.optim.discriminator over train.num_steps, config.gan's loss and penalty."""
+def image_critic(module, config, mutable: tuple = ('batch_stats',),
+                 score_with_real: bool = False) -> Critic:
+  """The Critic of an image-to-image family (super-resolution, pix2pix, inpainting, unpaired):
+  `module` trained with config.optim.discriminator over train.num_steps, config.gan's loss and
+  penalty."""
   block = config.optim.discriminator
   return Critic(module=module,
                 optimizer=optim.make_optimizer(block, optim.make_schedule(
                     block, config.train.num_steps)),
                 loss=losses.get(config.gan.loss), regularizer=penalties.get(config.gan),
-                penalty_weight=config.gan.penalty_weight, mutable=mutable)
+                penalty_weight=config.gan.penalty_weight, mutable=mutable,
+                score_with_real=score_with_real)
 
 
 def _concatenate(a, b):
@@ -132,19 +138,23 @@ def generator_adversarial_loss(critic: Critic, d: NetworkState, fake: Scored,
                                rng: jax.Array, real: Scored | None = None) -> jax.Array:
   """G's adversarial loss (plus the auxiliary classifier loss) against D in training mode,
   differentiable with respect to `fake.images`; D's collections are not updated. A relativistic
-  loss (`critic.loss.generator_uses_real`) needs `real`, scored in the same pass, gradient-
-  stopped."""
+  loss (`critic.loss.generator_uses_real`) or a critic with `score_with_real` needs `real`,
+  scored in the same pass, gradient-stopped."""
   augment_rng, dropout_rng = jax.random.split(rng)
-  if not critic.loss.generator_uses_real:
+  uses_real = critic.loss.generator_uses_real
+  if not (uses_real or critic.score_with_real):
     scored = Scored(critic.augment(fake.images, augment_rng), fake.condition)
     (logits, class_logits), _ = critic.apply(d, d.params, scored, dropout_rng)
     return critic.loss.generator(logits) + critic.auxiliary_loss(class_logits, fake.condition)
   if real is None:
-    raise ValueError('A relativistic GAN loss scores real images in G\'s loss: pass `real`.')
+    raise ValueError('A relativistic GAN loss, or a critic with score_with_real, scores real '
+                     'images in G\'s loss: pass `real`.')
   num = fake.images.shape[0]
-  both = Scored(critic.augment(jnp.concatenate([fake.images, real.images]), augment_rng),
+  real_images = jax.lax.stop_gradient(real.images)
+  both = Scored(critic.augment(jnp.concatenate([fake.images, real_images]), augment_rng),
                 _concatenate(fake.condition, real.condition))
   (logits, class_logits), _ = critic.apply(d, d.params, both, dropout_rng)
-  loss = critic.loss.generator(logits[:num], jax.lax.stop_gradient(logits[num:]))
+  loss = (critic.loss.generator(logits[:num], jax.lax.stop_gradient(logits[num:])) if uses_real
+          else critic.loss.generator(logits[:num]))
   return loss + critic.auxiliary_loss(class_logits[:num] if class_logits is not None else None,
                                       fake.condition)

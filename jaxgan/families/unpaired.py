@@ -109,7 +109,9 @@ class UnpairedTranslationFamily:
                 if model.discriminator == 'image' else
                 image_to_image.PatchDiscriminator(model.d_features, model.d_layers,
                                                   model.d_norm))
-    self.critic = adversarial.image_critic(d_module, config)
+    # A batch-norm D (DiscoGAN) normalizes G's fakes with the real images, as in its update.
+    self.critic = adversarial.image_critic(d_module, config,
+                                           score_with_real=model.d_norm == 'batch')
     if config.gan.pool_size < 0:
       raise config_lib.ConfigError(f'config.gan.pool_size={config.gan.pool_size} must be >= 0 '
                                    '(0: no image pool).')
