@@ -102,6 +102,33 @@ def test_generator_objective_is_its_formula_and_pools_keep_each_domains_fakes():
                                                         jax.tree.leaves(after))), name
 
 
+def test_a_batch_norm_critic_scores_fakes_with_the_real_images():
+  """DiscoGAN's D has batch norm: G's loss sees each fake normalized with the real batch, as D's
+  update does, not by statistics of fakes alone (which D never trained on)."""
+  config = tiny_config('discogan.py', **{'gan.pool_size': 0})
+  family = families.make(config)
+  batch = data.host_batch(data.open_source(config.data, 'train'), 0, 4, config.seed)
+  state = family.init(jax.random.key(0), batch)
+  _, metrics = jax.jit(family.train_step)(state, batch, jax.random.key(1))
+  real = {d: data.normalize_images(batch[d]['image']) for d in 'ab'}
+
+  def train_mode(module, variables, *args):
+    return module.apply(variables, *args, train=True, mutable=['batch_stats'])[0]
+
+  def adversarial(together):
+    total = 0.0
+    for domain, source, name in (('b', 'a', 'generator_ab'), ('a', 'b', 'generator_ba')):
+      fake = train_mode(family.generators[name], state.networks[name].variables(), real[source])
+      scored = jnp.concatenate([fake, real[domain]]) if together else fake
+      logits, _ = train_mode(family.critic.module,
+                             state.networks[f'discriminator_{domain}'].variables(), scored, None)
+      total += float(jnp.mean(jax.nn.softplus(-logits[:4])))  # non-saturating: -log D(G)
+    return total
+
+  np.testing.assert_allclose(float(metrics['adversarial_loss']), adversarial(True), rtol=1e-4)
+  assert abs(adversarial(False) - adversarial(True)) > 1e-3
+
+
 @pytest.fixture(scope='module')
 def cyclegan_runs(tmp_path_factory):
   """(config, straight, resumed): a tiny 3-step run checkpointed every step, and a copy of it
