@@ -109,7 +109,13 @@ def digits(args, results: dict, path: str) -> None:
   a, b = test['a'], test['b']
   classifier = digit_classifier.load()
   accuracy = lambda images, labels: float(digit_classifier.accuracy(classifier, images, labels))
-  scores = common.DigitScores(a['label'], b['image'])
+  made = []  # the Inception features of the real digits take a minute: only when needed
+
+  def scores(images):
+    if not made:
+      made.append(common.DigitScores(a['label'], b['image']))
+    return made[0](images)
+
   table = results.setdefault('digits', {})
   if 'identity' not in table:
     train = data.open_source(config.data, 'train').b  # mnist_5k, sorted by label: subsample
@@ -121,7 +127,6 @@ def digits(args, results: dict, path: str) -> None:
     common.save_results(results, path)
   shown = np.searchsorted(np.sort(a['label']), np.arange(SHOWN))  # one digit per class
   shown = np.argsort(a['label'], kind='stable')[shown]
-  grids = {}
   for variant, seed, name, workdir in _runs('digits', 'digits', args.digits_steps, args,
                                             results, path):
     if name in table:
@@ -136,19 +141,16 @@ def digits(args, results: dict, path: str) -> None:
     table[name] = {**scores(a2b), 'accuracy_b2a': accuracy(b2a, b['label']),
                    'cycle_psnr_a': float(np.mean(image_quality.psnr(a2b2a, a['image']))),
                    'curve': curve, 'step': step}
-    if seed == args.seeds[0]:
-      grids[variant] = np.concatenate([a['image'][shown], a2b[shown], a2b2a[shown]])
     common.save_results(results, path)
-  results['digits_protocol'] = {
-      'a': 'scikit-learn load_digits test split (500, 50 per class) in MNIST\'s frame, padded '
-           'to 32x32', 'b': 'mnist_5k test split (500), padded to 32x32',
-      'steps': args.digits_steps, 'batch': config.train.batch_size, 'seeds': args.seeds,
-      'accuracy_b2a': 'the classifier on B -> A outputs against B\'s labels (ceiling: on real '
-                      'A digits)', **scores.protocol()}
-  common.save_results(results, path)
-  if grids:
-    image_lib.save_png(image_lib.make_grid(np.concatenate(list(grids.values())), columns=SHOWN),
-                       os.path.join(args.out, 'cyclegan_digits.png'))
+  if made:
+    results['digits_protocol'] = {
+        'a': 'scikit-learn load_digits test split (500, 50 per class) in MNIST\'s frame, '
+             'padded to 32x32', 'b': 'mnist_5k test split (500), padded to 32x32',
+        'steps': args.digits_steps, 'batch': config.train.batch_size, 'seeds': args.seeds,
+        'accuracy_b2a': 'the classifier on B -> A outputs against B\'s labels (ceiling: on '
+                        'real A digits)', **made[0].protocol()}
+    common.save_results(results, path)
+  save_grid(args, 'digits', a['image'][shown], os.path.join(args.out, 'cyclegan_digits.png'))
 
 
 def mri(args, results: dict, path: str) -> None:
@@ -168,7 +170,6 @@ def mri(args, results: dict, path: str) -> None:
                          for k, v in image_scores(x, y).items()}
     common.save_results(results, path)
   middle = np.arange(len(a))[len(a) // 2 - SHOWN // 2:][:SHOWN]
-  grids = {}
   for variant, seed, name, workdir in _runs('mri', 'mri', args.mri_steps, args, results, path):
     if name in table:
       continue
@@ -183,8 +184,6 @@ def mri(args, results: dict, path: str) -> None:
                    **{f'{k}_b2a': v for k, v in image_scores(b2a, a).items()},
                    'cycle_psnr_a': float(np.mean(image_quality.psnr(a2b2a, a))),
                    'curve': curve, 'step': step}
-    if seed == args.seeds[0]:
-      grids[variant] = np.concatenate([a[middle], a2b[middle], b[middle]])
     common.save_results(results, path)
   results['mri_protocol'] = {
       'split': f'{len(a)} 64x64 tiles of held-out axial slices z 85-99 (MNI152 2009a, T1 and '
@@ -193,9 +192,21 @@ def mri(args, results: dict, path: str) -> None:
       'batch': config.train.batch_size, 'seeds': args.seeds,
       'psnr': 'per tile, peak 255, no border crop; mean over tiles'}
   common.save_results(results, path)
-  if grids:
-    image_lib.save_png(image_lib.make_grid(np.concatenate(list(grids.values())), columns=SHOWN),
-                       os.path.join(args.out, 'cyclegan_mri.png'))
+  save_grid(args, 'mri', a[middle], os.path.join(args.out, 'cyclegan_mri.png'), truth=b[middle])
+
+
+def save_grid(args, task: str, inputs: np.ndarray, path: str, truth=None) -> None:
+  """Rows A | A -> B | A -> B -> A of the first seed's final run of every variant (| the
+  truth B, where known), `inputs` one per column."""
+  rows = []
+  for variant in VARIANTS:
+    workdir = os.path.join(args.root, f'{task}_{variant}_seed{args.seeds[0]}')
+    if os.path.isdir(workdir):
+      apply, _ = translator(workdir)
+      a2b = apply(inputs, 'a2b')
+      rows += [inputs, a2b, apply(a2b, 'b2a')] + ([truth] if truth is not None else [])
+  if rows:
+    image_lib.save_png(image_lib.make_grid(np.concatenate(rows), columns=len(inputs)), path)
 
 
 def _row(label: str, runs: list[dict], keys: tuple) -> str:
