@@ -59,6 +59,53 @@ def _shown(images: jax.Array, channels: int) -> jax.Array:
   return jnp.repeat(jnp.mean(images, axis=-1, keepdims=True), channels, axis=-1)
 
 
+def _check_config(config: ml_collections.ConfigDict, channels: dict) -> int:
+  """A one-line ConfigError for a config this family cannot train; returns the generators' size
+  multiple (2^downsamplings)."""
+  data_config, model, objective = config.data, config.model, config.objective
+  if data_config.get('pairing') != 'unpaired':
+    raise config_lib.ConfigError(
+        f"config.family={config.family!r} trains on two unpaired domains: set "
+        f"config.data.pairing='unpaired' (domain A: config.data, B: config.data.other); got "
+        f"{data_config.get('pairing')!r}.")
+  if data_config.other.image_size != data_config.image_size:
+    raise config_lib.ConfigError(
+        f'config.data.other.image_size={data_config.other.image_size} differs from '
+        f'config.data.image_size={data_config.image_size}: both domains train at one size.')
+  if objective.cycle_loss not in PIXEL_LOSSES:
+    raise config_lib.ConfigError(f'Unknown config.objective.cycle_loss {objective.cycle_loss!r}; '
+                                 f'choose one of {sorted(PIXEL_LOSSES)}.')
+  negative = [w for w in WEIGHTS if objective[w] < 0]
+  if negative:
+    raise config_lib.ConfigError(f'config.objective.{negative[0]} must be >= 0.')
+  if not objective.adversarial_weight:
+    raise config_lib.ConfigError('config.objective.adversarial_weight is 0: without the GAN '
+                                 'loss nothing pulls a translation towards the other domain.')
+  if objective.identity_weight and channels['a'] != channels['b']:
+    raise config_lib.ConfigError(
+        f'config.objective.identity_weight > 0 needs domains with the same channels (G_AB(b) '
+        f'~ b); A has {channels["a"]}, B {channels["b"]}. Set it to 0.')
+  if config.gan.pool_size < 0:
+    raise config_lib.ConfigError(f'config.gan.pool_size={config.gan.pool_size} must be >= 0 '
+                                 '(0: no image pool).')
+  if model.generator not in GENERATORS or model.discriminator not in DISCRIMINATORS:
+    raise config_lib.ConfigError(
+        f'config.model.generator={model.generator!r} / discriminator={model.discriminator!r}: '
+        f'choose a generator of {GENERATORS} and a discriminator of {DISCRIMINATORS}.')
+  try:
+    for field in ('norm', 'd_norm'):
+      normalization.check_norm(model[field], field, image_to_image.IMAGE_NORMS)
+  except ValueError as e:
+    raise config_lib.ConfigError(f'config.model: {e}') from None
+  size_multiple = 2 ** (model.downsamplings if model.generator == 'resnet' else model.depth)
+  multiple = max(size_multiple, 2 ** model.d_layers if model.discriminator == 'image' else 1)
+  if data_config.image_size % multiple:
+    raise config_lib.ConfigError(
+        f'config.data.image_size={data_config.image_size} is not a multiple of {multiple}, '
+        'which config.model\'s generator and discriminator need; change one of them.')
+  return size_multiple
+
+
 class UnpairedTranslationFamily:
   """CycleGAN / DiscoGAN: two generators and two discriminators on unpaired domains."""
 
@@ -66,45 +113,14 @@ class UnpairedTranslationFamily:
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
-    data_config, model, objective = config.data, config.model, config.objective
-    if data_config.get('pairing') != 'unpaired':
-      raise config_lib.ConfigError(
-          f"config.family={config.family!r} trains on two unpaired domains: set "
-          f"config.data.pairing='unpaired' (domain A: config.data, B: config.data.other); got "
-          f"{data_config.get('pairing')!r}.")
-    if data_config.other.image_size != data_config.image_size:
-      raise config_lib.ConfigError(
-          f'config.data.other.image_size={data_config.other.image_size} differs from '
-          f'config.data.image_size={data_config.image_size}: both domains train at one size.')
-    self.channels = {'a': data_config.channels, 'b': data_config.other.channels}
-    self._check_objective(objective)
-    if objective.identity_weight and self.channels['a'] != self.channels['b']:
-      raise config_lib.ConfigError(
-          f'config.objective.identity_weight > 0 needs domains with the same channels (G_AB(b) '
-          f'~ b); A has {self.channels["a"]}, B {self.channels["b"]}. Set it to 0.')
-    if model.generator not in GENERATORS or model.discriminator not in DISCRIMINATORS:
-      raise config_lib.ConfigError(
-          f'config.model.generator={model.generator!r} / discriminator='
-          f'{model.discriminator!r}: choose a generator of {GENERATORS} and a discriminator '
-          f'of {DISCRIMINATORS}.')
-    try:
-      for field in ('norm', 'd_norm'):
-        normalization.check_norm(model[field], field, image_to_image.IMAGE_NORMS)
-    except ValueError as e:
-      raise config_lib.ConfigError(f'config.model: {e}') from None
-    self.size_multiple = 2 ** (model.downsamplings if model.generator == 'resnet'
-                               else model.depth)  # what translate_direction pads to
-    d_multiple = 2 ** model.d_layers if model.discriminator == 'image' else 1
-    multiple = max(self.size_multiple, d_multiple)
-    if data_config.image_size % multiple:
-      raise config_lib.ConfigError(
-          f'config.data.image_size={data_config.image_size} is not a multiple of {multiple}, '
-          'which config.model\'s generator and discriminator need; change one of them.')
+    model = config.model
+    self.channels = {'a': config.data.channels, 'b': config.data.other.channels}
+    self.size_multiple = _check_config(config, self.channels)  # what translate pads to
     self.generators = {'generator_ab': self._generator(self.channels['b']),
                        'generator_ba': self._generator(self.channels['a'])}
-    steps = config.train.num_steps
     self.g_optimizer = optim.make_optimizer(
-        config.optim.generator, optim.make_schedule(config.optim.generator, steps))
+        config.optim.generator, optim.make_schedule(config.optim.generator,
+                                                    config.train.num_steps))
     d_module = (models.ImageDiscriminator(model.d_features, model.d_layers, model.d_norm)
                 if model.discriminator == 'image' else
                 image_to_image.PatchDiscriminator(model.d_features, model.d_layers,
@@ -112,22 +128,6 @@ class UnpairedTranslationFamily:
     # A batch-norm D (DiscoGAN) normalizes G's fakes with the real images, as in its update.
     self.critic = adversarial.image_critic(d_module, config,
                                            score_with_real=model.d_norm == 'batch')
-    if config.gan.pool_size < 0:
-      raise config_lib.ConfigError(f'config.gan.pool_size={config.gan.pool_size} must be >= 0 '
-                                   '(0: no image pool).')
-
-  @staticmethod
-  def _check_objective(objective: ml_collections.ConfigDict) -> None:
-    if objective.cycle_loss not in PIXEL_LOSSES:
-      raise config_lib.ConfigError(f'Unknown config.objective.cycle_loss '
-                                   f'{objective.cycle_loss!r}; choose one of '
-                                   f'{sorted(PIXEL_LOSSES)}.')
-    negative = [w for w in WEIGHTS if objective[w] < 0]
-    if negative:
-      raise config_lib.ConfigError(f'config.objective.{negative[0]} must be >= 0.')
-    if not objective.adversarial_weight:
-      raise config_lib.ConfigError('config.objective.adversarial_weight is 0: without the GAN '
-                                   'loss nothing pulls a translation towards the other domain.')
 
   def _generator(self, out_channels: int):
     model = self.config.model
