@@ -232,11 +232,20 @@ def markdown(results: dict) -> str:
               f'{protocol["seeds"]} (mean ± std over seeds)', '', header,
               '|' + '---|' * (len(keys) + 1)]
     lines += [_row(label, [table[row]], keys) for row, label in references if row in table]
+    curves = {}
     for variant in VARIANTS:
       runs = [table[f'{task}_{variant}_seed{s}'] for s in protocol['seeds']
               if f'{task}_{variant}_seed{s}' in table]
       if runs:
         lines.append(_row(f'{variant} ({len(runs)} seeds)', runs, keys))
+        curves[variant] = [dict(r['curve']) for r in runs]
+    lines += ['', f'{task}: {keys[0]} of the checkpoints during training (mean over seeds)', '']
+    steps = sorted(set.intersection(*[set(c) for runs in curves.values() for c in runs]))
+    lines += ['| model | ' + ' | '.join(str(s) for s in steps) + ' |',
+              '|' + '---|' * (len(steps) + 1)]
+    for variant, runs in curves.items():
+      lines.append(f'| {variant} | ' + ' | '.join(
+          f'{np.mean([c[s] for c in runs]):.4g}' for s in steps) + ' |')
     lines.append('')
   return '\n'.join(lines)
 
