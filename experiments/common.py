@@ -53,7 +53,8 @@ def mean_std(values: list[float]) -> str:
   """'mean ± std' (population std over seeds), or the value alone for one seed."""
   if len(values) == 1:
     return f'{values[0]:.4g}'
-  return f'{np.mean(values):.4g} ± {np.std(values):.2g}'
+  std = np.std(values)
+  return f'{np.mean(values):.4g} ± {std if std > 1e-9 * abs(np.mean(values)) else 0:.2g}'
 
 
 class DigitScores:

@@ -3,6 +3,7 @@ ground truth is known although training never sees a pair, trained on this machi
 
   python experiments/cyclegan.py [--root=/tmp/jaxgan_cyclegan] [--out=experiments/results]
       [--seeds=0,1,2] [--digits_steps=1000] [--mri_steps=400] [--tasks=digits,mri]
+      [--score_only]
 
 Variants, the same budget (steps x the preset's batch) and networks: CycleGAN (configs/
 cyclegan.py), without the identity loss (identity_weight 0), without the cycle loss
@@ -91,6 +92,8 @@ def _runs(task: str, preset: str, steps: int, args, results: dict, path: str):
   for seed in args.seeds:
     for variant, (config, flags) in VARIANTS.items():
       name = f'{task}_{variant}_seed{seed}'
+      if args.score_only and not results.get('train', {}).get(name, {}).get('finished'):
+        continue
       workdir = common.train_run(name, f'{config}:{preset}', [
           f'--config.seed={seed}', f'--config.train.num_steps={steps}', *RUN_FLAGS, *flags],
           args.root, results, path)
@@ -258,6 +261,8 @@ def main():
   parser.add_argument('--digits_steps', type=int, default=1000)
   parser.add_argument('--mri_steps', type=int, default=400)
   parser.add_argument('--tasks', default='digits,mri')
+  parser.add_argument('--score_only', action='store_true',
+                      help='Score and tabulate the finished runs; train nothing.')
   args = parser.parse_args()
   args.seeds = [int(s) for s in args.seeds.split(',')]
   os.makedirs(args.out, exist_ok=True)
