@@ -1,5 +1,6 @@
 """Test setup: 4 simulated CPU devices (set before jax is imported) and shrunk real configs."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -85,6 +86,19 @@ def run_module(module: str, *args: str, timeout: float = 300) -> subprocess.Comp
   """Runs `python -m module args` from the repo root with the test environment."""
   return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO, capture_output=True,
                         text=True, timeout=timeout, env=dict(os.environ), check=False)
+
+
+def straight_and_resumed(config, root) -> tuple[str, str]:
+  """Workdirs under `root` of `config` (checkpointed every step, all kept) trained straight to
+  train.num_steps, and of a copy without its last checkpoint resumed from the one before (what
+  a kill after that save leaves)."""
+  from jaxgan import train  # pylint: disable=g-import-not-at-top
+  straight, resumed = os.path.join(root, 'straight'), os.path.join(root, 'resumed')
+  train.train_and_evaluate(config, straight)
+  shutil.copytree(straight, resumed)
+  shutil.rmtree(os.path.join(resumed, 'checkpoints', str(config.train.num_steps)))
+  train.train_and_evaluate(config, resumed)
+  return straight, resumed
 
 
 def final_state(workdir: str, config):

@@ -1,7 +1,5 @@
 """pix2pix and inpainting: their configs train shrunk, masked losses ignore known pixels, the
 composite keeps them bitwise, bitwise resume, and bad configs refused in one line."""
-import shutil
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,6 +9,7 @@ from PIL import Image
 from conftest import final_state
 from conftest import run_compiled_steps
 from conftest import shrunk_config
+from conftest import straight_and_resumed
 from jaxgan import config_lib
 from jaxgan import data
 from jaxgan import families
@@ -149,12 +148,7 @@ def pix2pix_runs(tmp_path_factory):
   its last checkpoint, resumed from step 2 (what a kill after that save leaves)."""
   root = tmp_path_factory.mktemp('pix2pix')
   config = tiny_config('pix2pix.py', **{'train.num_steps': 3, 'train.keep_checkpoints': 3})
-  straight, resumed = root / 'straight', root / 'resumed'
-  train.train_and_evaluate(config, str(straight))
-  shutil.copytree(straight, resumed)
-  shutil.rmtree(resumed / 'checkpoints' / '3')
-  train.train_and_evaluate(config, str(resumed))
-  return config, str(straight), str(resumed)
+  return (config, *straight_and_resumed(config, str(root)))
 
 
 @pytest.mark.slow

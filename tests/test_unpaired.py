@@ -2,8 +2,6 @@
 pools' routing, bitwise resume of four networks and two pools, the unpaired data (independent
 training crops, corresponding held-out tiles, scikit-learn digits in MNIST's frame), tfds
 cycle_gan splits, and bad configs refused in one line."""
-import shutil
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,12 +10,12 @@ import pytest
 from conftest import final_state
 from conftest import run_compiled_steps
 from conftest import shrunk_config
+from conftest import straight_and_resumed
 from jaxgan import config_lib
 from jaxgan import data
 from jaxgan import families
 from jaxgan import image_sets
 from jaxgan import mesh as mesh_lib
-from jaxgan import train
 
 # The shrink applied to cyclegan.py and discogan.py in tests: tiny widths, a few steps.
 TINY_UNPAIRED = {
@@ -135,12 +133,7 @@ def cyclegan_runs(tmp_path_factory):
   without its last checkpoint, resumed from step 2 (what a kill after that save leaves)."""
   root = tmp_path_factory.mktemp('cyclegan')
   config = tiny_config(**{'train.num_steps': 3, 'train.keep_checkpoints': 3})
-  straight, resumed = root / 'straight', root / 'resumed'
-  train.train_and_evaluate(config, str(straight))
-  shutil.copytree(straight, resumed)
-  shutil.rmtree(resumed / 'checkpoints' / '3')
-  train.train_and_evaluate(config, str(resumed))
-  return config, str(straight), str(resumed)
+  return (config, *straight_and_resumed(config, str(root)))
 
 
 @pytest.mark.slow
