@@ -57,29 +57,31 @@ RUN_FLAGS = ['--config.eval.every_steps=0',  # scored here
 SHOWN = 10  # test examples in the grids
 
 
-def translator(workdir: str, step: int | None = None):
-  """(apply, step): apply(images, direction) -> uint8 outputs of the checkpoint's EMA
-  generator ('a2b' or 'b2a'), in batches of 100."""
+def translators(workdir: str, every_checkpoint: bool = False):
+  """Yields (step, apply) for the latest checkpoint of a run, or for each of them:
+  apply(images, direction) -> uint8 outputs of that checkpoint's EMA generator ('a2b' or
+  'b2a'), in batches of 100. One family and one compiled translation serve every checkpoint."""
   import jax  # pylint: disable=g-import-not-at-top
   from jaxgan import runs  # pylint: disable=g-import-not-at-top
-  _, family, state = runs.load_run(workdir, step)
-  state = jax.device_put(state, jax.devices()[0])
-  translate = jax.jit(family.translate_direction, static_argnums=2)
-
-  def apply(images: np.ndarray, direction: str) -> np.ndarray:
-    return np.concatenate([image_lib.to_uint8(translate(state, images[i:i + 100], direction))
-                           for i in range(0, len(images), 100)])
-
-  return apply, int(state.step)
-
-
-def checkpoint_steps(workdir: str) -> list[int]:
-  from jaxgan import runs  # pylint: disable=g-import-not-at-top
   run = runs.TrainedRun(workdir)
+  translate = jax.jit(run.family.translate_direction, static_argnums=2)
   try:
-    return run.steps()
+    for step in run.steps() if every_checkpoint else [None]:
+      state = jax.device_put(run.restore(step), jax.devices()[0])
+
+      def apply(images: np.ndarray, direction: str, state=state) -> np.ndarray:
+        return np.concatenate([image_lib.to_uint8(translate(state, images[i:i + 100], direction))
+                               for i in range(0, len(images), 100)])
+
+      yield int(state.step), apply
   finally:
     run.close()
+
+
+def translator(workdir: str):
+  """(apply, step) of the run's latest checkpoint (see translators)."""
+  [(step, apply)] = translators(workdir)
+  return apply, step
 
 
 def image_scores(outputs: np.ndarray, targets: np.ndarray) -> dict:
@@ -135,8 +137,7 @@ def digits(args, results: dict, path: str) -> None:
     if name in table:
       continue
     curve = []
-    for step in checkpoint_steps(workdir):
-      apply, _ = translator(workdir, step)
+    for step, apply in translators(workdir, every_checkpoint=True):
       curve.append([step, accuracy(apply(a['image'], 'a2b'), a['label'])])
     apply, step = translator(workdir)
     a2b, b2a = apply(a['image'], 'a2b'), apply(b['image'], 'b2a')
@@ -177,8 +178,7 @@ def mri(args, results: dict, path: str) -> None:
     if name in table:
       continue
     curve = []
-    for step in checkpoint_steps(workdir):
-      apply, _ = translator(workdir, step)
+    for step, apply in translators(workdir, every_checkpoint=True):
       curve.append([step, image_scores(apply(a, 'a2b'), b)['psnr']])
     apply, step = translator(workdir)
     a2b, b2a = apply(a, 'a2b'), apply(b, 'b2a')

@@ -274,7 +274,8 @@ class UnpairedSource:
     self.a, self.b, self.corresponding = a, b, corresponding
     if corresponding and len(a) != len(b):
       raise DatasetError(f'config.data.paired_test: the held-out splits differ in size ({len(a)} '
-                         f'and {len(b)} examples), so they cannot correspond one to one.')
+                         f'and {len(b)} examples), so they cannot correspond one to one: set it to False for '
+                         'domains without ground truth.')
 
   def __len__(self) -> int:
     return max(len(self.a), len(self.b))

@@ -38,6 +38,7 @@ from jaxgan import image_pool
 from jaxgan import optim
 from jaxgan.evaluation import image_quality
 from jaxgan.families import base
+from jaxgan.families import image_to_image as i2i_family
 from jaxgan.families.super_resolution import PIXEL_LOSSES
 from jaxgan.families.super_resolution import quantize
 from jaxgan.models import image_to_image
@@ -50,13 +51,6 @@ DIRECTIONS = {'a2b': ('generator_ab', 'b'), 'b2a': ('generator_ba', 'a')}  # -> 
 GENERATORS = ('resnet', 'encoder_decoder')
 DISCRIMINATORS = ('patch', 'image')
 WEIGHTS = ('adversarial_weight', 'cycle_weight', 'identity_weight')
-
-
-def _shown(images: jax.Array, channels: int) -> jax.Array:
-  """Images with another channel count shown as their channel mean repeated (grids)."""
-  if images.shape[-1] == channels:
-    return images
-  return jnp.repeat(jnp.mean(images, axis=-1, keepdims=True), channels, axis=-1)
 
 
 def _check_config(config: ml_collections.ConfigDict, channels: dict) -> int:
@@ -72,12 +66,7 @@ def _check_config(config: ml_collections.ConfigDict, channels: dict) -> int:
     raise config_lib.ConfigError(
         f'config.data.other.image_size={data_config.other.image_size} differs from '
         f'config.data.image_size={data_config.image_size}: both domains train at one size.')
-  if objective.cycle_loss not in PIXEL_LOSSES:
-    raise config_lib.ConfigError(f'Unknown config.objective.cycle_loss {objective.cycle_loss!r}; '
-                                 f'choose one of {sorted(PIXEL_LOSSES)}.')
-  negative = [w for w in WEIGHTS if objective[w] < 0]
-  if negative:
-    raise config_lib.ConfigError(f'config.objective.{negative[0]} must be >= 0.')
+  i2i_family.check_objective_terms(objective, 'cycle_loss', WEIGHTS)
   if not objective.adversarial_weight:
     raise config_lib.ConfigError('config.objective.adversarial_weight is 0: without the GAN '
                                  'loss nothing pulls a translation towards the other domain.')
@@ -232,8 +221,7 @@ class UnpairedTranslationFamily:
       raise ValueError(f'Unknown direction {direction!r}; choose one of {tuple(DIRECTIONS)}.')
     name = DIRECTIONS[direction][0]
     height, width = inputs.shape[1:3]
-    m = self.size_multiple
-    padded = jnp.pad(inputs, ((0, 0), (0, -height % m), (0, -width % m), (0, 0)), mode='edge')
+    padded = i2i_family.pad_to_multiple(inputs, self.size_multiple)
     network = state.networks[name]
     outputs = self.generators[name].apply(network.variables(ema=True),
                                           data.normalize_images(padded), train=False)
@@ -264,7 +252,7 @@ class UnpairedTranslationFamily:
       rows = [data.normalize_images(batch[domain]['image']), outputs[direction],
               outputs[f'{direction}2{domain}']]
       grids[f'{domain}_{direction}_{direction}2{domain}'] = jnp.concatenate(
-          [_shown(x, channels) for x in rows], axis=2)
+          [i2i_family.with_channels(x, channels) for x in rows], axis=2)
     return grids
 
   def eval_metrics(self, state: TrainState, batch: base.Batch, rng: jax.Array) -> dict:
