@@ -27,12 +27,14 @@ from jaxgan.models.image_to_image import (PIX2PIX_INIT, check_image_norm, check_
 _UP3_PAD = ((1, 2), (1, 2))
 
 
-def _reflect_conv(x: jax.Array, features: int, kernel: int, use_bias: bool, name: str):
-  """Reflection padding by kernel // 2 (PyTorch's ReflectionPad2d), then a VALID k x k conv."""
+def reflect_conv(x: jax.Array, features: int, kernel: int, use_bias: bool, name: str,
+                 stride: int = 1):
+  """Reflection padding by kernel // 2 (PyTorch's ReflectionPad2d), then a VALID k x k conv with
+  N(0, 0.02) weights and stride `stride` (stride 2 halves even sides)."""
   pad = kernel // 2
   x = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode='reflect')
-  return nn.Conv(features, (kernel, kernel), padding='VALID', use_bias=use_bias,
-                 kernel_init=PIX2PIX_INIT, name=name)(x)
+  return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding='VALID',
+                 use_bias=use_bias, kernel_init=PIX2PIX_INIT, name=name)(x)
 
 
 class ResnetGenerator(nn.Module):
@@ -70,7 +72,7 @@ class ResnetGenerator(nn.Module):
                        f'padding needs more pixels than it pads); got {x.shape[1]}x{x.shape[2]}.')
     use_bias = self.norm != 'batch'
     norm = lambda name: image_norm(self.norm, train, name)
-    x = nn.relu(norm('in_norm')(_reflect_conv(x, self.features, 7, use_bias, 'in_conv')))
+    x = nn.relu(norm('in_norm')(reflect_conv(x, self.features, 7, use_bias, 'in_conv')))
     width = self.features
     for i in range(self.downsamplings):
       width *= 2
@@ -78,16 +80,16 @@ class ResnetGenerator(nn.Module):
                   kernel_init=PIX2PIX_INIT, name=f'down_{i}')(x)
       x = nn.relu(norm(f'down_norm_{i}')(x))
     for b in range(self.num_blocks):
-      y = _reflect_conv(x, width, 3, use_bias, f'block_{b}_conv_0')
+      y = reflect_conv(x, width, 3, use_bias, f'block_{b}_conv_0')
       y = nn.relu(norm(f'block_{b}_norm_0')(y))
-      y = _reflect_conv(y, width, 3, use_bias, f'block_{b}_conv_1')
+      y = reflect_conv(y, width, 3, use_bias, f'block_{b}_conv_1')
       x = x + norm(f'block_{b}_norm_1')(y)
     for i in reversed(range(self.downsamplings)):
       width //= 2
       x = nn.ConvTranspose(width, (3, 3), strides=(2, 2), padding=_UP3_PAD, use_bias=use_bias,
                            transpose_kernel=True, kernel_init=PIX2PIX_INIT, name=f'up_{i}')(x)
       x = nn.relu(norm(f'up_norm_{i}')(x))
-    return jnp.tanh(_reflect_conv(x, self.out_channels, 7, True, 'out_conv'))
+    return jnp.tanh(reflect_conv(x, self.out_channels, 7, True, 'out_conv'))
 
 
 def _check_depth(network: str, depth: int, x: jax.Array) -> None:
