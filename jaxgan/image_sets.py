@@ -102,14 +102,20 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
   return np.asarray(Image.fromarray(image).convert('L'))[..., None]
 
 
+def photo(name: str, channels: int) -> np.ndarray:
+  """One bundled photograph by name (a key of PHOTOS_TRAIN or PHOTOS_TEST), uint8 [H, W,
+  channels]."""
+  package, path = {**PHOTOS_TRAIN, **PHOTOS_TEST}[name]
+  install = {_SKIMAGE: 'scikit-image', _SKLEARN: 'scikit-learn'}[package]
+  return to_channels(np.asarray(Image.open(_package_file(package, path, install))), channels)
+
+
 def photos(split: str, channels: int) -> list[np.ndarray]:
   """The bundled photographs of `split` ('train' or 'test'), uint8 [H, W, channels]."""
   names = {'train': PHOTOS_TRAIN, 'test': PHOTOS_TEST}.get(split)
   if names is None:
     raise CollectionError(f'photos has splits train and test, not {split!r}.')
-  install = {_SKIMAGE: 'scikit-image', _SKLEARN: 'scikit-learn'}
-  return [to_channels(np.asarray(Image.open(_package_file(package, path, install[package]))),
-                      channels) for package, path in names.values()]
+  return [photo(name, channels) for name in names]
 
 
 def _mni152_volume(name: str) -> np.ndarray:

@@ -44,7 +44,7 @@ from jaxgan import checkpoints
 from jaxgan import config_lib
 from jaxgan import console
 from jaxgan import families
-from jaxgan import image_sets
+from jaxgan import image_files as files_lib
 from jaxgan import images as image_lib
 from jaxgan import platform
 from jaxgan import runs
@@ -69,10 +69,6 @@ flags.mark_flags_as_required(['workdir', 'input', 'output'])
 
 
 
-class ImageFileError(RuntimeError):
-  """Input images that cannot be read."""
-
-
 def _check_options(tile: int, overlap: int, alpha, interpolate_with) -> None:
   if tile < 0 or overlap < 0 or (tile and tile <= 2 * overlap):
     raise config_lib.ConfigError(f'--tile={tile} --tile_overlap={overlap}: pass --tile=0 (no '
@@ -82,66 +78,6 @@ def _check_options(tile: int, overlap: int, alpha, interpolate_with) -> None:
                                  'interpolation) or neither.')
   if alpha is not None and not 0 <= alpha <= 1:
     raise config_lib.ConfigError(f'--alpha={alpha} is outside [0, 1].')
-
-
-def image_files(input_path: str) -> list[str]:
-  """The image file `input_path`, or the image files in the folder `input_path`, sorted."""
-  if os.path.isdir(input_path):
-    paths = [os.path.join(input_path, name) for name in sorted(os.listdir(input_path))
-             if name.lower().endswith(image_lib.IMAGE_EXTENSIONS)]
-    if not paths:
-      raise config_lib.ConfigError(f'--input={input_path} holds no image files (extensions: '
-                                   f'{", ".join(image_lib.IMAGE_EXTENSIONS)}).')
-    return paths
-  if not os.path.isfile(input_path):
-    raise config_lib.ConfigError(f'--input={input_path} does not exist: pass an image file or '
-                                 'a folder of them.')
-  return [input_path]
-
-
-def output_files(inputs: list[str], input_path: str, output_path: str) -> list[str]:
-  """The PNG written for each input: into the folder `output_path`, or `output_path` itself
-  for one input file given with a .png name."""
-  if os.path.isdir(input_path) and os.path.isfile(output_path):
-    raise config_lib.ConfigError(f'--output={output_path} is a file; a folder --input needs an '
-                                 'output folder.')
-  if os.path.isdir(input_path) or os.path.isdir(output_path) or output_path.endswith(os.sep):
-    outputs = [os.path.join(output_path, os.path.splitext(os.path.basename(p))[0] + '.png')
-               for p in inputs]
-  elif output_path.lower().endswith('.png'):
-    outputs = [output_path]
-  else:
-    raise config_lib.ConfigError(f'--output={output_path} is neither a folder (existing, or '
-                                 f'ending in {os.sep}) nor a .png file.')
-  if len(set(outputs)) < len(outputs):
-    raise config_lib.ConfigError(f'Inputs in {input_path} share a file stem (e.g. a.jpg and '
-                                 'a.png): their outputs would overwrite each other.')
-  for source, target in zip(inputs, outputs):
-    if os.path.exists(target) and os.path.samefile(source, target):
-      raise config_lib.ConfigError(f'Writing {target} would overwrite the input: pass another '
-                                   '--output.')
-  return outputs
-
-
-def read_image(path: str, channels: int) -> np.ndarray:
-  """uint8 [h, w, channels] of an image file: images.read_image, converted to the run's
-  channels by image_sets.to_channels."""
-  return image_sets.to_channels(image_lib.read_image(path), channels)
-
-
-def check_images(paths: list[str], channels: int) -> None:
-  """An ImageFileError listing every file of `paths` that cannot be read."""
-  unreadable = []
-  for path in paths:
-    try:
-      read_image(path, channels)
-    except image_lib.ImageReadError as e:  # names the file and says why
-      unreadable.append(str(e))
-    except Exception as e:  # PIL raises many types for damaged or unknown files
-      unreadable.append(f'{path} ({checkpoints.short_cause(e, 80)})')
-  if unreadable:
-    raise ImageFileError(f'Cannot read {len(unreadable)} of {len(paths)} images: '
-                         f'{"; ".join(unreadable)}. Remove or fix them and rerun.')
 
 
 def _check_run(workdir: str, interpolate_with: str | None, mask: str | None,
@@ -223,11 +159,11 @@ def mask_files(inputs: list[str], input_path: str, mask_path: str) -> list[str]:
 def _masks(family, inputs: list[str], masks: list[str] | None, channels: int) -> list:
   """uint8 [h, w, 1] masks (1 = missing) of every input, checked against its image's size."""
   from jaxgan import masks as masks_lib  # pylint: disable=g-import-not-at-top
-  check_images(masks or [], 1)
+  files_lib.check_images(masks or [], 1)
   generate = masks_lib.make(family.config.data.degradation.mask)
   result = []
   for i, path in enumerate(inputs):
-    height, width = read_image(path, channels).shape[:2]
+    height, width = files_lib.read_image(path, channels).shape[:2]
     try:
       family.check_image_size(height, width)
     except ValueError as e:
@@ -235,7 +171,7 @@ def _masks(family, inputs: list[str], masks: list[str] | None, channels: int) ->
     if masks is None:
       result.append(generate(np.array([i]), height, width)[0])
       continue
-    mask = (read_image(masks[i], 1) >= 128).astype(np.uint8)
+    mask = (files_lib.read_image(masks[i], 1) >= 128).astype(np.uint8)
     if mask.shape[:2] != (height, width):
       raise config_lib.ConfigError(f'Mask {masks[i]} is {mask.shape[1]}x{mask.shape[0]}, its '
                                    f'image {path} {width}x{height}: they must match.')
@@ -250,8 +186,8 @@ def translate_files(workdir: str, input_path: str, output_path: str, step: int |
   """Translates (or inpaints) the image(s) at `input_path` with the run in `workdir` (see the
   module docstring); returns the paths written."""
   _check_options(tile, overlap, alpha, interpolate_with)
-  inputs = image_files(input_path)
-  outputs = output_files(inputs, input_path, output_path)
+  inputs = files_lib.image_files(input_path)
+  outputs = files_lib.output_files(inputs, input_path, output_path)
   family = _check_run(workdir, interpolate_with, mask_path, direction)
   example = family.example_batch(base.phases(family)[0])
   if base.has(family, 'bidirectional'):  # the source domain's images: 'a2b' reads A's
@@ -262,7 +198,7 @@ def translate_files(workdir: str, input_path: str, output_path: str, step: int |
     raise config_lib.ConfigError(f'This run\'s inputs have {channels} channels: translate reads '
                                  'images as grayscale (1) or RGB (3); apply it from Python '
                                  '(runs.load_run, then family.translate).')
-  check_images(inputs, channels)
+  files_lib.check_images(inputs, channels)
   masks = None
   if base.has(family, 'inpaint'):
     if interpolate_with is not None:
@@ -274,7 +210,7 @@ def translate_files(workdir: str, input_path: str, output_path: str, step: int |
     apply, trained_step = load_translator(workdir, step, tile, overlap, alpha, interpolate_with,
                                           direction)
   for i, (source, target) in enumerate(zip(inputs, outputs)):
-    image = read_image(source, channels)
+    image = files_lib.read_image(source, channels)
     output = apply(image) if masks is None else inpaint(image, masks[i])
     image_lib.save_png(output, target)
     print(f'{os.path.basename(source)}: {image.shape[1]}x{image.shape[0]} -> '
@@ -296,7 +232,7 @@ def main(argv):
                     _DIRECTION.value)
   except config_lib.ConfigError as e:
     console.fatal(e, console.EXIT_CONFIG_ERROR)
-  except (checkpoints.CheckpointError, ImageFileError) as e:
+  except (checkpoints.CheckpointError, files_lib.ImageFileError) as e:
     console.fatal(e, console.EXIT_RUN_ERROR)
 
 

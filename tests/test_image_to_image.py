@@ -18,7 +18,6 @@ from jaxgan import mesh as mesh_lib
 from jaxgan import runs
 from jaxgan import train
 from jaxgan import translate
-from jaxgan.families import image_to_image
 
 # The shrink applied to pix2pix.py and inpaint.py in tests: tiny widths, a few steps.
 TINY_I2I = {
@@ -260,13 +259,6 @@ def test_bad_inpainting_configs_are_refused():
   family = families.make(tiny_config('inpaint.py', 'digits'))
   with pytest.raises(ValueError, match='32x32 images only'):
     family.check_image_size(40, 32)
-
-
-def test_gram_matrix_against_its_formula():
-  features = np.random.default_rng(1).normal(size=(2, 3, 4, 5)).astype(np.float32)
-  flat = features.reshape(2, 12, 5)
-  expected = np.stack([f.T @ f for f in flat]) / (5 * 3 * 4)
-  np.testing.assert_allclose(image_to_image.gram(jnp.asarray(features)), expected, rtol=1e-5)
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import translate_family
 from conftest import run_module, shrunk_config, tiny_dcgan_config
 from jaxgan import config_lib
 from jaxgan import families
+from jaxgan import image_files
 from jaxgan import images as image_lib
 from jaxgan import runs
 from jaxgan import train
@@ -128,7 +129,7 @@ def test_one_file_to_a_png_path_or_into_a_folder(rgb_run, tmp_path):
 def test_one_channel_model_reads_colour_as_luma(gray_run, tmp_path):
   colour = _random((6, 8, 3))
   Image.fromarray(colour).save(tmp_path / 'c.png')
-  luma = translate.read_image(str(tmp_path / 'c.png'), 1)
+  luma = image_files.read_image(str(tmp_path / 'c.png'), 1)
   assert luma.shape == (6, 8, 1)
   hand = colour.astype(float) @ np.array([0.299, 0.587, 0.114])
   assert np.abs(luma[..., 0] - hand).max() <= 0.51
@@ -142,21 +143,21 @@ def test_one_channel_model_reads_colour_as_luma(gray_run, tmp_path):
 def test_alpha_is_dropped_palette_resolved_exif_applied_32_bit_refused(tmp_path):
   rgba = _random((4, 5, 4))
   Image.fromarray(rgba).save(tmp_path / 'rgba.png')
-  np.testing.assert_array_equal(translate.read_image(str(tmp_path / 'rgba.png'), 3),
+  np.testing.assert_array_equal(image_files.read_image(str(tmp_path / 'rgba.png'), 3),
                                 rgba[..., :3])
   palette = Image.fromarray(_random((4, 5, 3))).quantize(8)
   palette.save(tmp_path / 'p.png')
-  np.testing.assert_array_equal(translate.read_image(str(tmp_path / 'p.png'), 3),
+  np.testing.assert_array_equal(image_files.read_image(str(tmp_path / 'p.png'), 3),
                                 np.asarray(palette.convert('RGB')))
   upright = _random((2, 3, 3))
   exif = Image.Exif()
   exif[0x0112] = 6  # orientation: stored rotated, shown after a 90 degree clockwise turn
   Image.fromarray(upright).save(tmp_path / 'turned.png', exif=exif)
-  np.testing.assert_array_equal(translate.read_image(str(tmp_path / 'turned.png'), 3),
+  np.testing.assert_array_equal(image_files.read_image(str(tmp_path / 'turned.png'), 3),
                                 np.rot90(upright, k=-1))
   Image.fromarray(np.zeros((4, 5), np.float32)).save(tmp_path / 'deep.tif')
-  with pytest.raises(translate.ImageFileError, match=r'deep\.tif .*32-bit'):
-    translate.check_images([str(tmp_path / 'rgba.png'), str(tmp_path / 'deep.tif')], 3)
+  with pytest.raises(image_files.ImageFileError, match=r'deep\.tif .*32-bit'):
+    image_files.check_images([str(tmp_path / 'rgba.png'), str(tmp_path / 'deep.tif')], 3)
 
 
 def test_cli_interpolates_the_ema_weights(rgb_run, other_rgb_run, tmp_path):

@@ -9,12 +9,7 @@ import pytest
 from jaxgan.pretrained import vgg16
 
 torch = pytest.importorskip('torch')
-
-# torchvision's vgg16 `features` configuration ('M': 2x2 max pool).
-_TORCHVISION_CFG = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M',
-                    512, 512, 512, 'M']
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
+from torch_twins import IMAGENET_MEAN, IMAGENET_STD, vgg16_layers  # noqa: E402
 
 
 @pytest.fixture(scope='module')
@@ -22,33 +17,14 @@ def params():
   return vgg16.load_params()
 
 
-def _torch_twin(params):
-  """[(name, module)] of torchvision's vgg16().features, named as in the VGG paper."""
-  layers, block, index, channels = [], 1, 1, 3
-  for v in _TORCHVISION_CFG:
-    if v == 'M':
-      layers.append((f'pool{block}', torch.nn.MaxPool2d(2, 2)))
-      block, index = block + 1, 1
-      continue
-    name = f'{block}_{index}'
-    conv = torch.nn.Conv2d(channels, v, 3, padding=1)
-    with torch.no_grad():
-      conv.weight.copy_(torch.from_numpy(np.asarray(params[f'conv{name}']['kernel']).transpose(
-          3, 2, 0, 1)))  # HWIO -> OIHW
-      conv.bias.copy_(torch.from_numpy(np.asarray(params[f'conv{name}']['bias'])))
-    layers += [(f'conv{name}', conv), (f'relu{name}', torch.nn.ReLU())]
-    index, channels = index + 1, v
-  return layers
-
-
 def _torch_features(params, images):
   """Every activation of the twin on NHWC images in [-1, 1], as torchvision users feed it."""
   x = torch.from_numpy(images.transpose(0, 3, 1, 2).astype(np.float64)).float()
-  x = ((x + 1) / 2 - torch.tensor(_IMAGENET_MEAN)[:, None, None]) / torch.tensor(
-      _IMAGENET_STD)[:, None, None]
+  x = ((x + 1) / 2 - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(
+      IMAGENET_STD)[:, None, None]
   found = {}
   with torch.no_grad():
-    for name, layer in _torch_twin(params):
+    for name, layer in vgg16_layers(params):
       x = layer(x)
       found[name] = x.numpy().transpose(0, 2, 3, 1)
   return found

@@ -1,9 +1,16 @@
 """What the PyTorch-twin tests of Flax networks share: layout conversions, random variables on a
-module's shapes, and copying a Flax convolution into its PyTorch twin."""
+module's shapes, copying a Flax convolution into its PyTorch twin, and torchvision's VGG16
+features holding jaxgan's VGG16 weights."""
 import jax
 import numpy as np
 import torch
 from torch import nn as tnn
+
+# torchvision's vgg16 `features` configuration ('M': 2x2 max pool).
+VGG16_CFG = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M',
+             512, 512, 512, 'M']
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def to_torch(images) -> torch.Tensor:
@@ -51,3 +58,22 @@ def copy_conv(layer: tnn.Module, params: dict) -> tnn.Module:
   if layer.bias is not None:
     layer.bias.data = tensor(params['bias'])
   return layer
+
+
+def vgg16_layers(params) -> list:
+  """[(name, module)] of torchvision's vgg16().features, named as in the VGG paper."""
+  layers, block, index, channels = [], 1, 1, 3
+  for v in VGG16_CFG:
+    if v == 'M':
+      layers.append((f'pool{block}', torch.nn.MaxPool2d(2, 2)))
+      block, index = block + 1, 1
+      continue
+    name = f'{block}_{index}'
+    conv = torch.nn.Conv2d(channels, v, 3, padding=1)
+    with torch.no_grad():
+      conv.weight.copy_(torch.from_numpy(np.asarray(params[f'conv{name}']['kernel']).transpose(
+          3, 2, 0, 1)))  # HWIO -> OIHW
+      conv.bias.copy_(torch.from_numpy(np.asarray(params[f'conv{name}']['bias'])))
+    layers += [(f'conv{name}', conv), (f'relu{name}', torch.nn.ReLU())]
+    index, channels = index + 1, v
+  return layers

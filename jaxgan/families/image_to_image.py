@@ -43,15 +43,9 @@ from jaxgan.pretrained import lpips
 from jaxgan.pretrained import vgg16
 from jaxgan.state import NetworkState
 from jaxgan.state import TrainState
+from jaxgan.style_transfer import gram
 
 STYLE_LAYERS = ('pool1', 'pool2', 'pool3')  # Liu et al.'s perceptual and style taps
-
-
-def gram(features: jax.Array) -> jax.Array:
-  """Gram matrices [N, C, C] of features [N, h, w, C], normalized by C h w (Gatys et al.)."""
-  n, h, w, c = features.shape
-  flat = features.reshape(n, h * w, c)
-  return jnp.einsum('npc,npd->ncd', flat, flat) / (c * h * w)
 
 
 def masked_mean(values: jax.Array, region: jax.Array) -> jax.Array:
@@ -364,15 +358,15 @@ class InpaintingFamily(PairedGenerator):
     pixel = {'l1': jnp.abs, 'l2': jnp.square}[objective.pixel_loss](outputs - target)
     terms = {'hole_loss': masked_mean(pixel, hole), 'valid_loss': masked_mean(pixel, 1.0 - hole)}
     if objective.perceptual_weight or objective.style_weight:
-      features = lambda x: vgg16.features(frozen['vgg16'], x, STYLE_LAYERS,
-                                          precision=jax.lax.Precision.DEFAULT)
+      precision = jax.lax.Precision.DEFAULT
+      features = lambda x: vgg16.features(frozen['vgg16'], x, STYLE_LAYERS, precision)
       real = jax.lax.stop_gradient(features(target))
       perceptual = style = 0.0
       for images in (outputs, composite):
         mine = features(images)
         for layer in STYLE_LAYERS:
           perceptual += jnp.mean(jnp.abs(mine[layer] - real[layer]))
-          style += jnp.mean(jnp.abs(gram(mine[layer]) - gram(real[layer])))
+          style += jnp.mean(jnp.abs(gram(mine[layer], precision) - gram(real[layer], precision)))
       terms.update(perceptual_loss=perceptual, style_loss=style)
     if objective.tv_weight:
       # The hole dilated by one pixel: where the fill meets its context.
