@@ -24,15 +24,24 @@ Colour preservation (Gatys et al. 2017, "Controlling Perceptual Factors in Neura
 Transfer", arXiv:1611.07865, luminance-only transfer): content and style go to YIQ, the style's
 luminance is matched to the content's mean and standard deviation, the transfer runs on
 luminance alone, and the result's Y is joined with the content's I and Q.
+
+Style images are image files or bundled photographs by name (read_style), resized by their
+longer side (resize_longer_side); both sides must be >= 16 pixels (check_size), VGG16's
+deepest pool.
 """
 from typing import NamedTuple
+
+import os
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from PIL import Image
 
 from jaxgan import config_lib
+from jaxgan import image_files
+from jaxgan import image_sets
 from jaxgan.pretrained import vgg16
 
 GATYS_CONTENT_LAYERS = ('relu4_2',)
@@ -88,6 +97,12 @@ class Objective(NamedTuple):
   def total(self, terms: dict) -> jax.Array:
     return (self.content_weight * terms['content_loss'] + self.style_weight * terms['style_loss']
             + self.tv_weight * terms['tv_loss'])
+
+
+# jaxgan.stylize's defaults and configs/fast_style.py's: Gatys et al.'s layers; the style weight
+# balances the two terms at 256 px (experiments/style_transfer.py).
+DEFAULT = Objective(GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS, content_weight=1.0,
+                    style_weight=1e4, tv_weight=0.0)
 
 
 def gram(features: jax.Array, precision=HIGHEST) -> jax.Array:
@@ -163,3 +178,35 @@ def with_content_colour(luminance: jax.Array, content: jax.Array) -> jax.Array:
   content image's I and Q."""
   yiq = jnp.concatenate([(luminance + 1) / 2, rgb_to_yiq(content)[..., 1:]], axis=-1)
   return jnp.clip(yiq_to_rgb(yiq), -1.0, 1.0)
+
+
+def resize_longer_side(image: np.ndarray, side: int) -> np.ndarray:
+  """uint8 [H, W, C] resized (PIL bicubic) so that its longer side is `side`; 0: unchanged."""
+  height, width = image.shape[:2]
+  if not side or max(height, width) == side:
+    return image
+  scale = side / max(height, width)
+  size = (max(1, round(width * scale)), max(1, round(height * scale)))
+  channels = [np.asarray(Image.fromarray(image[..., c]).resize(size, Image.BICUBIC))
+              for c in range(image.shape[-1])]
+  return np.stack(channels, axis=-1)
+
+
+def read_style(name_or_path: str, channels: int = 3) -> np.ndarray:
+  """uint8 [H, W, channels] of an image file or a bundled photograph's name."""
+  bundled = {**image_sets.PHOTOS_TRAIN, **image_sets.PHOTOS_TEST}
+  if name_or_path in bundled and not os.path.exists(name_or_path):
+    return image_sets.photo(name_or_path, channels)
+  if not os.path.isfile(name_or_path):
+    raise config_lib.ConfigError(f'Style {name_or_path!r} is neither an image file nor a bundled '
+                                 f'photograph ({", ".join(sorted(bundled))}).')
+  image_files.check_images([name_or_path], channels)
+  return image_files.read_image(name_or_path, channels)
+
+
+def check_size(image: np.ndarray, what: str, fix: str) -> None:
+  """A ConfigError for an image too small for the deepest VGG16 pool (16 px); `fix` says how
+  to make it larger."""
+  if min(image.shape[:2]) < 16:
+    raise config_lib.ConfigError(f'The {what} image is {image.shape[1]}x{image.shape[0]}: '
+                                 f'style transfer needs both sides >= 16 ({fix}).')

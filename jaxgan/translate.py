@@ -27,7 +27,9 @@ luma L = 0.299 R + 0.587 G + 0.114 B. Outputs are uint8: round((x + 1) * 127.5) 
 
 Large images are processed in overlapping tiles of at most --tile x --tile input pixels
 (jaxgan/tiling.py), so memory stays bounded; with --tile_overlap at least the network's
-receptive field radius the output equals the untiled one. --alpha with --interpolate_with
+receptive field radius the output equals the untiled one. Networks with instance norm (the
+family's `tileable` is False: pix2pix and CycleGAN as configured, fast style) normalize by the
+whole image's statistics, so they always take the whole image and --tile is ignored. --alpha with --interpolate_with
 uses (1 - alpha) * that run's weights + alpha * --workdir's (ESRGAN's network interpolation,
 runs.interpolate_states). Everything is checked before any computation or any file is written;
 each output is written under a temporary name in its folder and then renamed.
@@ -117,6 +119,8 @@ def load_translator(workdir: str, step: int | None = None, tile: int = 512, over
                                           direction=direction or 'a2b'))
   else:
     translate = jax.jit(family.translate)
+  if not family.tileable:
+    tile = 0
 
   def apply(image):
     return image_lib.to_uint8(
@@ -192,8 +196,8 @@ def translate_files(workdir: str, input_path: str, output_path: str, step: int |
   example = family.example_batch(base.phases(family)[0])
   if base.has(family, 'bidirectional'):  # the source domain's images: 'a2b' reads A's
     channels = example[(direction or 'a2b')[0]]['image'].shape[-1]
-  else:
-    channels = example['input'].shape[-1]
+  else:  # a paired run's inputs, or the images of a run trained on single images (fast style)
+    channels = example['input' if 'input' in example else 'image'].shape[-1]
   if channels not in (1, 3):
     raise config_lib.ConfigError(f'This run\'s inputs have {channels} channels: translate reads '
                                  'images as grayscale (1) or RGB (3); apply it from Python '

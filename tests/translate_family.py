@@ -53,6 +53,7 @@ class Upsampler(nn.Module):
 class TranslateTestFamily:
   """A randomly initialised 2x upsampler: what the translate CLI needs of a family, nothing else."""
   capabilities = frozenset({'translate'})
+  tileable = True
 
   def __init__(self, config):
     self.config = config

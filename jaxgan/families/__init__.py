@@ -6,6 +6,7 @@ import numpy as np
 from jaxgan import config_lib
 from jaxgan import mesh as mesh_lib
 from jaxgan.families import base
+from jaxgan.families import fast_style
 from jaxgan.families import gan
 from jaxgan.families import image_to_image
 from jaxgan.families import pixelcnn
@@ -16,7 +17,8 @@ from jaxgan.families import vae
 FAMILIES = {'gan': gan.GanFamily, 'vae': vae.VaeFamily, 'pixelcnn': pixelcnn.PixelCnnFamily,
             'super_resolution': super_resolution.SuperResolutionFamily,
             'pix2pix': image_to_image.Pix2PixFamily, 'inpainting': image_to_image.InpaintingFamily,
-            'unpaired_translation': unpaired.UnpairedTranslationFamily}
+            'unpaired_translation': unpaired.UnpairedTranslationFamily,
+            'fast_style': fast_style.FastStyleFamily}
 
 
 def make(config: ml_collections.ConfigDict):

@@ -17,7 +17,9 @@ hasattr); `families.make` checks that each declared one is implemented:
 
   'sample'        sample(state, rng, num) -> images in [-1, 1], NHWC (a prior to sample from)
   'generate'      latent_dim; generate(state, latents, labels=None) -> images in [-1, 1]
-  'translate'     translate(state, inputs) -> images in [-1, 1] (image-to-image: uint8 inputs)
+  'translate'     translate(state, inputs) -> images in [-1, 1] (image-to-image: uint8 inputs);
+                  tileable: whether overlapping tiles give the whole image's output (False when
+                  the network normalizes by whole-image statistics, e.g. instance norm)
   'bidirectional' translate_direction(state, inputs, direction) -> images in [-1, 1]: 'a2b' or
                   'b2a' between two domains (unpaired translation; translate is 'a2b')
   'inpaint'       inpaint(state, images, masks) -> images in [-1, 1]: uint8 images and masks
@@ -88,6 +90,8 @@ class Generator(Protocol):
 
 
 class Translator(Protocol):
+  tileable: bool
+
   def translate(self, state: Any, inputs: jax.Array) -> jax.Array: ...
 
 
@@ -118,7 +122,7 @@ class Phased(Protocol):
 CAPABILITIES = {
     'sample': ('sample',),
     'generate': ('generate', 'latent_dim'),
-    'translate': ('translate',),
+    'translate': ('translate', 'tileable'),
     'bidirectional': ('translate_direction',),
     'inpaint': ('inpaint', 'check_image_size'),
     'image_grids': ('image_grids',),

@@ -300,6 +300,11 @@ class Pix2PixFamily(PairedGenerator):
 
   capabilities = PairedGenerator.capabilities | {'translate'}
 
+  @property
+  def tileable(self) -> bool:
+    """Instance norm normalizes by the whole image's statistics: tiles would differ."""
+    return self.config.model.norm != 'instance'
+
   def translate(self, state: TrainState, inputs: jax.Array) -> jax.Array:
     """uint8 input images [N, h, w, input channels] -> [-1, 1] outputs of the same size."""
     return self._apply(state, {'input': inputs})

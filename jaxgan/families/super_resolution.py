@@ -83,6 +83,7 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
 class SuperResolutionFamily:
   """A generator trained on (LR, HR) pairs, with an optional adversarial critic."""
 
+  tileable = True  # no normalization layers in the generators
   capabilities = frozenset({'translate', 'image_grids', 'eval_metrics', 'frozen',
                             'warm_start'})
 

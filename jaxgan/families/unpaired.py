@@ -100,6 +100,11 @@ class UnpairedTranslationFamily:
 
   capabilities = frozenset({'translate', 'bidirectional', 'image_grids', 'eval_metrics'})
 
+  @property
+  def tileable(self) -> bool:
+    """Instance norm normalizes by the whole image's statistics: tiles would differ."""
+    return self.config.model.norm != 'instance'
+
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
     model = config.model
