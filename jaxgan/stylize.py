@@ -1,14 +1,15 @@
 """Style transfer by optimizing the image (Gatys et al. 2016, arXiv:1508.06576).
 
   python -m jaxgan.stylize --content=photo.jpg --style=texture.png --output=out.png \\
-      [--size=256] [--steps=300] [--optimizer=lbfgs|adam] [--init=content|noise] \\
+      [--size=256] [--steps=300] [--optimizer=lbfgs|lbfgs_zoom|adam] [--init=content|noise] \\
       [--content_weight=1] [--style_weight=1e4] [--tv_weight=0] [--preserve_color] \\
       [--save_every=50]
 
 The image is the only parameter; it minimizes jaxgan/style_transfer.py's objective (content at
 VGG16 relu4_2, style as Gram matrices at relu1_1 ... relu5_1, total variation; the module
-docstring states the normalization) by L-BFGS (optax, zoom line search; the paper's optimizer)
-or Adam, one jitted step with the VGG16 weights as arguments (jaxgan/style_optimization.py). --style is an image file or the
+docstring states the normalization) by L-BFGS (the paper's optimizer: unit steps without a line
+search as torch.optim.LBFGS's default, or 'lbfgs_zoom' with optax's zoom line search, which
+never raises the objective and costs about twice per iteration) or Adam, one jitted step with the VGG16 weights as arguments (jaxgan/style_optimization.py). --style is an image file or the
 name of a bundled photograph (jaxgan/image_sets.py: brick, gravel, hubble_deep_field, ...).
 The content image is resized so its longer side is --size (0: as it is); the style image so
 its longer side is --style_size (default --size). Images are RGB in [-1, 1]; the output is
@@ -18,7 +19,7 @@ Console: the temporary memory of the compiled step (XLA's estimate; VGG16 activa
 image and their gradients: about 50 MiB at 256 px and 4x that at 512), then every --log_every
 steps the step, the three terms, the total and steps/s. Written beside --output (OUT.png):
 OUT.json with the curves (total of every iterate, the terms at logged ones, line-search
-evaluations per L-BFGS step), and with --save_every=k every k-th iterate as OUT_<step>.png.
+steps per lbfgs_zoom iteration), and with --save_every=k every k-th iterate as OUT_<step>.png.
 Everything is checked before any computation; files are written atomically.
 """
 import os
@@ -41,7 +42,7 @@ _STYLE_SIZE = flags.DEFINE_integer('style_size', None, "Style image's longer sid
                                    '--size; 0: as is).')
 _STEPS = flags.DEFINE_integer('steps', 300, 'Optimizer steps (L-BFGS iterations or Adam steps).')
 _OPTIMIZER = flags.DEFINE_enum('optimizer', 'lbfgs', style_optimization.OPTIMIZERS,
-                               'L-BFGS or Adam.')
+                               'L-BFGS (no line search), L-BFGS with a zoom line search, or Adam.')
 _LEARNING_RATE = flags.DEFINE_float('learning_rate', 0.02, 'Adam step size ([-1, 1] pixels).')
 _INIT = flags.DEFINE_enum('init', 'content', style_optimization.INITS,
                           'Start from the content image or noise.')
