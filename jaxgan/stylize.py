@@ -15,8 +15,9 @@ The content image is resized so its longer side is --size (0: as it is); the sty
 its longer side is --style_size (default --size). Images are RGB in [-1, 1]; the output is
 clipped to it.
 
-Console: the temporary memory of the compiled step (XLA's estimate; VGG16 activations of one
-image and their gradients: about 50 MiB at 256 px and 4x that at 512), then every --log_every
+Console: the temporary memory of the compiled step (XLA's estimate of VGG16's activations and
+their gradients for one image; on CPU 283 MiB at 256x256 and 1016 MiB at 512x512, growing with
+the pixel count; experiments/style_transfer.py), then every --log_every
 steps the step, the three terms, the total and steps/s. Written beside --output (OUT.png):
 OUT.json with the curves (total of every iterate, the terms at logged ones, line-search
 steps per lbfgs_zoom iteration), and with --save_every=k every k-th iterate as OUT_<step>.png.
