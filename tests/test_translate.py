@@ -113,6 +113,15 @@ def test_tiled_output_equals_untiled_output(rgb_run, tmp_path):
   assert difference.max() <= 1 and (difference > 0).mean() < 1e-3
 
 
+@pytest.mark.parametrize('config_file, overrides, tileable', [
+    ('srresnet.py', {}, True), ('pix2pix.py', {}, False),
+    ('pix2pix.py', {'model.norm': 'batch'}, True), ('cyclegan.py', {}, False),
+    ('discogan.py', {}, True), ('fast_style.py', {}, False)])
+def test_instance_norm_networks_are_not_tiled(config_file, overrides, tileable):
+  """Instance norm normalizes by the whole image: translate must not tile such a network."""
+  assert families.make(shrunk_config(config_file, overrides)).tileable == tileable
+
+
 def test_one_file_to_a_png_path_or_into_a_folder(rgb_run, tmp_path):
   image = _random((5, 6, 3))
   Image.fromarray(image).save(tmp_path / 'photo.jpeg', quality=100)
