@@ -66,9 +66,9 @@ class FastStyleFamily:
       raise config_lib.ConfigError(
           f'config.data.image_size={config.data.image_size}: the transformation network needs a '
           'multiple of 4 and VGG16 at least 16 pixels.')
-    self.network = models.TransformNet(self.channels, model.features, model.num_blocks)
     if model.features < 1 or model.num_blocks < 0:
       raise config_lib.ConfigError('config.model needs features >= 1 and num_blocks >= 0.')
+    self.network = models.TransformNet(self.channels, model.features, model.num_blocks)
     self.style_image = read_style_image(config.style, self.channels)
     self.optimizer = optim.make_optimizer(
         config.optim.generator, optim.make_schedule(config.optim.generator,
