@@ -49,6 +49,7 @@ class Refiner(nn.Module):
 class PhasedTestFamily:
   """L1 regression of the target from the upsampled input, in two phases."""
   capabilities = frozenset({'phases', 'translate', 'image_grids'})
+  tileable = True  # no normalization layers
 
   def __init__(self, config):
     self.config = config
