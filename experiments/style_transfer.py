@@ -170,6 +170,9 @@ def run_optimizers(vgg, style_name: str, size: int, iterations: int, results: di
                    path: str) -> None:
   table = results.setdefault('optimizers', {})
   content, style = content_image('chelsea', size), style_image(style_name)
+  same = results.get('gatys', {}).get(f'chelsea_x_{style_name}')
+  if same is not None and 'lbfgs' not in table:  # the Gatys table's run of this pair
+    table['lbfgs'] = {'total': same['gatys_total'], 'line_search_steps': 0}
   for name, options in (('lbfgs', {}), ('lbfgs_zoom', {'optimizer': 'lbfgs_zoom'}),
                         ('adam', {'optimizer': 'adam', 'learning_rate': ADAM_LEARNING_RATE}),
                         ('lbfgs from noise', {'init': 'noise'})):

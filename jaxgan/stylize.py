@@ -2,7 +2,7 @@
 
   python -m jaxgan.stylize --content=photo.jpg --style=texture.png --output=out.png \\
       [--size=256] [--steps=300] [--optimizer=lbfgs|lbfgs_zoom|adam] [--init=content|noise] \\
-      [--content_weight=1] [--style_weight=10] [--tv_weight=0] [--preserve_color] \\
+      [--content_weight=1] [--style_weight=1] [--tv_weight=0] [--preserve_color] \\
       [--save_every=50]
 
 The image is the only parameter; it minimizes jaxgan/style_transfer.py's objective (content at
