@@ -288,8 +288,8 @@ def main():
       'objective': style_transfer.DEFAULT._asdict(), 'style_size': STYLE_SIZE,
       'content': f'{list(CONTENTS)} at a longer side of {args.size}', 'styles': styles,
       'gatys': f'L-BFGS (optax, no line search) from uniform noise (seed 0), '
-               f'{args.iterations} iterations', 'fast': f'configs/fast_style.py, {args.fast_steps} steps, '
-                                     f'{args.fast_features} features'}
+               f'{args.iterations} iterations',
+      'fast': f'configs/fast_style.py, {args.fast_steps} steps, {args.fast_features} features'}
   vgg = vgg16.load_params()
   time_gatys(vgg, results, path)
   time_fast(args.fast_features, results, path)

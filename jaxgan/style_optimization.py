@@ -2,8 +2,8 @@
 behind `python -m jaxgan.stylize` (see there for the outputs).
 
 The image is the only parameter; it minimizes jaxgan/style_transfer.py's objective by L-BFGS
-(the paper's optimizer; optax, with or without a line search) or Adam, one jitted step with the VGG16 weights
-as arguments. The step is compiled ahead of time, so its temporary memory (XLA's estimate) is
+(the paper's optimizer; optax, with or without a line search) or Adam, one jitted step with the
+VGG16 weights as arguments. The step is compiled ahead of time, so its temporary memory (XLA's estimate) is
 known before the first iteration.
 """
 import json
@@ -164,7 +164,8 @@ def stylize_file(content_path: str, style: str, output_path: str, size: int = 25
   if os.path.exists(output_path) and os.path.samefile(content_path, output_path):
     raise config_lib.ConfigError(f'--output={output_path} would overwrite the content image.')
   content = style_transfer.resize_longer_side(image_files.read_image(content_path, 3), size)
-  style_image = style_transfer.resize_longer_side(style_transfer.read_style(style), size if style_size is None else style_size)
+  style_image = style_transfer.resize_longer_side(
+      style_transfer.read_style(style), size if style_size is None else style_size)
   style_transfer.check_size(content, 'content', 'pass a larger --size')
   style_transfer.check_size(style_image, 'style', 'pass a larger --style_size')
   stem = os.path.splitext(output_path)[0]

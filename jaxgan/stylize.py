@@ -9,7 +9,8 @@ The image is the only parameter; it minimizes jaxgan/style_transfer.py's objecti
 VGG16 relu4_2, style as Gram matrices at relu1_1 ... relu5_1, total variation; the module
 docstring states the normalization) by L-BFGS (the paper's optimizer: unit steps without a line
 search as torch.optim.LBFGS's default, or 'lbfgs_zoom' with optax's zoom line search, which
-never raises the objective and costs about twice per iteration) or Adam, one jitted step with the VGG16 weights as arguments (jaxgan/style_optimization.py). --style is an image file or the
+never raises the objective and costs about twice per iteration) or Adam, one jitted step with
+the VGG16 weights as arguments (jaxgan/style_optimization.py). --style is an image file or the
 name of a bundled photograph (jaxgan/image_sets.py: brick, gravel, hubble_deep_field, ...).
 The content image is resized so its longer side is --size (0: as it is); the style image so
 its longer side is --style_size (default --size). Images are RGB in [-1, 1]; the output is

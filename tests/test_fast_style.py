@@ -137,5 +137,6 @@ def test_bad_configs_are_refused(overrides, message):
 def test_an_unreadable_style_file_is_refused(tmp_path):
   path = tmp_path / 'broken.png'
   path.write_bytes(b'not an image')
-  with pytest.raises(config_lib.ConfigError, match=f'config.style.image: .*{os.path.basename(path)}'):
+  with pytest.raises(config_lib.ConfigError,
+                     match=f'config.style.image: .*{os.path.basename(path)}'):
     families.make(tiny_config(str(path)))
