@@ -1,10 +1,10 @@
 """Style transfer by optimizing the image (Gatys et al. 2016, arXiv:1508.06576): the library
 behind `python -m jaxgan.stylize` (see there for the outputs).
 
-The image is the only parameter; it minimizes jaxgan/style_transfer.py's objective by L-BFGS
-(the paper's optimizer; optax, with or without a line search) or Adam, one jitted step with the
-VGG16 weights as arguments. The step is compiled ahead of time, so its temporary memory (XLA's estimate) is
-known before the first iteration.
+The image is the only parameter; it minimizes jaxgan/style_transfer.py's objective by L-BFGS (the
+paper's optimizer; optax, with or without a line search) or Adam, one jitted step with the VGG16
+weights as arguments. The step is compiled ahead of time, so its temporary memory (XLA's estimate)
+is known before the first iteration.
 """
 import json
 import os

@@ -26,11 +26,11 @@ luma L = 0.299 R + 0.587 G + 0.114 B. Outputs are uint8: round((x + 1) * 127.5) 
 [0, 255].
 
 Large images are processed in overlapping tiles of at most --tile x --tile input pixels
-(jaxgan/tiling.py), so memory stays bounded; with --tile_overlap at least the network's
-receptive field radius the output equals the untiled one. Networks with instance norm (the
-family's `tileable` is False: pix2pix and CycleGAN as configured, fast style) normalize by the
-whole image's statistics, so they always take the whole image and --tile is ignored. --alpha with --interpolate_with
-uses (1 - alpha) * that run's weights + alpha * --workdir's (ESRGAN's network interpolation,
+(jaxgan/tiling.py), so memory stays bounded; with --tile_overlap at least the network's receptive
+field radius the output equals the untiled one. Networks with instance norm (the family's `tileable`
+is False: pix2pix and CycleGAN as configured, fast style) normalize by the whole image's statistics,
+so they always take the whole image and --tile is ignored. --alpha with --interpolate_with uses (1 -
+alpha) * that run's weights + alpha * --workdir's (ESRGAN's network interpolation,
 runs.interpolate_states). Everything is checked before any computation or any file is written;
 each output is written under a temporary name in its folder and then renamed.
 """

@@ -1,7 +1,7 @@
-"""Gatys et al.'s optimization (jaxgan/style_optimization.py, jaxgan.stylize): L-BFGS with the
-zoom line search never raises the objective, plain L-BFGS, Adam and the noise start lower it,
-colour preservation keeps the content's chroma, the command line writes the image, curves and iterates, and bad inputs are refused in
-one line before anything is written."""
+"""Gatys et al.'s optimization (jaxgan/style_optimization.py, jaxgan.stylize): L-BFGS with the zoom
+line search never raises the objective, plain L-BFGS, Adam and the noise start lower it, colour
+preservation keeps the content's chroma, the command line writes the image, curves and iterates, and
+bad inputs are refused in one line before anything is written."""
 import json
 import os
 
