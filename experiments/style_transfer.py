@@ -56,6 +56,7 @@ CONTENTS = tuple(image_sets.PHOTOS_TEST)
 STYLE_SIZE = 256
 TIMED_ITERATIONS = 5
 ADAM_LEARNING_RATE = 0.02
+GRID_CELL = 160
 
 
 def _x(image: np.ndarray) -> jax.Array:
@@ -192,8 +193,9 @@ def run_optimizers(vgg, style_name: str, size: int, iterations: int, results: di
 
 
 def save_grid(styles, size: int, root: str, out: str) -> None:
-  """Rows: the style images, then each content; per style two columns (Gatys | fast)."""
-  cell = size
+  """Rows: the style images, then each content; per style two columns (Gatys | fast). Cells
+  are GRID_CELL pixels (the outputs downscaled, to keep the PNG small)."""
+  cell = GRID_CELL
 
   def fit(image):
     canvas = np.full((cell, cell, 3), 255, np.uint8)
@@ -258,11 +260,11 @@ def write_tables(results: dict, styles, iterations: int, out: str) -> None:
   optimizers = results.get('optimizers', {})
   if optimizers:
     lines += ['', '## Optimizers (chelsea x the first style)', '',
-              '| run | objective after 0 / 10 / 50 / 100 / last iterations | line-search '
+              '| run | objective after 0 / 10 / 50 / ... / last iterations | line-search '
               'steps |', '|---|---|---|']
     for name, entry in optimizers.items():
       total = entry['total']
-      shown = ' / '.join(f'{total[i]:.4g}' for i in _shown(total, (0, 10, 50, 100)))
+      shown = ' / '.join(f'{total[i]:.4g}' for i in _shown(total))
       lines.append(f"| {name} | {shown} | {entry['line_search_steps']} |")
   with open(os.path.join(out, 'style_transfer.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
