@@ -74,11 +74,12 @@ def make_step(objective: style_transfer.Objective, optimizer: str, learning_rate
 def optimize(vgg, content: np.ndarray, style: np.ndarray, objective: style_transfer.Objective,
              steps: int, optimizer: str = 'lbfgs', learning_rate: float = 0.02,
              init: str = 'content', seed: int = 0, preserve_color: bool = False,
-             log_every: int = 10, on_iterate: Callable | None = None,
+             log_every: int = 10, on_iterate: Callable | None = None, iterate_every: int = 1,
              quiet: bool = False) -> Result:
   """Stylizes `content` (uint8 [H, W, 3]) with `style` (uint8 [h, w, 3]) in `steps` steps.
 
-  `on_iterate(step, image uint8)` is called after each step (for --save_every); the console
+  `on_iterate(step, image uint8)` is called after every `iterate_every`-th step (--save_every;
+  only then is the iterate brought to the host as an image); the console
   shows the terms every `log_every` steps unless `quiet`.
   """
   content_x = jnp.asarray(content[None], jnp.float32) / 127.5 - 1
@@ -132,7 +133,7 @@ def optimize(vgg, content: np.ndarray, style: np.ndarray, objective: style_trans
     curves['total'].append(float(value))
     curves['line_search_steps'].append(int(line_search_steps))
     curves['seconds'].append(time.perf_counter() - started)
-    if on_iterate is not None:
+    if on_iterate is not None and (i + 1) % iterate_every == 0:
       on_iterate(i + 1, output(x))
   curves['total'].append(log(steps))
   return Result(output(x), curves)
@@ -171,10 +172,9 @@ def stylize_file(content_path: str, style: str, output_path: str, size: int = 25
   stem = os.path.splitext(output_path)[0]
   on_iterate = None
   if save_every:
-    on_iterate = lambda i, image: (image_lib.save_png(image, f'{stem}_{i:05d}.png')
-                                   if i % save_every == 0 else None)
+    on_iterate = lambda i, image: image_lib.save_png(image, f'{stem}_{i:05d}.png')
   result = optimize(vgg16.load_params(), content, style_image, objective, steps,
-                    on_iterate=on_iterate, **options)
+                    on_iterate=on_iterate, iterate_every=max(1, save_every), **options)
   image_lib.save_png(result.image, output_path)
   _write_json({'content': content_path, 'style': style, 'size': list(content.shape[:2]),
                'steps': steps, 'objective': objective._asdict(), **{
