@@ -266,14 +266,24 @@ def _torch_discriminator(params, images, level, alpha):
   return dense(act(dense(h, params['block_4']['dense0'])), params['block_4']['dense1'], 1.0)[:, 0]
 
 
+def _twin_params(module, x):
+  """Random parameters, biases N(0, 0.1) and kernels N(0, 1) as an equalized layer's own (the
+  twins' copy scales them by He's constant), so every layer shapes the output."""
+  variables = random_variables(module, x, method=module.every_level)['params']
+  return jax.tree_util.tree_map_with_path(
+      lambda path, p: p * np.sqrt(np.prod(p.shape[:-1])) if 'kernel' in jax.tree_util.keystr(path)
+      else p, variables)
+
+
 @pytest.mark.parametrize('level', [1, 2])
 def test_torch_twins(z, images, level):
-  g_params = random_variables(G, z, method=G.every_level)['params']
+  g_params = _twin_params(G, z)
   fake = G.apply({'params': g_params}, z, level=level, alpha=0.3)
   np.testing.assert_allclose(
       fake, to_numpy(_torch_generator(g_params, np.asarray(z), level, 0.3)), atol=1e-4)
-  d_params = random_variables(D, images, method=D.every_level)['params']
+  d_params = _twin_params(D, images)
   logits = D.apply({'params': d_params}, fake, level=level, alpha=0.3)
+  assert np.std(logits) > 1e-2
   np.testing.assert_allclose(
       logits, _torch_discriminator(d_params, fake, level, 0.3).detach().numpy(), atol=1e-4)
 
