@@ -189,13 +189,13 @@ def test_pixel_norm_formula():
 
 
 def _stddev_reference(x: np.ndarray, group_size: int) -> np.ndarray:
-  """The official layer in loops: example i is in group i % (N / G)."""
+  """The layer in loops: example i is in group i // G (contiguous groups)."""
   n, h, w, _ = x.shape
   size = min(group_size, n)
   num_groups = n // size
   extra = np.zeros((n, h, w, 1))
   for group in range(num_groups):
-    members = [i for i in range(n) if i % num_groups == group]
+    members = [i for i in range(n) if i // size == group]
     mean = sum(x[i] for i in members) / size
     variance = sum((x[i] - mean) ** 2 for i in members) / size
     for i in members:
@@ -245,7 +245,7 @@ def _torch_generator(params, z, level, alpha):
 
 
 def _torch_discriminator(params, images, level, alpha):
-  """D_paper in PyTorch, NCHW, on the Flax parameters (official minibatch stddev, group 4)."""
+  """D_paper in PyTorch, NCHW, on the Flax parameters (minibatch stddev, contiguous groups of 4)."""
   act = lambda x: F.leaky_relu(x, 0.2)
   conv = lambda x, p, gain=math.sqrt(2): _torch_conv(x, p['kernel'], p['bias'], gain)
   dense = lambda x, p, gain=math.sqrt(2): x @ (tensor(p['kernel']) * gain / math.sqrt(
@@ -259,9 +259,9 @@ def _torch_discriminator(params, images, level, alpha):
   for below in reversed(RES[1:level]):
     block = params[f'block_{below}']
     h = F.avg_pool2d(act(conv(act(conv(h, block['conv0'])), block['conv1'])), 2)
-  y = h.reshape(4, -1, *h.shape[1:])
-  y = torch.sqrt(((y - y.mean(0)) ** 2).mean(0) + 1e-8).mean((1, 2, 3))
-  h = torch.cat([h, y.repeat(4)[:, None, None, None].expand(-1, 1, 4, 4)], 1)
+  y = h.reshape(-1, 4, *h.shape[1:])  # contiguous groups of 4
+  y = torch.sqrt(((y - y.mean(1, keepdim=True)) ** 2).mean(1) + 1e-8).mean((1, 2, 3))
+  h = torch.cat([h, y.repeat_interleave(4)[:, None, None, None].expand(-1, 1, 4, 4)], 1)
   h = act(conv(h, params['block_4']['conv'])).permute(0, 2, 3, 1).reshape(len(h), -1)
   return dense(act(dense(h, params['block_4']['dense0'])), params['block_4']['dense1'], 1.0)[:, 0]
 

@@ -86,22 +86,23 @@ def pixel_norm(x: jax.Array, eps: float = 1e-8) -> jax.Array:
 
 
 def minibatch_stddev(x: jax.Array, group_size: int = 4) -> jax.Array:
-  """[N, H, W, C] -> [N, H, W, C + 1], the official layer (Sec. 3).
+  """[N, H, W, C] -> [N, H, W, C + 1], the paper's layer (Sec. 3).
 
-  G = min(group_size, N) must divide N. As the official `reshape(x, [G, -1, ...])`, the batch is
-  viewed as [G, M = N / G, ...], so example i belongs to group i % M (groups are strided, not
-  contiguous: with N = 8, G = 4 the groups are {0, 2, 4, 6} and {1, 3, 5, 7}). Per group: the
-  population std over its G members (+1e-8 inside the sqrt) of every feature at every pixel,
-  averaged over features and pixels into one scalar, appended as a constant channel to each member.
+  G = min(group_size, N) must divide N. The groups are contiguous: examples gG .. gG + G - 1
+  form group g. (The official code's reshape makes strided groups, i % (N / G); contiguous
+  ones keep reals and fakes apart when D scores a batch of N reals followed by N fakes, as
+  adversarial.discriminator_update does, with N a multiple of G.) Per group: the population
+  std over its G members (+1e-8 inside the sqrt) of every feature at every pixel, averaged over
+  features and pixels into one scalar, appended as a constant channel to each member.
   """
   n, h, w, c = x.shape
   groups = min(group_size, n)
   if group_size < 1 or n % groups:
     raise ValueError(f'minibatch_stddev: batch {n} must be divisible by min(group_size, batch)'
                      f' = {groups} (group_size {group_size}).')
-  y = x.reshape(groups, n // groups, h, w, c).astype(jnp.float32)
-  std = jnp.sqrt(jnp.var(y, axis=0) + 1e-8).mean(axis=(1, 2, 3))  # [M]
-  std = jnp.tile(std, groups).astype(x.dtype)  # example g * M + m gets group m's value
+  y = x.reshape(n // groups, groups, h, w, c).astype(jnp.float32)
+  std = jnp.sqrt(jnp.var(y, axis=1) + 1e-8).mean(axis=(1, 2, 3))  # [N / G]
+  std = jnp.repeat(std, groups).astype(x.dtype)  # example g * G + j gets group g's value
   return jnp.concatenate([x, jnp.broadcast_to(std[:, None, None, None], (n, h, w, 1))], -1)
 
 
