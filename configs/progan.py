@@ -51,6 +51,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.features = features  # G's and D's width at each resolution
   config.model.equalized_lr = True  # N(0, 1) weights scaled at run time by He's constant
   config.model.pixel_norm = True  # pixelwise feature vector normalization in G
+  config.model.normalize_latents = True  # z / rms(z); the official code keeps it without PN
   config.model.minibatch_stddev = True  # D's extra feature: stddev over groups of examples
   config.model.minibatch_group_size = 4
   config.model.leaky_relu_slope = 0.2

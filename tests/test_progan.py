@@ -94,11 +94,11 @@ def test_phases_batch_sizes_and_the_non_progressive_baseline():
 
 def test_alpha_ramps_over_the_first_half_of_each_later_phase():
   family = families.make(tiny_progan_config())
-  assert [float(family.alpha(0, u)) for u in range(1, 7)] == [1.0] * 6
+  assert family.alpha(0, 1) is None  # level 0: nothing fades
   np.testing.assert_allclose([float(family.alpha(1, u)) for u in range(7, 13)],
                              [1 / 3, 2 / 3, 1, 1, 1, 1], rtol=1e-6)
   no_fade = families.make(tiny_progan_config(progan__fade_fraction=0.0))
-  assert float(no_fade.alpha(1, 7)) == 1.0
+  assert no_fade.alpha(1, 7) is None
   assert [int(family.level_after(jnp.asarray(s))) for s in (0, 1, 6, 7, 12)] == [0, 0, 0, 1, 1]
 
 

@@ -301,3 +301,16 @@ def test_bad_configurations_raise(g_vars, d_vars, z, images):
     G.apply(g_vars, z, level=3, alpha=0.5)
   with pytest.raises(ValueError, match='16x16'):
     D.apply(d_vars, images[:, :8, :8], level=2, alpha=0.5)
+
+
+def test_alpha_none_is_the_new_block_alone_without_the_old_path():
+  g, d = G, D
+  z = jax.random.normal(jax.random.key(0), (BATCH, LATENT))
+  images = jax.random.normal(jax.random.key(1), (BATCH, RES[-1], RES[-1], CHANNELS))
+  g_vars = progan.init_all(g, jax.random.key(2), z)
+  d_vars = progan.init_all(d, jax.random.key(3), images)
+  level = len(RES) - 1
+  np.testing.assert_allclose(g.apply(g_vars, z, level, None), g.apply(g_vars, z, level, 1.0),
+                             atol=1e-6)
+  np.testing.assert_allclose(d.apply(d_vars, images, level, None),
+                             d.apply(d_vars, images, level, 1.0), atol=1e-5)

@@ -101,7 +101,8 @@ class ProganFamily:
     self.generator = networks.Generator(
         resolutions=self.resolutions, features=tuple(model.features),
         channels=config.data.channels, equalized_lr=model.equalized_lr,
-        pixel_norm=model.pixel_norm, leaky_relu_slope=model.leaky_relu_slope)
+        pixel_norm=model.pixel_norm, normalize_latents=model.normalize_latents,
+        leaky_relu_slope=model.leaky_relu_slope)
     self.discriminator = networks.Discriminator(
         resolutions=self.resolutions, features=tuple(model.features),
         equalized_lr=model.equalized_lr, minibatch_stddev=model.minibatch_stddev,
@@ -157,11 +158,12 @@ class ProganFamily:
   def _phase_of_level(self, level: int) -> int:
     return level if self.config.progan.progressive else 0
 
-  def alpha(self, level: int, update: jax.Array) -> jax.Array:
-    """The fade-in weight of update number `update` (1-based) in phase `level`."""
+  def alpha(self, level: int, update: jax.Array) -> jax.Array | None:
+    """The fade-in weight of update number `update` (1-based) in phase `level`; None where no
+    fade happens (level 0, no fade-in, the baseline): the networks skip the old path."""
     fade_steps = round(self.config.progan.fade_fraction * self._phases[level].num_steps)
     if level == 0 or not self.config.progan.progressive or fade_steps == 0:
-      return jnp.ones((), jnp.float32)
+      return None
     start = self.starts[level]
     return jnp.clip((update - start) / fade_steps, 0.0, 1.0).astype(jnp.float32)
 
@@ -190,7 +192,7 @@ class ProganFamily:
     level = self.level_of_size(batch['image'].shape[1])
     alpha = self.alpha(level, state.step + 1)
     real = data.normalize_images(batch['image'])
-    if level > 0:
+    if alpha is not None:
       real = fade_reals(real, alpha)
     num = real.shape[0]
     g = self._reset_at_phase_start(state.generator, self.generator_optimizer, level, state.step)
@@ -215,7 +217,7 @@ class ProganFamily:
     g_loss, g_grads = jax.value_and_grad(generator_objective)(g.params)
     g = g.apply_gradients(g_grads, self.generator_optimizer,
                           ema_decay=self.config.train.ema_decay)
-    metrics.update(generator_loss=g_loss, fade_alpha=alpha,
+    metrics.update(generator_loss=g_loss, fade_alpha=1.0 if alpha is None else alpha,
                    resolution=jnp.asarray(self.resolutions[level], jnp.float32))
     return state.update(generator=g, discriminator=d), metrics
 

@@ -169,7 +169,7 @@ class Generator(nn.Module):
   Level k runs block_4 ... block_r and to_rgb_r (1x1 conv, gain 1); for k > 0 the new block is
   faded in: lerp(upsample_nearest(to_rgb_{r/2}(h), 2), to_rgb_r(block_r(h)), alpha) with h the
   output of block_{r/2}, so alpha = 0 is phase k-1's network (upsampled) and 1 the new block
-  alone. `normalize_latents` pixel-normalises z, a separate switch in the official code.
+  alone; alpha None skips the old path (no fade: the same output as 1). `normalize_latents` pixel-normalises z, a separate switch in the official code.
   """
   resolutions: Sequence[int]
   features: Sequence[int]
@@ -192,7 +192,7 @@ class Generator(nn.Module):
     h = pixel_norm(z) if self.normalize_latents else z
     for below in self.resolutions[:level]:
       h = self.block[below](h)
-    if level == 0:
+    if level == 0 or alpha is None:
       return self.to_rgb[r](self.block[r](h))
     old = upsample_nearest(self.to_rgb[self.resolutions[level - 1]](h), 2)
     return _lerp(old, self.to_rgb[r](self.block[r](h)), alpha)
@@ -234,7 +234,7 @@ class Discriminator(nn.Module):
   from_rgb_r (1x1 conv + LReLU to features[level]), block_r, ..., block_8, block_4 (the head).
   For level k > 0 the new block is faded in: h = lerp(from_rgb_{r/2}(downsample_average(x, 2)),
   block_r(from_rgb_r(x)), alpha), then the lower blocks; alpha = 0 is phase k-1's network on the
-  downsampled images.
+  downsampled images; alpha None skips the old path (no fade: the same output as 1).
   """
   resolutions: Sequence[int]
   features: Sequence[int]
@@ -262,7 +262,7 @@ class Discriminator(nn.Module):
       raise ValueError(f'Discriminator level {level} takes {r}x{r} images; got {images.shape}.')
     images = images.astype(jnp.float32)
     h = self.block[r](self._from_rgb(images, r))
-    if level > 0:
+    if level > 0 and alpha is not None:
       old = self._from_rgb(downsample_average(images, 2), self.resolutions[level - 1])
       h = _lerp(old, h, alpha)
     for below in reversed(self.resolutions[:level]):
