@@ -1,6 +1,6 @@
 """Progressive growing against the same networks trained at full size, at equal wall-clock time.
 
-  python experiments/progan.py [--seeds=0,1,2] [--steps_per_phase=400] [--num_samples=1000]
+  python experiments/progan.py [--seeds=0,1,2] [--steps_per_phase=300] [--num_samples=1000]
       [--workdir=/tmp/progan_experiment]
 
 Per seed: (1) configs/progan.py, progressive (4 -> 8 -> 16 -> 32, `steps_per_phase` G updates
@@ -155,7 +155,7 @@ def grids(args, seed: int = 0) -> None:
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--seeds', default='0,1,2')
-  parser.add_argument('--steps_per_phase', type=int, default=400)
+  parser.add_argument('--steps_per_phase', type=int, default=300)
   parser.add_argument('--num_samples', type=int, default=1000)
   parser.add_argument('--timing_steps', type=int, default=200)
   parser.add_argument('--workdir', default='/tmp/progan_experiment')
