@@ -76,6 +76,35 @@ def likelihood_eval(every_steps: int, batch_size: int = 100) -> ml_collections.C
   return heldout_eval(every_steps, 'bits_per_dim', 'min', batch_size)
 
 
+def sample_quality_eval(every_steps: int, num_samples: int,
+                        metrics: tuple = ('fid', 'kid', 'precision_recall')
+                        ) -> ml_collections.ConfigDict:
+  """The `eval` block of a family that samples (jaxgan/evaluation/sample_quality.py): `metrics`
+  of `num_samples` EMA-generator samples against the training split, every `every_steps` steps
+  (0 = off: on a CPU, 5,000 Inception-v3 passes at 299x299 take minutes) and by
+  `python -m jaxgan.eval`; workdir/checkpoints_best keeps the checkpoint of the lowest FID."""
+  block = ml_collections.ConfigDict()
+  block.every_steps = every_steps
+  block.best_metric = 'fid'
+  block.best_mode = 'min'
+  quality = block.sample_quality = ml_collections.ConfigDict()
+  quality.type = 'inception'
+  quality.metrics = metrics  # also: 'inception_score'
+  quality.num_samples = num_samples
+  quality.batch_size = 64  # global, split over all devices
+  quality.seed = 0  # the same generated samples (latents) at every evaluation
+  quality.resizer = 'clean'  # clean-fid PIL bicubic, or 'legacy_tf' bilinear
+  quality.reference_split = 'train'
+  quality.reference_count = 0  # its first N images; 0 = all (mnist_5k: 4,500)
+  quality.kid_subsets = 100
+  quality.kid_subset_size = 1000
+  quality.precision_recall_k = 3
+  quality.inception_score_splits = 10
+  # pytorch-fid's pt_inception-2015-12-05-6726825d.pth (1008-way logits) for 'inception_score'.
+  quality.inception_logits_weights = ''
+  return block
+
+
 def critic(loss: str = 'non_saturating') -> ml_collections.ConfigDict:
   """The `gan` block of an image-to-image family's critic (jaxgan/adversarial.py): a loss of
   jaxgan/losses.py and no penalty or weight clipping."""

@@ -75,30 +75,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.train = blocks.train(num_steps=3000, batch_size=64, log_every=100, checkpoint_every=500,
                               keep_checkpoints=3, sample_every=500, num_sample_images=64)
 
-  # Evaluation (jaxgan/evaluation/), run by the trainer every `every_steps` steps (0 = off: on a
-  # CPU, 5,000 Inception-v3 passes at 299x299 take minutes) and standalone by
-  # `python -m jaxgan.eval`. One block per evaluator, config.eval.<name>, its `type` picks it.
-  # workdir/checkpoints_best keeps the checkpoint with the best `best_metric` ('min' or 'max').
-  config.eval = ml_collections.ConfigDict()
-  config.eval.every_steps = 0
-  config.eval.best_metric = 'fid'
-  config.eval.best_mode = 'min'
-  # Sample quality of the EMA generator against a dataset split.
-  quality = config.eval.sample_quality = ml_collections.ConfigDict()
-  quality.type = 'inception'
-  quality.metrics = ('fid', 'kid', 'precision_recall')  # also: 'inception_score'
-  quality.num_samples = 5000 if dataset == 'mnist_5k' else 10000
-  quality.batch_size = 64  # global, split over all devices
-  quality.seed = 0  # the same generated samples (latents) at every evaluation
-  quality.resizer = 'clean'  # clean-fid PIL bicubic, or 'legacy_tf' bilinear
-  quality.reference_split = 'train'
-  quality.reference_count = 0  # its first N images; 0 = all (mnist_5k: 4,500)
-  quality.kid_subsets = 100
-  quality.kid_subset_size = 1000
-  quality.precision_recall_k = 3
-  quality.inception_score_splits = 10
-  # pytorch-fid's pt_inception-2015-12-05-6726825d.pth (1008-way logits) for 'inception_score'.
-  quality.inception_logits_weights = ''
+  # Evaluation (jaxgan/evaluation/), one block per evaluator, config.eval.<name>, its `type`
+  # picks it: here the sample quality of the EMA generator against the training split.
+  config.eval = blocks.sample_quality_eval(
+      every_steps=0, num_samples=5000 if dataset == 'mnist_5k' else 10000)
 
   config.lock()
   return config

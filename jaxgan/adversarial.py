@@ -47,6 +47,9 @@ class Critic(NamedTuple):
   # G's loss scores its fakes in one pass with the (gradient-stopped) real images, the batch
   # D's update sees: a D with batch norm then normalizes both by the same mixed statistics.
   score_with_real: bool = False
+  # ProGAN's drift term, drift_weight * mean(D(real)^2), keeps a Wasserstein critic's outputs
+  # near zero (Karras et al. 2018, arXiv:1710.10196, sec. A.1: 1e-3); counted in the penalty.
+  drift_weight: float = 0.0
 
   def apply(self, d: NetworkState, params, scored: Scored, rng: jax.Array):
     """D in training mode: ((logits, class_logits), updated collections)."""
@@ -119,6 +122,8 @@ def discriminator_update(critic: Critic, d: NetworkState, real: Scored, fake: Sc
     loss = critic.loss.discriminator(logits[:num], logits[num:])
     loss += critic.auxiliary_loss(class_logits, both.condition)
     penalty = _penalty(critic, d, params, real, fake, update_index, penalty_rng)
+    if critic.drift_weight:
+      penalty += critic.drift_weight * jnp.mean(jnp.square(logits[:num].astype(jnp.float32)))
     return loss + penalty, (loss, penalty, logits, collections)
 
   (_, (loss, penalty, logits, collections)), grads = jax.value_and_grad(

@@ -197,12 +197,43 @@ def _open_tfds(name: str, split: str, data_dir: str | None, image_size: int, res
   return ArraySource(images, labels)
 
 
+class DownscaledSource:
+  """Another source's whole images box-filtered by an integer `factor` (each output pixel the
+  mean of a factor x factor block, rounded to uint8): a phase's smaller images, as progressive
+  growing's lower levels of detail are made (Karras et al. 2018, arXiv:1710.10196)."""
+
+  def __init__(self, source, factor: int):
+    self.source, self.factor = source, factor
+
+  def __len__(self) -> int:
+    return len(self.source)
+
+  def get(self, indices: np.ndarray) -> Batch:
+    batch = self.source.get(indices)
+    return dict(batch, image=box_downscale(batch['image'], self.factor))
+
+
+def box_downscale(images: np.ndarray, factor: int) -> np.ndarray:
+  """uint8 [N, H, W, C] -> [N, H / factor, W / factor, C], block means rounded to nearest."""
+  n, height, width, channels = images.shape
+  blocks = images.reshape(n, height // factor, factor, width // factor, factor, channels)
+  return np.rint(blocks.mean(axis=(2, 4))).astype(np.uint8)
+
+
 def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_size: int):
-  """A labelled image source of data_config.name at image_size: whole images (resized when the
-  size differs) or, for a bundled collection or with data.crop, image_size crops
-  (jaxgan/image_sets.py: random in the train split, a grid of tiles in the others)."""
-  resize = data_config.resize or image_size != data_config.image_size
+  """A labelled image source of data_config.name at image_size: whole images or, for a bundled
+  collection or with data.crop, image_size crops (jaxgan/image_sets.py: random in the train
+  split, a grid of tiles in the others). Whole images at a smaller phase size are the
+  data.image_size images (resized, padded) box-filtered down (`DownscaledSource`)."""
   crop = data_config.get('crop', False) or data_config.name in image_sets.COLLECTIONS
+  if not crop and image_size != data_config.image_size:
+    factor = data_config.image_size // image_size
+    if image_size * factor != data_config.image_size:
+      raise config_lib.ConfigError(
+          f'A phase image size of {image_size} does not divide config.data.image_size='
+          f'{data_config.image_size}: whole images are box-filtered down by an integer factor.')
+    return DownscaledSource(_open_labelled(data_config, split, data_config.image_size), factor)
+  resize = data_config.resize
   mode = 'random' if split == data_config.train_split else 'tiles'
   crops_per_image = data_config.get('crops_per_image', 100)
   if data_config.name in image_sets.COLLECTIONS:

@@ -4,9 +4,10 @@ train_and_evaluate(config, workdir) checks everything first (config, family, pha
 latest checkpoint) and writes nothing until those checks pass; then, phase by phase
 (jaxgan/phases.py), it compiles one step, streams sharded batches and loops: jitted step ->
 (at intervals) metrics, sample grids, checkpoints and config.eval's evaluators (the best
-checkpoint follows config.eval.best_metric). Metrics stay on device between log steps (no
-per-step host sync); the step also records the first step whose metrics were not finite, which
-is checked before every log line and every checkpoint, so a NaN never reaches a checkpoint.
+checkpoint follows config.eval.best_metric); with several phases, sample grids and evaluations
+also at every phase end. Metrics stay on device between log steps (no per-step host sync); the
+step also records the first step whose metrics were not finite, which is checked before every
+log line and every checkpoint, so a NaN never reaches a checkpoint.
 """
 import functools
 import os
@@ -178,6 +179,11 @@ def _log(writer, host_sums, step, num_steps, steps_per_sec):
                if np.isfinite(eta) else '?')
 
 
+def _phase_record(index: int, phase: base.Phase) -> dict:
+  """What results.json records of the phase whose updates made the evaluated state."""
+  return {'index': index, 'name': phase.name, 'image_size': phase.image_size}
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=None):
   """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns the final state.
 
@@ -224,6 +230,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   progress = progress_lib.Progress(f'train steps {start_step + 1}..{num_steps}',
                                    num_steps - start_step, unit='steps', interval_s=30.0)
   train_cfg = config.train
+  multiphase = len(schedule.phases) > 1
   step = start_step
   try:
     for phase_index in range(first_phase, schedule.phase_index(num_steps - 1) + 1):
@@ -263,12 +270,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
             if checkpoint_now:
               checkpointer.save(step, state, data_position=schedule.position(step),
                                 phase=schedule.phase_index(step))
-          if step % train_cfg.sample_every == 0 or is_last:
+          phase_end = multiphase and step == schedule.end(phase_index)
+          if step % train_cfg.sample_every == 0 or is_last or phase_end:
             write_samples(state, step)
-          if evaluate and (step % evaluate.every_steps == 0 or is_last):
+          if evaluate and (step % evaluate.every_steps == 0 or is_last or phase_end):
             eval_start = time.perf_counter()
             evaluate(state, step, data_position=schedule.position(step),
-                     phase=schedule.phase_index(step))
+                     phase=schedule.phase_index(step),
+                     trained_phase=_phase_record(phase_index, phase) if multiphase else None)
             timer_start += time.perf_counter() - eval_start  # keep evaluation out of steps/s
       finally:
         batches.close()

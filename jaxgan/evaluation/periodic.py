@@ -6,6 +6,7 @@ is read back from results.json on resume, so a resumed run keeps the same best c
 """
 import math
 import os
+import time
 
 from absl import logging
 import jax
@@ -45,10 +46,13 @@ class PeriodicEvaluation:
       return True
     return value < self.best_value if self.best_mode == 'min' else value > self.best_value
 
-  def __call__(self, state, step: int, data_position: int, phase: int = 0) -> None:
+  def __call__(self, state, step: int, data_position: int, phase: int = 0,
+               trained_phase: dict | None = None) -> None:
     """Evaluates `state` after `step` updates; the trainer's `data_position` (examples read) and
-    `phase` go with the best checkpoint, as with every checkpoint."""
+    `phase` go with the best checkpoint, as with every checkpoint. `trained_phase` (the phase of
+    the last update: index, name, image size) is recorded with the results."""
     logging.info('eval step %d: running %s', step, ', '.join(self.evaluators))
+    start = time.perf_counter()
     results, protocol = evaluation.evaluate(self.evaluators, state, step)
     self.writer.write_scalars(step, {f'eval/{k}': v for k, v in results.items()})
     logging.info('eval step %d: %s', step, ' '.join(f'{k}={v:.4g}' for k, v in results.items()))
@@ -56,7 +60,8 @@ class PeriodicEvaluation:
       self.best_value = results[self.best_metric]
       self._best_checkpointer().save(step, state, data_position=data_position, phase=phase)
     if jax.process_index() == 0:
-      results_lib.record_results(self.workdir, step, results, protocol, source='train')
+      results_lib.record_results(self.workdir, step, results, protocol, source='train',
+                                 phase=trained_phase, seconds=time.perf_counter() - start)
 
   def close(self) -> None:
     if self.best is not None:

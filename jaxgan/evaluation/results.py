@@ -1,7 +1,9 @@
 """The results store: `<workdir>/eval/results.json`, one entry per checkpoint step, merged.
 
 An entry is {'step', 'metrics': {name: float}, 'protocol': {evaluator name: its protocol,
-'checkpoint_step': step}, 'source': 'train' | 'eval' | ..., 'time': UTC ISO 8601}. Entries of
+'checkpoint_step': step}, 'source': 'train' | 'eval' | ..., 'time': UTC ISO 8601} and, for a
+run of several phases, 'phase': {'index', 'name', 'image_size'} of the last update's phase;
+the trainer's entries also hold 'seconds', the evaluation's duration. Entries of
 other steps (or written by other tools) are kept; a file that is not ours is never overwritten.
 """
 import datetime
@@ -26,12 +28,18 @@ def read_results(workdir: str) -> dict[int, dict]:
                      'record new results.') from e
 
 
-def record_results(workdir: str, step: int, results: dict, protocol: dict, source: str) -> None:
-  """Merges the results of checkpoint `step` into results.json (atomically)."""
+def record_results(workdir: str, step: int, results: dict, protocol: dict, source: str,
+                   phase: dict | None = None, seconds: float | None = None) -> None:
+  """Merges the results of checkpoint `step` into results.json (atomically); `phase`, if
+  given, describes the training phase that produced it, `seconds` how long evaluating took."""
   entries = read_results(workdir)
   entries[step] = {'step': step, 'metrics': results,
                    'protocol': dict(protocol, checkpoint_step=step), 'source': source,
                    'time': datetime.datetime.now(datetime.timezone.utc).isoformat()}
+  if phase is not None:
+    entries[step]['phase'] = phase
+  if seconds is not None:
+    entries[step]['seconds'] = round(seconds, 3)
   path = results_path(workdir)
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path + '.tmp', 'w') as f:

@@ -10,6 +10,7 @@ from jaxgan.families import fast_style
 from jaxgan.families import gan
 from jaxgan.families import image_to_image
 from jaxgan.families import pixelcnn
+from jaxgan.families import progan
 from jaxgan.families import super_resolution
 from jaxgan.families import unpaired
 from jaxgan.families import vae
@@ -18,7 +19,7 @@ FAMILIES = {'gan': gan.GanFamily, 'vae': vae.VaeFamily, 'pixelcnn': pixelcnn.Pix
             'super_resolution': super_resolution.SuperResolutionFamily,
             'pix2pix': image_to_image.Pix2PixFamily, 'inpainting': image_to_image.InpaintingFamily,
             'unpaired_translation': unpaired.UnpairedTranslationFamily,
-            'fast_style': fast_style.FastStyleFamily}
+            'fast_style': fast_style.FastStyleFamily, 'progan': progan.ProganFamily}
 
 
 def make(config: ml_collections.ConfigDict):

@@ -1,0 +1,255 @@
+"""Progressive growing of GANs (Karras et al. 2018, arXiv:1710.10196) on the trainer's phases.
+
+One phase per resolution of `config.progan.resolutions` (4 -> 8 -> 16 -> 32 ...), each of
+`steps_per_phase` G updates (one D update before each) at its own batch size. A phase's batches
+are the dataset box-filtered to its resolution (data.DownscaledSource). In phase k > 0 the new
+blocks fade in: alpha rises linearly from 0 to 1 over the first `fade_fraction` of the phase
+and stays 1 after it, in both networks (models/progan.py) and in the real images D sees
+(lerp of the 2x-coarsened batch and the batch itself, as the official code does).
+`progressive = False` is the baseline: the final networks, one phase at the final resolution.
+
+The phase of a train step is static (its batch's image size), so each phase compiles once;
+alpha and the phase's first step come from state.step. Sampling follows the phase of the last
+update and upsamples (nearest) to the final resolution, so grids and FID see the current
+resolution at one fixed image size. Every switch of the paper's ablation (equalized learning
+rate, pixel norm, minibatch stddev, the drift term, EMA, fade-in, optimizer reset per phase) is
+a config field.
+"""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from jaxgan import adversarial
+from jaxgan import config_lib
+from jaxgan import data
+from jaxgan import losses
+from jaxgan import optim
+from jaxgan import penalties
+from jaxgan.families import base
+from jaxgan.models import progan as networks
+from jaxgan.state import NetworkState
+from jaxgan.state import TrainState
+
+
+class _AtLevel(NamedTuple):
+  """The discriminator at one level of detail, in the module interface adversarial.Critic
+  applies: (images, condition, train) -> (logits, no class logits), no mutable collections."""
+  module: networks.Discriminator
+  level: int
+  alpha: jax.Array
+
+  def apply(self, variables, images, condition, train, rngs=None, mutable=()):
+    del condition, train, rngs, mutable
+    return (self.module.apply(variables, images, self.level, self.alpha), None), {}
+
+
+def fade_reals(images: jax.Array, alpha: jax.Array) -> jax.Array:
+  """Real images faded like G's output: lerp(2x-coarsened images, images, alpha)."""
+  coarse = networks.upsample_nearest(networks.downsample_average(images, 2), 2)
+  return coarse + alpha * (images - coarse)
+
+
+def _check_config(config: ml_collections.ConfigDict) -> None:
+  block = config.progan
+  resolutions = tuple(block.resolutions)
+  if (len(resolutions) < 1 or resolutions[0] != 4
+      or any(b != 2 * a for a, b in zip(resolutions, resolutions[1:]))):
+    raise config_lib.ConfigError(
+        f'config.progan.resolutions={resolutions} must double from 4, e.g. (4, 8, 16, 32).')
+  if resolutions[-1] != config.data.image_size:
+    raise config_lib.ConfigError(
+        f'config.progan.resolutions ends at {resolutions[-1]} but config.data.image_size is '
+        f'{config.data.image_size}; make them equal.')
+  if len(config.model.features) != len(resolutions):
+    raise config_lib.ConfigError(
+        f'config.model.features={tuple(config.model.features)} needs one width per resolution '
+        f'of {resolutions}.')
+  if block.batch_sizes and len(block.batch_sizes) != len(resolutions):
+    raise config_lib.ConfigError(
+        f'config.progan.batch_sizes={tuple(block.batch_sizes)} needs one batch size per '
+        f'resolution of {resolutions}, or () for config.train.batch_size everywhere.')
+  group = config.model.minibatch_group_size
+  batch_sizes = tuple(block.batch_sizes) or (config.train.batch_size,)
+  if config.model.minibatch_stddev and any(b % group for b in batch_sizes):
+    raise config_lib.ConfigError(
+        f'The batch sizes {batch_sizes} must each be a multiple of '
+        f'config.model.minibatch_group_size={group} (minibatch stddev groups).')
+  if not 0.0 <= block.fade_fraction <= 1.0:
+    raise config_lib.ConfigError(
+        f'config.progan.fade_fraction={block.fade_fraction} must be in [0, 1] (0: no fade-in).')
+  if not (isinstance(block.steps_per_phase, int) and block.steps_per_phase > 0):
+    raise config_lib.ConfigError(
+        f'config.progan.steps_per_phase must be a positive integer, got {block.steps_per_phase!r}.')
+
+
+class ProganFamily:
+  """ProGAN: a WGAN-GP (+ drift) pair that grows from 4x4 to the data's resolution."""
+
+  capabilities = frozenset({'sample', 'generate', 'phases'})
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    _check_config(config)
+    self.config = config
+    block, model = config.progan, config.model
+    self.resolutions = tuple(block.resolutions)
+    self.latent_dim = model.latent_dim
+    self._phases = self._make_phases()
+    self.starts = tuple(sum(p.num_steps for p in self._phases[:k])
+                        for k in range(len(self._phases)))
+    self.generator = networks.Generator(
+        resolutions=self.resolutions, features=tuple(model.features),
+        channels=config.data.channels, equalized_lr=model.equalized_lr,
+        pixel_norm=model.pixel_norm, normalize_latents=model.normalize_latents,
+        leaky_relu_slope=model.leaky_relu_slope)
+    self.discriminator = networks.Discriminator(
+        resolutions=self.resolutions, features=tuple(model.features),
+        equalized_lr=model.equalized_lr, minibatch_stddev=model.minibatch_stddev,
+        group_size=model.minibatch_group_size, leaky_relu_slope=model.leaky_relu_slope)
+    num_steps = config.train.num_steps
+    self.generator_optimizer = optim.make_optimizer(
+        config.optim.generator, optim.make_schedule(config.optim.generator, num_steps))
+    self.discriminator_optimizer = optim.make_optimizer(
+        config.optim.discriminator, optim.make_schedule(config.optim.discriminator, num_steps))
+    self.gan_loss, self.regularizer = losses.get(config.gan.loss), penalties.get(config.gan)
+
+  def _make_phases(self) -> tuple[base.Phase, ...]:
+    block, train = self.config.progan, self.config.train
+    if not block.progressive:
+      final = self.resolutions[-1]
+      return (base.Phase(f'{final}x{final}', train.num_steps, train.batch_size, final),)
+    batch_sizes = tuple(block.batch_sizes) or (train.batch_size,) * len(self.resolutions)
+    return tuple(base.Phase(f'{r}x{r}', block.steps_per_phase, b, r)
+                 for r, b in zip(self.resolutions, batch_sizes))
+
+  def phases(self) -> tuple[base.Phase, ...]:
+    return self._phases
+
+  def example_batch(self, phase: base.Phase) -> base.Batch:
+    return base.labelled_example_batch(self.config, phase)
+
+  def fingerprint(self) -> dict:
+    return {'family': 'progan', 'model': self.config.model.to_dict(),
+            'resolutions': list(self.resolutions),
+            'progressive': bool(self.config.progan.progressive),
+            'image_shape': [self.config.data.image_size] * 2 + [self.config.data.channels]}
+
+  def init(self, rng: jax.Array, batch: base.Batch) -> TrainState:
+    del batch  # every resolution's parameters exist from the start
+    g_rng, d_rng = jax.random.split(rng)
+    final = self.resolutions[-1]
+    g_variables = networks.init_all(self.generator, g_rng,
+                                    jnp.zeros((1, self.latent_dim), jnp.float32))
+    d_variables = networks.init_all(self.discriminator, d_rng,
+                                    jnp.zeros((1, final, final, self.config.data.channels)))
+    return TrainState.create({
+        'generator': NetworkState.create(g_variables, self.generator_optimizer, ema=True),
+        'discriminator': NetworkState.create(d_variables, self.discriminator_optimizer,
+                                             ema=False)})
+
+  # -- where a step stands ------------------------------------------------------------------
+
+  def level_of_size(self, image_size: int) -> int:
+    """The level (index into resolutions) of a batch of image_size x image_size images."""
+    return len(self.resolutions) - 1 if not self.config.progan.progressive else (
+        self.resolutions.index(image_size))
+
+  def _phase_of_level(self, level: int) -> int:
+    return level if self.config.progan.progressive else 0
+
+  def alpha(self, level: int, update: jax.Array) -> jax.Array | None:
+    """The fade-in weight of update number `update` (1-based) in phase `level`; None where no
+    fade happens (level 0, no fade-in, the baseline): the networks skip the old path."""
+    fade_steps = round(self.config.progan.fade_fraction * self._phases[level].num_steps)
+    if level == 0 or not self.config.progan.progressive or fade_steps == 0:
+      return None
+    start = self.starts[level]
+    return jnp.clip((update - start) / fade_steps, 0.0, 1.0).astype(jnp.float32)
+
+  def _reset_at_phase_start(self, network: NetworkState, optimizer, level: int,
+                            step: jax.Array) -> NetworkState:
+    """Fresh optimizer moments at a phase's first update (the official code's
+    reset_opt_for_new_lod), when config.progan.reset_optimizer."""
+    phase = self._phase_of_level(level)
+    if not self.config.progan.reset_optimizer or phase == 0:
+      return network
+    fresh = optimizer.init(network.params)
+    first = step == self.starts[phase]
+    return network.replace(opt_state=jax.tree.map(lambda new, old: jnp.where(first, new, old),
+                                                  fresh, network.opt_state))
+
+  # -- training -----------------------------------------------------------------------------
+
+  def _critic(self, level: int, alpha: jax.Array) -> adversarial.Critic:
+    gan = self.config.gan
+    return adversarial.Critic(
+        module=_AtLevel(self.discriminator, level, alpha), optimizer=self.discriminator_optimizer,
+        loss=self.gan_loss, regularizer=self.regularizer, penalty_weight=gan.penalty_weight,
+        drift_weight=gan.drift_weight, mutable=())
+
+  def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
+    level = self.level_of_size(batch['image'].shape[1])
+    alpha = self.alpha(level, state.step + 1)
+    real = data.normalize_images(batch['image'])
+    if alpha is not None:
+      real = fade_reals(real, alpha)
+    num = real.shape[0]
+    g = self._reset_at_phase_start(state.generator, self.generator_optimizer, level, state.step)
+    d = self._reset_at_phase_start(state.discriminator, self.discriminator_optimizer, level,
+                                   state.step)
+    critic = self._critic(level, alpha)
+    d_latent_rng, d_rng, g_latent_rng, g_rng = jax.random.split(rng, 4)
+
+    fake = self.generator.apply({'params': g.params},
+                                jax.random.normal(d_latent_rng, (num, self.latent_dim)),
+                                level, alpha)
+    d, metrics = adversarial.discriminator_update(
+        critic, d, adversarial.Scored(real), adversarial.Scored(fake), d_rng,
+        update_index=state.step)
+
+    z = jax.random.normal(g_latent_rng, (num, self.latent_dim))
+
+    def generator_objective(params):
+      images = self.generator.apply({'params': params}, z, level, alpha)
+      return adversarial.generator_adversarial_loss(critic, d, adversarial.Scored(images), g_rng)
+
+    g_loss, g_grads = jax.value_and_grad(generator_objective)(g.params)
+    g = g.apply_gradients(g_grads, self.generator_optimizer,
+                          ema_decay=self.config.train.ema_decay)
+    metrics.update(generator_loss=g_loss, fade_alpha=1.0 if alpha is None else alpha,
+                   resolution=jnp.asarray(self.resolutions[level], jnp.float32))
+    return state.update(generator=g, discriminator=d), metrics
+
+  # -- sampling -----------------------------------------------------------------------------
+
+  def level_after(self, step: jax.Array) -> jax.Array:
+    """The level of the last update after `step` updates (level 0 before the first)."""
+    if not self.config.progan.progressive:
+      return jnp.asarray(len(self.resolutions) - 1)
+    return sum((step > start).astype(jnp.int32) for start in self.starts[1:])
+
+  def generate(self, state: TrainState, z: jax.Array, labels: jax.Array | None = None
+               ) -> jax.Array:
+    """Images in [-1, 1] from latents: the EMA generator at the level and alpha of the last
+    update, upsampled (nearest) to the final resolution."""
+    del labels  # unconditional
+    params = state.generator.ema_params
+    update = jnp.maximum(state.step, 1)
+    final = self.resolutions[-1]
+
+    def at_level(level):
+      def branch():
+        images = self.generator.apply({'params': params}, z, level, self.alpha(level, update))
+        return networks.upsample_nearest(images, final // self.resolutions[level])
+      return branch
+
+    levels = range(len(self.resolutions)) if self.config.progan.progressive else (
+        [len(self.resolutions) - 1])
+    branches = [at_level(level) for level in levels]
+    images = (branches[0]() if len(branches) == 1
+              else jax.lax.switch(self.level_after(update), branches))
+    return jnp.clip(images.astype(jnp.float32), -1.0, 1.0)
+
+  def sample(self, state: TrainState, rng: jax.Array, num: int) -> jax.Array:
+    return self.generate(state, jax.random.normal(rng, (num, self.latent_dim)))
