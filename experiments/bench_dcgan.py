@@ -250,6 +250,10 @@ def main():
   jax_ms, compile_s, flops = bench_jax(args.batch_size, args.steps, args.repeats)
   torch_ms = bench_torch(args.batch_size, args.steps, args.repeats, device=device)
   trainer_ms = bench_trainer(args.trainer_steps) if args.trainer_steps else None
+  if trainer_ms is not None and trainer_ms <= 0:
+    print(f'jax   trainer end to end: not measurable ({trainer_ms:.2f} ms/step: the run-time '
+          'difference is below the noise of start-up); raise --trainer_steps')
+    trainer_ms = None
   if args.flax_conv_transpose:
     layers.ConvTranspose = flax.linen.ConvTranspose
     flax_ms, _, _ = bench_jax(args.batch_size, args.steps, args.repeats)

@@ -58,7 +58,7 @@ z = torch.nn.functional.conv2d(torch.ones(8, 16, 32, 32, device=d),
                                torch.ones(16, 16, 3, 3, device=d))
 print("torch", torch.__version__, d, torch.backends.cudnn.version(), float(z.sum()))'
   echo "=== preflight exit $?"
-  step 100 bench_dcgan.py --trainer_steps=200 --steps=30 --repeats=5
+  step 100 bench_dcgan.py --trainer_steps=3000 --steps=30 --repeats=5
   step 60 bench_dcgan.py --full_float32 --trainer_steps=0 --steps=30 --repeats=5
   step 90 bench_fid.py --packed_weights=.gpu/inception --full_float32 --batches=10
   step 60 bench_fid.py --packed_weights=.gpu/inception --batches=10
