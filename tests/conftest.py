@@ -101,6 +101,30 @@ def straight_and_resumed(config, root) -> tuple[str, str]:
   return straight, resumed
 
 
+class CompileCounter:
+  """Counts XLA compilations of the trainer's step (jax's backend-compile events) inside a
+  `with` block."""
+
+  def __init__(self):
+    self.count = 0
+
+  def __call__(self, event, duration, **kwargs):
+    from jax._src import dispatch  # pylint: disable=g-import-not-at-top
+    del duration
+    if event == dispatch.BACKEND_COMPILE_EVENT and '_accumulating_step' in kwargs.get(
+        'fun_name', ''):
+      self.count += 1
+
+  def __enter__(self):
+    from jax._src import monitoring  # pylint: disable=g-import-not-at-top
+    monitoring.register_event_duration_secs_listener(self)
+    return self
+
+  def __exit__(self, *exc):
+    from jax._src import monitoring  # pylint: disable=g-import-not-at-top
+    monitoring.unregister_event_duration_listener(self)
+
+
 def final_state(workdir: str, config):
   """The state of the latest checkpoint in `workdir`, on the host."""
   import jax  # pylint: disable=g-import-not-at-top

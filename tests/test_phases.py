@@ -3,12 +3,11 @@ import json
 import os
 
 import jax
-from jax._src import dispatch
-from jax._src import monitoring
 import numpy as np
 import pytest
 
 import phased_family
+from conftest import CompileCounter
 from conftest import final_state
 from jaxgan import checkpoints
 from jaxgan import config_lib
@@ -42,27 +41,10 @@ def test_paired_source_degrades_on_the_fly_at_the_phase_size():
   np.testing.assert_array_equal(batch['label'], digits.labels[data.batch_indices(0, 8, 4500, 0)])
 
 
-class _CompileCounter:
-  """Counts XLA compilations of the trainer's step (jax's backend-compile events)."""
-
-  def __init__(self):
-    self.count = 0
-
-  def __call__(self, event, duration, **kwargs):
-    del duration
-    if event == dispatch.BACKEND_COMPILE_EVENT and '_accumulating_step' in kwargs.get(
-        'fun_name', ''):
-      self.count += 1
-
-
 def test_two_phases_compile_once_each_and_resume_bitwise_mid_phase(tmp_path):
   config = phased_family.get_config()
-  counter = _CompileCounter()
-  monitoring.register_event_duration_secs_listener(counter)
-  try:
+  with CompileCounter() as counter:
     train.train_and_evaluate(config, str(tmp_path / 'straight'))
-  finally:
-    monitoring.unregister_event_duration_listener(counter)
   assert counter.count == 2  # one per phase, none per step
 
   config.train.num_steps = 5  # stop two steps into phase 'high' (a kill after a checkpoint)

@@ -6,12 +6,11 @@ import os
 import shutil
 
 import jax
-from jax._src import dispatch
-from jax._src import monitoring
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import CompileCounter
 from conftest import final_state
 from conftest import shrunk_config
 from jaxgan import adversarial
@@ -152,26 +151,11 @@ def test_drift_term_adds_epsilon_times_squared_real_scores_to_the_penalty():
                              fake_scores.mean() - real_scores.mean(), rtol=1e-5)
 
 
-class _CompileCounter:
-  def __init__(self):
-    self.count = 0
-
-  def __call__(self, event, duration, **kwargs):
-    del duration
-    if event == dispatch.BACKEND_COMPILE_EVENT and '_accumulating_step' in kwargs.get(
-        'fun_name', ''):
-      self.count += 1
-
-
 @pytest.mark.slow
 def test_killed_mid_fade_resumes_bitwise_and_compiles_once_per_phase(tmp_path):
   config = tiny_progan_config()
-  counter = _CompileCounter()
-  monitoring.register_event_duration_secs_listener(counter)
-  try:
+  with CompileCounter() as counter:
     train.train_and_evaluate(config, str(tmp_path / 'straight'))
-  finally:
-    monitoring.unregister_event_duration_listener(counter)
   assert counter.count == 2  # one per phase
   shutil.copytree(tmp_path / 'straight', tmp_path / 'resumed')
   for step in range(8, 13):  # killed after update 7, alpha = 1/3 into the fade
