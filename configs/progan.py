@@ -7,9 +7,10 @@ rate, pixelwise feature normalization in G, minibatch stddev (groups of 4) in D,
 upsampling / average-pool downsampling, fade-in over the first half of each phase. Every one of
 these is a field here, so the paper's ablation is a flag.
 
-Scaled for a CPU (the paper's numbers in brackets): widths 64 [512], latent 128 [512],
-1,000 G updates per phase [600k images of transition + 600k of stabilization per resolution],
-batch 32 [64 for CIFAR-10]. `train.num_steps` follows `progan.steps_per_phase`.
+Scaled for a CPU (the paper's numbers in brackets): widths 32-64 [512 up to 32x32], latent
+128 [512], 1,000 G updates of batch 32 per phase [800k real images of fade-in + 800k of
+stabilization per resolution, minibatch 16]. `train.num_steps` follows
+`progan.steps_per_phase` (set it too if you change `progan.resolutions`).
 
   python -m jaxgan.main --config=configs/progan.py --workdir=/tmp/progan
   python -m jaxgan.main --config=configs/progan.py:cifar10 --workdir=/tmp/progan_cifar
