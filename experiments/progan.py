@@ -121,7 +121,7 @@ def table(results: dict, args) -> str:
         f'| {arm} | {len(entries)} | {", ".join(map(str, steps))} | '
         f'{common.mean_std([e["train_seconds"] / 60 for e in entries])} | '
         f'{common.mean_std([_final(e)["fid"] for e in entries])} | '
-        f'{common.mean_std([1e3 * _final(e)["kid"] for e in entries])} |')
+        f'{common.mean_std([1e3 * _final(e)["kid_mean"] for e in entries])} |')
   progressive = [e for n, e in sorted(train.items()) if n.startswith('progressive') and 'eval' in e]
   if progressive:
     lines += ['', 'The progressive runs at every phase end:', '',
@@ -132,7 +132,7 @@ def table(results: dict, args) -> str:
       if values:
         lines.append(f'| {step} | {resolution}x{resolution} | '
                      f'{common.mean_std([v["fid"] for v in values])} | '
-                     f'{common.mean_std([1e3 * v["kid"] for v in values])} |')
+                     f'{common.mean_std([1e3 * v["kid_mean"] for v in values])} |')
   return '\n'.join(lines) + '\n'
 
 
