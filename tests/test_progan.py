@@ -12,6 +12,7 @@ import pytest
 
 from conftest import CompileCounter
 from conftest import final_state
+from conftest import run_compiled_steps
 from conftest import shrunk_config
 from jaxgan import adversarial
 from jaxgan import config_lib
@@ -89,6 +90,8 @@ def test_phases_batch_sizes_and_the_non_progressive_baseline():
   baseline = families.make(tiny_progan_config(progan__progressive=False))
   assert [(p.num_steps, p.batch_size, p.image_size) for p in baseline.phases()] == [(12, 8, 8)]
   assert baseline.fingerprint() != family.fingerprint()
+  _, history, _ = run_compiled_steps(tiny_progan_config(progan__progressive=False), 2)
+  assert all(np.isfinite(h['generator_loss']) and h['resolution'] == 8 for h in history)
 
 
 def test_alpha_ramps_over_the_first_half_of_each_later_phase():

@@ -161,8 +161,10 @@ class ProganFamily:
   def alpha(self, level: int, update: jax.Array) -> jax.Array | None:
     """The fade-in weight of update number `update` (1-based) in phase `level`; None where no
     fade happens (level 0, no fade-in, the baseline): the networks skip the old path."""
+    if level == 0 or not self.config.progan.progressive:
+      return None
     fade_steps = round(self.config.progan.fade_fraction * self._phases[level].num_steps)
-    if level == 0 or not self.config.progan.progressive or fade_steps == 0:
+    if fade_steps == 0:
       return None
     start = self.starts[level]
     return jnp.clip((update - start) / fade_steps, 0.0, 1.0).astype(jnp.float32)
