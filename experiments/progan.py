@@ -1,7 +1,7 @@
 """Progressive growing against the same networks trained at full size, at equal wall-clock time.
 
   python experiments/progan.py [--seeds=0,1,2] [--steps_per_phase=300] [--num_samples=1000]
-      [--workdir=/tmp/progan_experiment]
+      [--workdir=/tmp/progan_experiment] [--ablations=no_optimizer_reset,no_fade_in,...]
 
 Per seed: (1) configs/progan.py, progressive (4 -> 8 -> 16 -> 32, `steps_per_phase` G updates
 per resolution), evaluated by the trainer at every phase end; (2) the baseline
@@ -15,10 +15,12 @@ Protocol: FID and KID of `num_samples` samples of the EMA generator (fixed laten
 whole training split (mnist_5k: 4,500 digits padded to 32x32), Inception-v3 pool3 features
 after clean-fid resizing to 299 (the GAN zoo's protocol); samples at a lower phase are the
 generator's output at that resolution, nearest-upsampled to 32x32. Mean +- population std over
-seeds. Results in experiments/results/progan.{json,md} and progan_grids.png, rewritten after
+seeds. --ablations adds progressive runs of the first seed with one of the paper's switches
+off. Results in experiments/results/progan.{json,md} and progan_grids.png, rewritten after
 every finished run, so a killed sweep keeps what it finished and a rerun skips it.
 """
 import argparse
+import functools
 import os
 import subprocess
 import sys
@@ -33,6 +35,14 @@ from jaxgan.evaluation import results as results_lib  # pylint: disable=g-import
 
 RESULTS = os.path.join(common.REPO, 'experiments', 'results')
 RESOLUTIONS = (4, 8, 16, 32)
+# Progressive runs with one of the paper's switches changed (--ablations, first seed only).
+ABLATIONS = {
+    'no_optimizer_reset': ['--config.progan.reset_optimizer=False'],
+    'no_fade_in': ['--config.progan.fade_fraction=0'],
+    'no_minibatch_stddev': ['--config.model.minibatch_stddev=False'],
+    'no_equalized_lr': ['--config.model.equalized_lr=False'],
+    'no_pixel_norm': ['--config.model.pixel_norm=False'],
+}
 
 
 def _flags(args, seed: int, extra: list[str]) -> list[str]:
@@ -101,6 +111,15 @@ def run_seed(seed: int, args, results: dict, path: str) -> None:
   common.save_results(results, path)
 
 
+def run_ablation(name: str, seed: int, args, results: dict, path: str) -> None:
+  run = f'ablation_{name}_seed{seed}'
+  workdir = common.train_run(run, 'progan.py', _flags(args, seed, ABLATIONS[name]),
+                             args.workdir, results, path)
+  results['train'][run]['eval'] = {str(k): {'metrics': v['metrics'], 'phase': v.get('phase')}
+                                   for k, v in results_lib.read_results(workdir).items()}
+  common.save_results(results, path)
+
+
 def _final(entry: dict) -> dict:
   return entry['eval'][max(entry['eval'], key=int)]['metrics']
 
@@ -133,6 +152,14 @@ def table(results: dict, args) -> str:
         lines.append(f'| {step} | {resolution}x{resolution} | '
                      f'{common.mean_std([v["fid"] for v in values])} | '
                      f'{common.mean_std([1e3 * v["kid_mean"] for v in values])} |')
+  ablations = [(n, e) for n, e in sorted(train.items()) if n.startswith('ablation') and 'eval' in e]
+  if ablations:
+    lines += ['', 'Ablations (one seed each; FID at every phase end, 4x4 .. 32x32):', '',
+              '| run | FID per phase end | final KID x 1e3 |', '| --- | --- | --- |']
+    for name, entry in ablations:
+      fids = ' / '.join(f'{entry["eval"][k]["metrics"]["fid"]:.1f}'
+                        for k in sorted(entry['eval'], key=int))
+      lines.append(f'| {name} | {fids} | {1e3 * _final(entry)["kid_mean"]:.1f} |')
   return '\n'.join(lines) + '\n'
 
 
@@ -158,6 +185,9 @@ def main():
   parser.add_argument('--steps_per_phase', type=int, default=300)
   parser.add_argument('--num_samples', type=int, default=1000)
   parser.add_argument('--timing_steps', type=int, default=200)
+  parser.add_argument('--ablations', default='',
+                      help='Comma-separated progressive ablations on the first seed: '
+                      f'{", ".join(ABLATIONS)}.')
   parser.add_argument('--workdir', default='/tmp/progan_experiment')
   args = parser.parse_args()
   os.makedirs(RESULTS, exist_ok=True)
@@ -167,8 +197,15 @@ def main():
   if results.get('budget', budget) != budget:
     parser.error(f'{path} holds runs of another budget {results["budget"]}; move it away.')
   results['budget'] = budget
-  for seed in (int(s) for s in args.seeds.split(',')):
-    run_seed(seed, args, results, path)
+  seeds = [int(s) for s in args.seeds.split(',')]
+  ablations = [a for a in args.ablations.split(',') if a]
+  unknown = sorted(set(ablations) - set(ABLATIONS))
+  if unknown:
+    parser.error(f'Unknown --ablations {unknown}; choose from {sorted(ABLATIONS)}.')
+  runs = ([functools.partial(run_seed, seed) for seed in seeds]
+          + [functools.partial(run_ablation, name, seeds[0]) for name in ablations])
+  for run in runs:
+    run(args, results, path)
     with open(os.path.join(RESULTS, 'progan.md'), 'w') as f:
       f.write(table(results, args))
     grids(args)
