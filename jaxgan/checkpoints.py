@@ -73,7 +73,8 @@ def checksums(state) -> list[int]:
 
 
 def _model_difference(saved: dict, expected: dict) -> str:
-  """What differs between two fingerprints; another family is said alone (its fields differ)."""
+  """What differs between a checkpoint's meta and a fingerprint (every field of the
+  fingerprint); another family is said alone (its fields differ)."""
   if saved.get('family') != expected.get('family'):
     return f'family: checkpoint {saved.get("family")!r} vs config {expected.get("family")!r}'
   saved_model, expected_model = saved.get('model', {}), expected.get('model', {})
@@ -81,9 +82,9 @@ def _model_difference(saved: dict, expected: dict) -> str:
                      if saved_model.get(k) != expected_model.get(k))
   parts = [f'model.{k}: checkpoint {saved_model.get(k)!r} vs config {expected_model.get(k)!r}'
            for k in differing]
-  if saved.get('image_shape') != expected.get('image_shape'):
-    parts.append(f'image_shape: checkpoint {saved.get("image_shape")!r} vs config '
-                 f'{expected.get("image_shape")!r}')
+  for key in sorted(set(expected) - {'family', 'model'}):  # e.g. image_shape, a style's sha1
+    if saved.get(key) != expected[key]:
+      parts.append(f'{key}: checkpoint {saved.get(key)!r} vs config {expected[key]!r}')
   return '; '.join(parts)
 
 

@@ -99,6 +99,11 @@ def test_refuses_a_checkpoint_of_another_model(tmp_path):
   with pytest.raises(checkpoints.CheckpointError,
                      match=r'different model \(model.latent_dim: checkpoint 8 vs config 16\)'):
     _restore(directory, other)
+  # Every field of the fingerprint counts, e.g. fast style's style image or ProGAN's schedule.
+  other = dict(FINGERPRINT, style_image_sha1='abc')
+  with pytest.raises(checkpoints.CheckpointError,
+                     match=r"style_image_sha1: checkpoint None vs config 'abc'"):
+    _restore(directory, other)
 
 
 def _state_files(directory, step):

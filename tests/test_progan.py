@@ -222,3 +222,13 @@ def test_results_record_the_phase(tmp_path):
                              phase={'index': 1, 'name': '8x8', 'image_size': 8})
   with open(results_lib.results_path(str(tmp_path))) as f:
     assert json.load(f)['3']['phase']['name'] == '8x8'
+
+
+def test_a_changed_growth_schedule_is_refused_on_resume(tmp_path):
+  from jaxgan import checkpoints  # pylint: disable=g-import-not-at-top
+  config = tiny_progan_config(train__num_steps=8, progan__steps_per_phase=4)
+  train.train_and_evaluate(config, str(tmp_path))
+  # 5-step phases: step 8 is still phase 1 at the same data position, yet the fade differs.
+  config = tiny_progan_config(train__num_steps=10, progan__steps_per_phase=5)
+  with pytest.raises(checkpoints.CheckpointError, match='schedule'):
+    train.train_and_evaluate(config, str(tmp_path))

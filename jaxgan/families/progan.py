@@ -130,10 +130,20 @@ class ProganFamily:
     return base.labelled_example_batch(self.config, phase)
 
   def fingerprint(self) -> dict:
-    return {'family': 'progan', 'model': self.config.model.to_dict(),
-            'resolutions': list(self.resolutions),
-            'progressive': bool(self.config.progan.progressive),
-            'image_shape': [self.config.data.image_size] * 2 + [self.config.data.channels]}
+    """The model and, for a progressive run, its growth schedule: resuming with other phase
+    lengths, fade or resets would silently change the run (the trainer's phase check passes
+    whenever the phase index and data position happen to agree)."""
+    fingerprint = {'family': 'progan', 'model': self.config.model.to_dict(),
+                   'resolutions': list(self.resolutions),
+                   'progressive': bool(self.config.progan.progressive),
+                   'image_shape': [self.config.data.image_size] * 2 + [self.config.data.channels]}
+    if self.config.progan.progressive:
+      block = self.config.progan
+      fingerprint['schedule'] = {
+          'phases': [[p.num_steps, p.batch_size] for p in self._phases],
+          'fade_fraction': float(block.fade_fraction),
+          'reset_optimizer': bool(block.reset_optimizer)}
+    return fingerprint
 
   def init(self, rng: jax.Array, batch: base.Batch) -> TrainState:
     del batch  # every resolution's parameters exist from the start
