@@ -169,7 +169,8 @@ class Generator(nn.Module):
   Level k runs block_4 ... block_r and to_rgb_r (1x1 conv, gain 1); for k > 0 the new block is
   faded in: lerp(upsample_nearest(to_rgb_{r/2}(h), 2), to_rgb_r(block_r(h)), alpha) with h the
   output of block_{r/2}, so alpha = 0 is phase k-1's network (upsampled) and 1 the new block
-  alone; alpha None skips the old path (no fade: the same output as 1). `normalize_latents` pixel-normalises z, a separate switch in the official code.
+  alone; alpha None skips the old path (no fade: the same output as 1). `normalize_latents`
+  pixel-normalises z, a separate switch in the official code.
   """
   resolutions: Sequence[int]
   features: Sequence[int]
