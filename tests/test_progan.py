@@ -190,6 +190,7 @@ def test_samples_show_the_current_level_and_phase_ends_are_evaluated(tmp_path):
   assert entries[6]['phase'] == {'index': 0, 'name': '4x4', 'image_size': 4}
   assert entries[8]['phase'] == {'index': 1, 'name': '8x8', 'image_size': 8}
   assert np.isfinite(entries[6]['metrics']['fid'])
+  assert entries[6]['seconds'] > 0  # what experiments/progan.py subtracts from training time
 
   at_6 = final_state_at(str(tmp_path), config, 6)
   images = np.asarray(family.sample(at_6, jax.random.key(0), 4))

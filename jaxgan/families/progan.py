@@ -75,7 +75,8 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
   if config.model.minibatch_stddev and any(b % group for b in batch_sizes):
     raise config_lib.ConfigError(
         f'The batch sizes {batch_sizes} must each be a multiple of '
-        f'config.model.minibatch_group_size={group} (minibatch stddev groups).')
+        f'config.model.minibatch_group_size={group} (minibatch stddev groups); set '
+        'config.train.batch_size (or config.progan.batch_sizes) to multiples of it.')
   if not 0.0 <= block.fade_fraction <= 1.0:
     raise config_lib.ConfigError(
         f'config.progan.fade_fraction={block.fade_fraction} must be in [0, 1] (0: no fade-in).')
