@@ -23,13 +23,13 @@ import jax
 import numpy as np
 import torch
 
+from jaxgan import api
 from jaxgan import mesh as mesh_lib
 from jaxgan import config_lib
 from jaxgan import data
 from jaxgan import families
 from jaxgan import evaluation
 from jaxgan import images as image_lib
-from jaxgan import sample as sample_lib
 from jaxgan import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -211,8 +211,9 @@ def main():
   vae_config = _config('vae.py', **{'train.num_steps': args.vae_steps})
   state, family, results['models']['VAE (MLP, 20 latents)'] = _train_and_score(
       'vae', vae_config, runs_dir, args.out)
-  grid = sample_lib.interpolation_grid(family, state, jax.random.key(3), 6, 10)
-  image_lib.save_png(grid, os.path.join(args.out, 'vae_interpolations.png'))
+  strips = api.load(os.path.join(runs_dir, 'vae')).interpolate(6, 10, seed=3)
+  image_lib.save_png(image_lib.make_grid(strips.reshape(60, *strips.shape[2:]), columns=10),
+                     os.path.join(args.out, 'vae_interpolations.png'))
 
   train_source = data.open_source(vae_config.data, 'train')
   init_state = families.init_state(family, mesh_lib.make_mesh())

@@ -29,9 +29,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from experiments import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+from jaxgan import api  # pylint: disable=wrong-import-position
 from jaxgan import image_sets  # pylint: disable=wrong-import-position
 from jaxgan import images as image_lib  # pylint: disable=wrong-import-position
-from jaxgan import translate  # pylint: disable=wrong-import-position
 from jaxgan.evaluation import image_quality  # pylint: disable=wrong-import-position
 from jaxgan.pretrained import lpips  # pylint: disable=wrong-import-position
 
@@ -100,17 +100,17 @@ def evaluate(data: str, root: str, results: dict, path: str, out: str, weights) 
   outputs = {'bicubic': [pil_resize(x, x.shape[0] * scale, x.shape[1] * scale) for x in inputs]}
   table = results.setdefault('eval', {}).setdefault(data, {})
   for row in ROWS[data][1:]:
-    apply, step = translate.load_translator(os.path.join(root, row), tile=TILE, overlap=OVERLAP)
-    outputs[row] = [apply(x) for x in inputs]
-    table[row] = dict(score(outputs[row], targets, scale, weights), step=step)
+    model = api.load(os.path.join(root, row))
+    outputs[row] = [model.translate(x, tile=TILE, overlap=OVERLAP) for x in inputs]
+    table[row] = dict(score(outputs[row], targets, scale, weights), step=model.step)
   table['bicubic'] = score(outputs['bicubic'], targets, scale, weights)
   if data == 'photos':  # ESRGAN's network interpolation, every alpha reported
     curve = results['eval']['esrgan_interpolation'] = {}
     for alpha in ALPHAS:
-      apply, _ = translate.load_translator(os.path.join(root, 'esrgan'), tile=TILE,
-                                           overlap=OVERLAP, alpha=alpha,
-                                           interpolate_with=os.path.join(root, 'rrdb_psnr'))
-      curve[str(alpha)] = score([apply(x) for x in inputs], targets, scale, weights)
+      model = api.load(os.path.join(root, 'esrgan'), alpha=alpha,
+                       interpolate_with=os.path.join(root, 'rrdb_psnr'))
+      curve[str(alpha)] = score([model.translate(x, tile=TILE, overlap=OVERLAP) for x in inputs],
+                                targets, scale, weights)
   results['protocol'] = __doc__.split('then scores')[1].strip()
   results.setdefault('held_out', {})[data] = names
   common.save_results(results, path)

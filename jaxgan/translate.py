@@ -1,5 +1,6 @@
 """Applies a trained image-to-image run (super-resolution, pix2pix, inpainting, unpaired
-translation) to image files, with its EMA weights.
+translation) to image files, with its EMA weights: a command line over jaxgan.api (reading,
+converting and writing files; jaxgan.load(workdir).translate does the rest).
 
   python -m jaxgan.translate --workdir=DIR --input=photo.jpg --output=photo_x4.png
   python -m jaxgan.translate --workdir=DIR --input=lr_folder --output=sr_folder [--step=N]
@@ -34,14 +35,13 @@ alpha) * that run's weights + alpha * --workdir's (ESRGAN's network interpolatio
 runs.interpolate_states). Everything is checked before any computation or any file is written;
 each output is written under a temporary name in its folder and then renamed.
 """
-import functools
 import os
 
 from absl import app
 from absl import flags
-import jax
 import numpy as np
 
+from jaxgan import api
 from jaxgan import checkpoints
 from jaxgan import config_lib
 from jaxgan import console
@@ -50,7 +50,6 @@ from jaxgan import image_files as files_lib
 from jaxgan import images as image_lib
 from jaxgan import platform
 from jaxgan import runs
-from jaxgan import tiling
 from jaxgan.families import base
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
@@ -104,44 +103,6 @@ def _check_run(workdir: str, interpolate_with: str | None, mask: str | None,
   return family
 
 
-def load_translator(workdir: str, step: int | None = None, tile: int = 512, overlap: int = 32,
-                    alpha: float | None = None, interpolate_with: str | None = None,
-                    direction: str | None = None):
-  """(apply, checkpoint step): apply maps a uint8 image [h, w, C] of the run's channels to the
-  run's uint8 output (EMA weights, tiled; with `interpolate_with`, the alpha-mixed weights;
-  an unpaired run in `direction`, default 'a2b')."""
-  _, family, state = runs.load_run(workdir, step)
-  if interpolate_with is not None:
-    state = runs.interpolate_states(runs.load_run(interpolate_with)[2], state, alpha)
-  state = jax.device_put(state, jax.devices()[0])  # one device: a tile is one example
-  if base.has(family, 'bidirectional'):
-    translate = jax.jit(functools.partial(family.translate_direction,
-                                          direction=direction or 'a2b'))
-  else:
-    translate = jax.jit(family.translate)
-  if not family.tileable:
-    tile = 0
-
-  def apply(image):
-    return image_lib.to_uint8(
-        tiling.apply_tiled(lambda x: translate(state, x), image, tile, overlap))
-
-  return apply, int(state.step)
-
-
-def load_inpainter(workdir: str, step: int | None = None):
-  """(apply, checkpoint step): apply(uint8 image [h, w, C], uint8 mask [h, w, 1], 1 = missing)
-  -> the run's uint8 fill, known pixels kept."""
-  _, family, state = runs.load_run(workdir, step)
-  state = jax.device_put(state, jax.devices()[0])
-  inpaint = jax.jit(family.inpaint)
-
-  def apply(image, mask):
-    return image_lib.to_uint8(inpaint(state, image[None], mask[None])[0])
-
-  return apply, int(state.step)
-
-
 def mask_files(inputs: list[str], input_path: str, mask_path: str) -> list[str]:
   """The mask of each input: `mask_path` itself, or the file of its stem in that folder."""
   if not os.path.isdir(mask_path):
@@ -193,15 +154,11 @@ def translate_files(workdir: str, input_path: str, output_path: str, step: int |
   inputs = files_lib.image_files(input_path)
   outputs = files_lib.output_files(inputs, input_path, output_path)
   family = _check_run(workdir, interpolate_with, mask_path, direction)
-  example = family.example_batch(base.phases(family)[0])
-  if base.has(family, 'bidirectional'):  # the source domain's images: 'a2b' reads A's
-    channels = example[(direction or 'a2b')[0]]['image'].shape[-1]
-  else:  # a paired run's inputs, or the images of a run trained on single images (fast style)
-    channels = example['input' if 'input' in example else 'image'].shape[-1]
+  channels = api.input_channels(family, direction)
   if channels not in (1, 3):
     raise config_lib.ConfigError(f'This run\'s inputs have {channels} channels: translate reads '
                                  'images as grayscale (1) or RGB (3); apply it from Python '
-                                 '(runs.load_run, then family.translate).')
+                                 '(jaxgan.load(workdir).translate).')
   files_lib.check_images(inputs, channels)
   masks = None
   if base.has(family, 'inpaint'):
@@ -209,19 +166,19 @@ def translate_files(workdir: str, input_path: str, output_path: str, step: int |
       raise config_lib.ConfigError('--interpolate_with is not supported for inpainting runs.')
     masks = _masks(family, inputs, None if mask_path is None else mask_files(
         inputs, input_path, mask_path), channels)
-    inpaint, trained_step = load_inpainter(workdir, step)
-  else:
-    apply, trained_step = load_translator(workdir, step, tile, overlap, alpha, interpolate_with,
-                                          direction)
+  model = api.load(workdir, step, interpolate_with=interpolate_with, alpha=alpha)
   for i, (source, target) in enumerate(zip(inputs, outputs)):
     image = files_lib.read_image(source, channels)
-    output = apply(image) if masks is None else inpaint(image, masks[i])
+    if masks is None:
+      output = model.translate(image, direction, tile, overlap)
+    else:
+      output = model.inpaint(image, masks[i])
     image_lib.save_png(output, target)
     print(f'{os.path.basename(source)}: {image.shape[1]}x{image.shape[0]} -> '
           f'{output.shape[1]}x{output.shape[0]}', flush=True)
   mixed = f' (alpha {alpha} with {interpolate_with})' if interpolate_with else ''
   print(f'Translated {len(inputs)} image{"s" * (len(inputs) > 1)} with {workdir} step '
-        f'{trained_step}{mixed} into {output_path}.')
+        f'{model.step}{mixed} into {output_path}.')
   return outputs
 
 

@@ -16,7 +16,8 @@ Optional capabilities are declared in the class attribute `capabilities` (never 
 hasattr); `families.make` checks that each declared one is implemented:
 
   'sample'        sample(state, rng, num) -> images in [-1, 1], NHWC (a prior to sample from)
-  'generate'      latent_dim; generate(state, latents, labels=None) -> images in [-1, 1]
+  'generate'      latent_dim; label_classes (0: unconditional); generate(state, latents,
+                  labels=None) -> images in [-1, 1], each from its own latent (and label) alone
   'translate'     translate(state, inputs) -> images in [-1, 1] (image-to-image: uint8 inputs);
                   tileable: whether overlapping tiles give the whole image's output (False when
                   the network normalizes by whole-image statistics, e.g. instance norm)
@@ -84,6 +85,7 @@ class Sampler(Protocol):
 
 class Generator(Protocol):
   latent_dim: int
+  label_classes: int
 
   def generate(self, state: Any, latents: jax.Array, labels: jax.Array | None = None
                ) -> jax.Array: ...
@@ -121,7 +123,7 @@ class Phased(Protocol):
 
 CAPABILITIES = {
     'sample': ('sample',),
-    'generate': ('generate', 'latent_dim'),
+    'generate': ('generate', 'latent_dim', 'label_classes'),
     'translate': ('translate', 'tileable'),
     'bidirectional': ('translate_direction',),
     'inpaint': ('inpaint', 'check_image_size'),

@@ -127,6 +127,10 @@ class GanFamily:
   def conditional(self) -> bool:
     return self.conditioning != 'none'
 
+  @property
+  def label_classes(self) -> int:
+    return self.num_classes if self.conditional else 0
+
   def example_batch(self, phase: base.Phase) -> base.Batch:
     return base.labelled_example_batch(self.config, phase)
 

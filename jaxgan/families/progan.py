@@ -96,6 +96,7 @@ class ProganFamily:
     block, model = config.progan, config.model
     self.resolutions = tuple(block.resolutions)
     self.latent_dim = model.latent_dim
+    self.label_classes = 0  # unconditional
     self._phases = self._make_phases()
     self.starts = tuple(sum(p.num_steps for p in self._phases[:k])
                         for k in range(len(self._phases)))

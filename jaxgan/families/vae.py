@@ -63,6 +63,7 @@ class VaeFamily:
     self.image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
     self.num_dims = int(np.prod(self.image_shape))
     self.latent_dim = config.model.latent_dim
+    self.label_classes = 0  # unconditional
     self.model = vae_models.make_vae(config.model, self.image_shape,
                                      _PARAMS_PER_CHANNEL[vae_config.likelihood])
     self.schedule = optim.make_schedule(config.optim.model, config.train.num_steps)
@@ -194,8 +195,9 @@ class VaeFamily:
       return 2.0 * jax.nn.sigmoid(decoded) - 1.0
     return jnp.clip(jnp.split(decoded, 2, axis=-1)[0], -1.0, 1.0)
 
-  def generate(self, state: State, z: jax.Array) -> jax.Array:
+  def generate(self, state: State, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
     """Mean images decoded from latents z [N, latent_dim] with the EMA parameters."""
+    del labels  # unconditional
     decoded = self.model.apply({'params': state.model.ema_params}, z, method=vae_models.Vae.decode)
     return self._mean_image(decoded)
 
