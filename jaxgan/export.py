@@ -131,7 +131,7 @@ def _trace(model: api.Model, signature: Signature, leaves: list, treedef):
   the network traces with them, else the training input size (and why, in `fixed`)."""
   try:
     return signature, _jaxpr(signature, leaves, treedef)
-  except Exception as error:  # pylint: disable=broad-except  # whatever failed, say it and fall back
+  except Exception as error:  # pylint: disable=broad-except  # any failure: say it, fall back
     if not any('h' in i.dims for i in signature.inputs):
       raise
     reason = ' '.join(f'{type(error).__name__}: {error}'.split())[:300]
