@@ -238,7 +238,10 @@ def create_app(model: api.Model, limits: Limits = Limits()) -> fastapi.FastAPI:
   """The ASGI app serving `model` within `limits` (see the module docstring)."""
   worker = _Worker(model, limits.max_batch, limits.batch_window_ms)
   info = {**model.info, 'service': dataclasses.asdict(limits)}
-  offers = f'it offers {sorted(model.capabilities)}'
+  served = [route for route, capabilities in (('/sample', ('sample',)),
+                                              ('/translate', ('translate', 'inpaint')))
+            if any(model.can(c) for c in capabilities)]
+  offers = f'it serves {" and ".join(served) or "no images"}'
   run = f'a {model.config.family!r} run'
   channels = {d: model.input_channels(d) for d in model.directions} if (
       model.can('translate') or model.can('inpaint')) else {}
