@@ -321,14 +321,14 @@ def create_app(model: api.Model, limits: Limits = Limits()) -> fastapi.FastAPI:
     image_data, mask_data = await _uploads(request)
     inpaint = model.can('inpaint')
     if inpaint and mask_data is None:
-      _fail(422, f'This is {run} (inpainting): send a multipart form with the fields image and mask '
-            '(white = missing).')
+      _fail(422, f'This is {run} (inpainting): send a multipart form with the fields image and '
+            'mask (white = missing).')
     if mask_data is not None and not inpaint:
       _fail(422, f'mask is for inpainting runs; this is {run}.')
     depth = channels[direction or model.directions[0]]
     if depth not in (1, 3):
-      _fail(400, f"This is {run}: its inputs have {depth} channels; HTTP uploads are read as greyscale "
-            'or RGB (use jaxgan.load(workdir).translate from Python).')
+      _fail(400, f'This is {run}: its inputs have {depth} channels; HTTP uploads are read as '
+            'greyscale or RGB (use jaxgan.load(workdir).translate from Python).')
     image = await concurrency.run_in_threadpool(
         read_upload, image_data, 'image', depth, limits.max_side)
     if inpaint:
