@@ -1,0 +1,212 @@
+"""jaxgan.api against the family functions it wraps, on runs written by the trainer: the trainer's
+own sample grid reproduced, padding to a bucket changing no image, one compilation per bucket,
+labels, interpolation, translation of batches, info, and one-line errors."""
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+import jaxgan
+import translate_family
+from conftest import shrunk_config, tiny_dcgan_config
+from jaxgan import api
+from jaxgan import config_lib
+from jaxgan import families
+from jaxgan import images as image_lib
+from jaxgan import runs
+from jaxgan import train
+from jaxgan.evaluation import results as results_lib
+from jaxgan.families import gan as gan_family
+from zoo_testing import tiny_zoo_config
+from test_pixelcnn import TINY_PIXELCNN
+
+
+def _trained(tmp_path_factory, name: str, config):
+  workdir = str(tmp_path_factory.mktemp(name))
+  train.train_and_evaluate(config, workdir)
+  return workdir
+
+
+@pytest.fixture(scope='module')
+def dcgan_run(tmp_path_factory):
+  return _trained(tmp_path_factory, 'dcgan', tiny_dcgan_config())
+
+
+@pytest.fixture(scope='module')
+def cgan_run(tmp_path_factory):
+  return _trained(tmp_path_factory, 'cgan', tiny_zoo_config('cgan', data__image_size=16,
+                                                                  data__resize=True))
+
+
+def _family_samples(workdir, num, seed, step=None):
+  """uint8 family.sample(state, key(seed), num): the path of the trainer and jaxgan.sample."""
+  _, family, state = runs.load_run(workdir, step)
+  return image_lib.to_uint8(jax.jit(family.sample, static_argnums=2)(
+      state, jax.random.key(seed), num))
+
+
+class CompileCounter:
+  """Counts XLA compilations whose function name contains `name`."""
+
+  def __init__(self, name):
+    self.name, self.count = name, 0
+
+  def __call__(self, event, duration, **kwargs):
+    from jax._src import dispatch  # pylint: disable=g-import-not-at-top
+    if event == dispatch.BACKEND_COMPILE_EVENT and self.name in kwargs.get('fun_name', ''):
+      self.count += 1
+
+  def __enter__(self):
+    from jax._src import monitoring  # pylint: disable=g-import-not-at-top
+    monitoring.register_event_duration_secs_listener(self)
+    return self
+
+  def __exit__(self, *exc):
+    from jax._src import monitoring  # pylint: disable=g-import-not-at-top
+    monitoring.unregister_event_duration_listener(self)
+
+
+def test_sample_reproduces_the_trainers_last_grid(dcgan_run):
+  config = runs.load_config(dcgan_run)
+  model = jaxgan.load(dcgan_run)
+  assert model.step == config.train.num_steps
+  key = families.root_keys(config.seed)['sample']
+  grid = image_lib.make_grid(model.sample(config.train.num_sample_images, seed=key))
+  written = np.asarray(Image.open(os.path.join(
+      dcgan_run, 'samples', f'step_{config.train.num_steps:07d}.png')))
+  np.testing.assert_array_equal(grid, written.reshape(grid.shape))
+
+
+@pytest.mark.parametrize('num', [1, 3, 5, 11])
+def test_padding_to_a_bucket_or_chunking_changes_no_image(dcgan_run, num):
+  model = api.load(dcgan_run, max_batch=4)  # 11 = chunks of 4, 4 and 3 (padded to 4)
+  np.testing.assert_array_equal(model.sample(num, seed=7), _family_samples(dcgan_run, num, 7))
+
+
+def test_one_compilation_per_bucket(dcgan_run):
+  model = api.load(dcgan_run)
+  with CompileCounter('generate') as counter:
+    for num in (3, 4, 3):  # bucket 4
+      model.sample(num, seed=num)
+    assert counter.count == 1
+    model.sample(5, seed=0)  # bucket 8
+    assert counter.count == 2
+
+
+def test_step_selects_the_checkpoint(dcgan_run):
+  early = api.load(dcgan_run, step=5)
+  assert early.step == 5
+  np.testing.assert_array_equal(early.sample(4, seed=1), _family_samples(dcgan_run, 4, 1, 5))
+  assert not np.array_equal(early.sample(4, seed=1), api.load(dcgan_run).sample(4, seed=1))
+
+
+def test_labels_of_a_conditional_run(cgan_run):
+  model = api.load(cgan_run)
+  _, family, state = runs.load_run(cgan_run)
+  classes = family.num_classes
+  assert model.label_classes == classes > 0
+  latents = np.asarray(jax.random.normal(jax.random.key(2), (6, family.latent_dim)))
+  labels = np.array([9, 0, 3, 3, 1, 7])
+  expected = image_lib.to_uint8(family.generate(state, latents, labels))
+  np.testing.assert_array_equal(model.sample(6, seed=2, labels=labels), expected)
+  np.testing.assert_array_equal(model.generate(latents, labels), expected)
+  balanced = image_lib.to_uint8(family.generate(state, latents,
+                                                gan_family.balanced_labels(6, classes)))
+  np.testing.assert_array_equal(model.sample(6, seed=2), balanced)
+  for bad in ([0, 1, 2], [0, 1, 2, 3, 4, classes], [-1] * 6, [0.5] * 6):
+    with pytest.raises(ValueError, match='labels'):
+      model.sample(6, seed=2, labels=bad)
+
+
+def test_unconditional_run_refuses_labels(dcgan_run):
+  with pytest.raises(ValueError, match='unconditional'):
+    api.load(dcgan_run).sample(2, labels=[0, 1])
+
+
+def test_interpolation_rows_run_between_two_latents(dcgan_run):
+  model = api.load(dcgan_run)
+  strips = model.interpolate(3, frames=4, seed=5)
+  assert strips.shape == (3, 4, *model.image_shape)
+  start_key, end_key = jax.random.split(jax.random.key(5))
+  for frame, key in ((0, start_key), (-1, end_key)):
+    ends = model.generate(jax.random.normal(key, (3, model.family.latent_dim)))
+    np.testing.assert_array_equal(strips[:, frame], ends)
+
+
+def test_info_is_json_and_holds_the_run(dcgan_run):
+  results_lib.record_results(dcgan_run, 5, {'fid': 12.5}, {'fid': {'num_samples': 8}}, 'eval')
+  info = api.load(dcgan_run).info
+  json.dumps(info)
+  config = runs.load_config(dcgan_run)
+  assert info['family'] == 'gan' and info['step'] == config.train.num_steps
+  assert info['capabilities'] == ['generate', 'sample']
+  assert info['image_shape'] == [config.data.image_size] * 2 + [config.data.channels]
+  assert info['latent_dim'] == 8 and info['label_classes'] == 0
+  assert info['config'] == config.to_dict()
+  assert info['fingerprint']['family'] == 'gan'
+  assert [(e['step'], e['metrics']) for e in info['eval_results']] == [(5, {'fid': 12.5})]
+
+
+@pytest.mark.parametrize('call, message', [
+    (lambda m: m.sample(0), 'positive number'),
+    (lambda m: m.sample(2.0), 'positive number'),
+    (lambda m: m.generate(np.zeros((2, 3))), r'latents must be \[N, 8\]'),
+    (lambda m: m.translate(np.zeros((4, 4, 1), np.uint8)), r"no translate\(\); it offers "
+                                                          r"\['generate', 'sample'\]"),
+])
+def test_bad_calls_are_one_line_errors(dcgan_run, call, message):
+  with pytest.raises((ValueError, config_lib.ConfigError), match=message) as error:
+    call(api.load(dcgan_run))
+  assert '\n' not in str(error.value)
+
+
+@pytest.fixture(scope='module')
+def translate_run(tmp_path_factory):
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setitem(families.FAMILIES, 'translate_test', translate_family.TranslateTestFamily)
+    workdir = str(tmp_path_factory.mktemp('translate'))
+    config = translate_family.get_config(channels=3, seed=0)
+    state = translate_family.write_run(workdir, config)
+    yield workdir, translate_family.TranslateTestFamily(config), state
+
+
+def test_translate_a_batch_an_image_and_tiles(translate_run):
+  workdir, family, state = translate_run
+  model = api.load(workdir, max_batch=2)
+  images = np.random.default_rng(0).integers(0, 256, (3, 10, 12, 3), np.uint8)
+  expected = image_lib.to_uint8(family.translate(state, images))
+  np.testing.assert_array_equal(model.translate(images), expected)
+  np.testing.assert_array_equal(model.translate(images[1]), expected[1])
+  tiled = model.translate(images[2], tile=8, overlap=2)
+  assert tiled.shape == expected[2].shape
+  assert model.info['input_channels'] == 3 and model.info['tileable'] is True
+
+
+@pytest.mark.parametrize('images, message', [
+    (np.zeros((8, 8, 1), np.uint8), '3-channel'),
+    (np.zeros((8, 8, 3), np.float32), 'uint8'),
+    (np.zeros((8, 3), np.uint8), 'uint8 images'),
+])
+def test_translate_refuses_wrong_images(translate_run, images, message):
+  with pytest.raises(ValueError, match=message):
+    api.load(translate_run[0]).translate(images)
+
+
+def test_translate_refuses_a_direction_on_a_paired_run(translate_run):
+  with pytest.raises(ValueError, match='unpaired'):
+    api.load(translate_run[0]).translate(np.zeros((8, 8, 3), np.uint8), direction='b2a')
+
+
+@pytest.mark.slow
+def test_pixelcnn_samples_at_a_bucket_equal_the_family(tmp_path_factory):
+  """No latents to pad: the whole sampler runs at the bucket; the prefix is the family's."""
+  config = shrunk_config('pixelcnn.py', TINY_PIXELCNN, data__image_size=8, data__resize=True)
+  workdir = _trained(tmp_path_factory, 'pixelcnn', config)
+  model = api.load(workdir)
+  assert not model.can('generate')
+  np.testing.assert_array_equal(model.sample(3, seed=4), _family_samples(workdir, 3, 4))
+  with pytest.raises(config_lib.ConfigError, match='interpolate'):
+    model.interpolate(2)
