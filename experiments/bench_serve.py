@@ -1,6 +1,6 @@
 """Throughput and latency of jaxgan.serve's /sample on this machine, beside the api without HTTP.
 
-  python experiments/bench_serve.py [--workdir=RUN] [--steps=20] [--requests=200] [--quick]
+  python experiments/bench_serve.py [--workdir=RUN] [--steps=20] [--requests=2000] [--quick]
 
 Without --workdir it trains configs/dcgan.py (mnist_5k, 28x28 grey, its real widths) for --steps
 steps with `python -m jaxgan.main` into a temporary folder: throughput does not depend on
@@ -11,9 +11,10 @@ training. It then measures, each after a warm-up that compiles every batch bucke
   sequential    one client posting /sample (format grid, one PNG per request) back to back,
                 num = 1 and num = 64 (one request is one batch);
   concurrent    8 clients, each posting num = 1 requests back to back: p50 / p99 latency and
-                images/s with server-side batching (--max_batch=64, --batch_window_ms=5, the
-                defaults) and with it off (a second server with --max_batch=1: every request is
-                its own model call at batch 1, and the worker never waits for company).
+                images/s,
+for three servers (SERVERS): the defaults (--max_batch=64 --batch_window_ms=0: the worker batches
+what queued while it was busy), --batch_window_ms=5 (it also waits up to 5 ms for more) and
+--max_batch=1 (every request its own model call at batch 1).
 
 This process applies the command-line tools' XLA flags (jaxgan/platform.py) so the direct
 figures use the same convolutions as the server. Clients and server share this machine's cores.
@@ -39,6 +40,11 @@ from jaxgan import platform  # pylint: disable=g-import-not-at-top
 
 RESULTS = os.path.join(common.REPO, 'experiments', 'results')
 BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+SERVERS = (  # (name, jaxgan.serve flags)
+    ('batching', ()),  # the defaults: what queued while the worker ran, up to 64 images
+    ('batching, 5 ms window', ('--batch_window_ms=5',)),  # and waiting 5 ms for more
+    ('no batching', ('--max_batch=1',)),  # every request its own model call at batch 1
+)
 
 
 def machine() -> dict:
@@ -155,7 +161,7 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--workdir', help='A trained run (default: train configs/dcgan.py).')
   parser.add_argument('--steps', type=int, default=20, help='Training steps without --workdir.')
-  parser.add_argument('--requests', type=int, default=200, help='Requests per measurement.')
+  parser.add_argument('--requests', type=int, default=2000, help='Requests per measurement.')
   parser.add_argument('--concurrency', type=int, default=8)
   parser.add_argument('--quick', action='store_true', help='A few requests: checks it runs.')
   args = parser.parse_args()
@@ -179,20 +185,17 @@ def main():
 
     record('direct api, num=1', direct(workdir, 1, requests))
     record('direct api, num=64', direct(workdir, 64, max(requests // 8, 2)))
-    server = Server(workdir, os.path.join(root, 'batching.log'))
-    try:
-      record('/sample num=1, 1 client', clients(server.url, 1, 1, requests))
-      record('/sample num=64, 1 client', clients(server.url, 64, 1, max(requests // 8, 2)))
-      record(f'/sample num=1, {args.concurrency} clients, batching (max_batch 64, 5 ms)',
-             clients(server.url, 1, args.concurrency, max(requests // args.concurrency, 1)))
-    finally:
-      server.close()
-    server = Server(workdir, os.path.join(root, 'unbatched.log'), '--max_batch=1')
-    try:
-      record(f'/sample num=1, {args.concurrency} clients, no batching (max_batch 1)',
-             clients(server.url, 1, args.concurrency, max(requests // args.concurrency, 1)))
-    finally:
-      server.close()
+    for name, flags in SERVERS:
+      server = Server(workdir, os.path.join(root, f'server_{len(measurements)}.log'), *flags)
+      try:
+        record(f'/sample num=1, 1 client, {name}', clients(server.url, 1, 1, requests))
+        if not flags:
+          record(f'/sample num=64, 1 client, {name}',
+                 clients(server.url, 64, 1, max(requests // 8, 2)))
+        record(f'/sample num=1, {args.concurrency} clients, {name}',
+               clients(server.url, 1, args.concurrency, max(requests // args.concurrency, 1)))
+      finally:
+        server.close()
   print(f'Wrote {out}.json and {out}.md')
 
 

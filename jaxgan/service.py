@@ -14,8 +14,8 @@ declared rule; it is the standard for Python ML serving, and uvicorn is its refe
 
 Every model call runs on one worker thread, in order: the device holds one copy of the weights
 and runs one program at a time anyway. /sample requests of a run with a latent space (the
-'generate' capability) are batched there: queued requests are gathered for at most
-`batch_window_ms`, up to `max_batch` images, their latents (model.latents(num, seed)) and labels
+'generate' capability) are batched there: the requests queued while the worker was busy (and,
+with `batch_window_ms` > 0, those arriving that long after) are gathered up to `max_batch` images, their latents (model.latents(num, seed)) and labels
 (model.labels) concatenated into one model.generate call, and the images split back. Every
 network computes an example from that example alone at inference (api.py), so a request's images
 equal model.sample(num, seed, labels) whatever it was batched with. Runs that only sample
@@ -63,7 +63,7 @@ class Limits:
   max_num: int = 64
   max_upload_mb: float = 8.0
   max_side: int = 2048
-  batch_window_ms: float = 5.0
+  batch_window_ms: float = 0.0
 
   def __post_init__(self):
     for name in ('max_batch', 'max_num', 'max_upload_mb', 'max_side'):
