@@ -10,10 +10,12 @@ EXIT_RUN_ERROR = 1
 
 
 class _QuietLibraries(logging.logging.Filter):
-  """Drops the INFO chatter of orbax (a line per file operation); warnings still show."""
+  """Drops the INFO chatter of orbax and TensorFlow's SavedModel writer (a line per file
+  operation); warnings still show."""
 
   def filter(self, record) -> bool:
-    return record.levelno > logging.logging.INFO or 'orbax' not in record.pathname
+    return record.levelno > logging.logging.INFO or not any(
+        library in record.pathname for library in ('orbax', 'tensorflow'))
 
 
 def quiet_library_logs() -> None:
