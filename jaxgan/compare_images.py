@@ -23,7 +23,6 @@ import numpy as np
 
 from jaxgan import console
 from jaxgan import images as image_lib
-from jaxgan import platform
 from jaxgan.evaluation import image_quality
 from jaxgan.pretrained import lpips
 from jaxgan.pretrained import weights
@@ -114,8 +113,7 @@ def compare(pairs: list[tuple[str, str]], metrics: list[str], crop_border: int =
 
 
 def main(argv):
-  console.quiet_library_logs()
-  platform.use_default_xla_flags()
+  console.start_command(None)  # its positional arguments are checked below
   if len(argv) != 3:
     console.fatal('Usage: python -m jaxgan.compare_images A B [--y_channel] [--crop_border=K] '
                   '[--metrics=psnr,ssim,lpips]', console.EXIT_CONFIG_ERROR)

@@ -1,7 +1,11 @@
-"""Console output shared by the command-line tools: quiet library logs and one-line errors."""
+"""What the command-line tools share: their start (XLA flags, quiet library logs, no stray
+arguments) and one-line errors."""
+from typing import Sequence
 import sys
 
 from absl import logging
+
+from jaxgan import platform
 
 # Exit codes: the command line or the config is wrong (fix it and rerun), or the run failed
 # (data, checkpoint or a diverged loss; the message says what to do).
@@ -20,6 +24,16 @@ class _QuietLibraries(logging.logging.Filter):
 
 def quiet_library_logs() -> None:
   logging.get_absl_handler().addFilter(_QuietLibraries())
+
+
+def start_command(argv: Sequence[str] | None) -> None:
+  """What every command line does first: the default XLA flags (before JAX starts), quiet
+  library logs and, given its `argv`, a one-line error for arguments that are not flags."""
+  quiet_library_logs()
+  platform.use_default_xla_flags()
+  if argv is not None and len(argv) > 1:
+    fatal(f'unexpected arguments {list(argv[1:])}; flags are written --name=value.',
+          EXIT_CONFIG_ERROR)
 
 
 def fatal(message: str, exit_code: int) -> None:

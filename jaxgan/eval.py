@@ -28,7 +28,6 @@ from jaxgan import data
 from jaxgan import evaluation
 from jaxgan import families
 from jaxgan.pretrained import inception
-from jaxgan import platform
 from jaxgan import runs
 from jaxgan.evaluation import results as results_lib
 
@@ -89,10 +88,7 @@ def _evaluate_checkpoints(run, workdir: str, evaluators, steps) -> dict[int, dic
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  console.quiet_library_logs()
-  platform.use_default_xla_flags()
+  console.start_command(argv)
   try:
     evaluate_run(_WORKDIR.value, _CONFIG.value, _STEP.value, _ALL.value)
   except (ValueError, checkpoints.CheckpointError, data.DatasetError,

@@ -49,7 +49,6 @@ from jaxgan import api
 from jaxgan import checkpoints
 from jaxgan import config_lib
 from jaxgan import console
-from jaxgan import platform
 from jaxgan.families import base
 
 UINT8_FORMULA = 'clip(round_half_to_even((x + 1) * 127.5), 0, 255) of the [-1, 1] output'
@@ -264,9 +263,7 @@ def define_flags() -> None:
 
 
 def main(argv):
-  del argv
-  console.quiet_library_logs()
-  platform.use_default_xla_flags()
+  console.start_command(argv)
   out = flags.FLAGS.out
   try:
     check_out_dir(out)

@@ -16,7 +16,6 @@ from PIL import Image
 
 from jaxgan import mesh as mesh_lib
 from jaxgan import console
-from jaxgan import platform
 from jaxgan.evaluation import sample_quality
 from jaxgan.pretrained import inception
 from jaxgan import metrics
@@ -91,8 +90,7 @@ def fid_between(images_a: np.ndarray, images_b: np.ndarray, extractor,
 
 
 def main(argv):
-  console.quiet_library_logs()
-  platform.use_default_xla_flags()
+  console.start_command(None)  # its positional arguments are checked below
   if len(argv) != 3:
     raise app.UsageError('Usage: python -m jaxgan.fid PATH_A PATH_B')
   try:

@@ -18,7 +18,6 @@ from ml_collections import config_flags
 
 from jaxgan import config_lib
 from jaxgan import console
-from jaxgan import platform
 from jaxgan import train
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file [:arg].',
@@ -45,11 +44,7 @@ def parse_flags(argv):
 
 
 def main(argv):
-  console.quiet_library_logs()
-  platform.use_default_xla_flags()
-  if len(argv) > 1:
-    console.fatal(f'unexpected arguments {argv[1:]}; flags are written --name=value.',
-                  console.EXIT_CONFIG_ERROR)
+  console.start_command(argv)
   if _DISTRIBUTED.value:
     # Cross-process collectives on CPU hosts (used by tests and CPU clusters; GPUs/TPUs ignore it).
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')

@@ -15,7 +15,6 @@ from jaxgan import checkpoints
 from jaxgan import config_lib
 from jaxgan import console
 from jaxgan import images as image_lib
-from jaxgan import platform
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
 _NUM = flags.DEFINE_integer('num', 64, 'Images in the grid (rows with --interpolate).')
@@ -28,9 +27,7 @@ flags.mark_flag_as_required('workdir')
 
 
 def main(argv):
-  del argv
-  console.quiet_library_logs()
-  platform.use_default_xla_flags()
+  console.start_command(argv)
   try:
     model = api.load(_WORKDIR.value, _STEP.value)
   except checkpoints.CheckpointError as e:

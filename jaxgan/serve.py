@@ -25,7 +25,6 @@ from jaxgan import api
 from jaxgan import checkpoints
 from jaxgan import config_lib
 from jaxgan import console
-from jaxgan import platform
 from jaxgan import service
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
@@ -43,10 +42,7 @@ flags.mark_flag_as_required('workdir')
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  console.quiet_library_logs()
-  platform.use_default_xla_flags()
+  console.start_command(argv)
   try:
     limits = service.Limits(_MAX_BATCH.value, _MAX_NUM.value, _MAX_UPLOAD_MB.value,
                             _MAX_SIDE.value, _BATCH_WINDOW_MS.value)

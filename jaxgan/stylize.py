@@ -32,7 +32,6 @@ from absl import flags
 from jaxgan import config_lib
 from jaxgan import console
 from jaxgan import image_files
-from jaxgan import platform
 from jaxgan import style_optimization
 from jaxgan import style_transfer
 
@@ -68,10 +67,7 @@ flags.mark_flags_as_required(['content', 'style', 'output'])
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  console.quiet_library_logs()
-  platform.use_default_xla_flags()
+  console.start_command(argv)
   objective = style_transfer.Objective(
       tuple(_CONTENT_LAYERS.value), tuple(_STYLE_LAYERS.value), _CONTENT_WEIGHT.value,
       _STYLE_WEIGHT.value, _TV_WEIGHT.value)

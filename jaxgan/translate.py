@@ -48,7 +48,6 @@ from jaxgan import console
 from jaxgan import families
 from jaxgan import image_files as files_lib
 from jaxgan import images as image_lib
-from jaxgan import platform
 from jaxgan import runs
 from jaxgan.families import base
 
@@ -183,10 +182,7 @@ def translate_files(workdir: str, input_path: str, output_path: str, step: int |
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  console.quiet_library_logs()
-  platform.use_default_xla_flags()
+  console.start_command(argv)
   try:
     translate_files(_WORKDIR.value, _INPUT.value, _OUTPUT.value, _STEP.value, _TILE.value,
                     _TILE_OVERLAP.value, _ALPHA.value, _INTERPOLATE_WITH.value, _MASK.value,

@@ -102,17 +102,16 @@ def straight_and_resumed(config, root) -> tuple[str, str]:
 
 
 class CompileCounter:
-  """Counts XLA compilations of the trainer's step (jax's backend-compile events) inside a
-  `with` block."""
+  """Counts XLA compilations (jax's backend-compile events) of functions whose name contains
+  `name` (default: the trainer's step) inside a `with` block."""
 
-  def __init__(self):
-    self.count = 0
+  def __init__(self, name: str = '_accumulating_step'):
+    self.name, self.count = name, 0
 
   def __call__(self, event, duration, **kwargs):
     from jax._src import dispatch  # pylint: disable=g-import-not-at-top
     del duration
-    if event == dispatch.BACKEND_COMPILE_EVENT and '_accumulating_step' in kwargs.get(
-        'fun_name', ''):
+    if event == dispatch.BACKEND_COMPILE_EVENT and self.name in kwargs.get('fun_name', ''):
       self.count += 1
 
   def __enter__(self):

@@ -11,7 +11,7 @@ from PIL import Image
 
 import jaxgan
 import translate_family
-from conftest import shrunk_config, tiny_dcgan_config
+from conftest import CompileCounter, shrunk_config, tiny_dcgan_config
 from jaxgan import api
 from jaxgan import config_lib
 from jaxgan import families
@@ -46,27 +46,6 @@ def _family_samples(workdir, num, seed, step=None):
   _, family, state = runs.load_run(workdir, step)
   return image_lib.to_uint8(jax.jit(family.sample, static_argnums=2)(
       state, jax.random.key(seed), num))
-
-
-class CompileCounter:
-  """Counts XLA compilations whose function name contains `name`."""
-
-  def __init__(self, name):
-    self.name, self.count = name, 0
-
-  def __call__(self, event, duration, **kwargs):
-    from jax._src import dispatch  # pylint: disable=g-import-not-at-top
-    if event == dispatch.BACKEND_COMPILE_EVENT and self.name in kwargs.get('fun_name', ''):
-      self.count += 1
-
-  def __enter__(self):
-    from jax._src import monitoring  # pylint: disable=g-import-not-at-top
-    monitoring.register_event_duration_secs_listener(self)
-    return self
-
-  def __exit__(self, *exc):
-    from jax._src import monitoring  # pylint: disable=g-import-not-at-top
-    monitoring.unregister_event_duration_listener(self)
 
 
 def test_sample_reproduces_the_trainers_last_grid(dcgan_run):
