@@ -15,8 +15,9 @@ declared rule; it is the standard for Python ML serving, and uvicorn is its refe
 Every model call runs on one worker thread, in order: the device holds one copy of the weights
 and runs one program at a time anyway. /sample requests of a run with a latent space (the
 'generate' capability) are batched there: the requests queued while the worker was busy (and,
-with `batch_window_ms` > 0, those arriving that long after) are gathered up to `max_batch` images, their latents (model.latents(num, seed)) and labels
-(model.labels) concatenated into one model.generate call, and the images split back. Every
+with `batch_window_ms` > 0, those arriving that long after) are gathered up to `max_batch`
+images, their latents (model.latents(num, seed)) and labels (model.labels) concatenated into one
+model.generate call, and the images split back. Every
 network computes an example from that example alone at inference (api.py), so a request's images
 equal model.sample(num, seed, labels) whatever it was batched with. Runs that only sample
 (PixelCNN) get one model.sample per request; /translate requests go one at a time.
