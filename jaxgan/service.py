@@ -17,9 +17,9 @@ and runs one program at a time anyway. /sample requests of a run with a latent s
 'generate' capability) are batched there: the requests queued while the worker was busy (and,
 with `batch_window_ms` > 0, those arriving that long after) are gathered up to `max_batch`
 images, their latents (model.latents(num, seed)) and labels (model.labels) concatenated into one
-model.generate call, and the images split back. Every
-network computes an example from that example alone at inference (api.py), so a request's images
-equal model.sample(num, seed, labels) whatever it was batched with. Runs that only sample
+model.generate call, and the images split back. Every network computes an example from that
+example alone at inference (api.py), so a request's images equal model.sample(num, seed, labels)
+whatever it was batched with. Runs that only sample
 (PixelCNN) get one model.sample per request; /translate requests go one at a time.
 
 Uploads: the request body is limited to `max_upload_mb` (413), an image's sides are read from its
