@@ -24,10 +24,15 @@ from PIL import Image
 import pytest
 
 from conftest import REPO
+from conftest import shrunk_config
 from conftest import tiny_dcgan_config
+from jaxgan import api
+from jaxgan import families
+from jaxgan import image_sets
 from jaxgan import images as image_lib
 from test_image_to_image import tiny_config as tiny_i2i_config
 from test_super_resolution import tiny_sr_config
+from test_unpaired import TINY_UNPAIRED
 
 _PREPARE = """
 import pickle, sys
@@ -338,6 +343,27 @@ def test_inpainting_takes_a_mask_and_keeps_known_pixels(tmp_path_factory):
     np.testing.assert_array_equal(_decode(filled.content), server.expected['filled'])
     known = mask[..., 0] == 0
     np.testing.assert_array_equal(server.expected['filled'][known], image[known])
+    assert server.healthy()
+  finally:
+    server.close()
+
+
+@pytest.mark.slow
+def test_unpaired_run_translates_in_the_direction_asked(tmp_path_factory):
+  config = shrunk_config('discogan.py', TINY_UNPAIRED, train__num_steps=1)
+  family = families.make(config)
+  images = {d: image_sets.to_channels(RGB, api.input_channels(family, d)) for d in ('a2b', 'b2a')}
+  server = _serve(tmp_path_factory, 'discogan', config,
+                  {d: ('translate', images[d], d) for d in images})
+  try:
+    for direction, image in images.items():
+      response = server.client.post('/translate', params={'direction': direction},
+                                    content=_png(image), headers={'content-type': 'image/png'})
+      np.testing.assert_array_equal(_decode(response.content), server.expected[direction])
+    assert not np.array_equal(server.expected['a2b'], server.expected['b2a'])
+    _assert_error(server.client.post('/translate', params={'direction': 'sideways'},
+                                     content=_png(RGB), headers={'content-type': 'image/png'}),
+                  422, "direction must be 'a2b' or 'b2a', not 'sideways'")
     assert server.healthy()
   finally:
     server.close()
