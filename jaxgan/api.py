@@ -32,6 +32,7 @@ from jaxgan import runs
 from jaxgan import tiling
 from jaxgan.evaluation import results as results_lib
 from jaxgan.families import base
+from jaxgan.families import gan as gan_family
 
 
 def bucket_size(num: int) -> int:
@@ -165,7 +166,7 @@ class Model:
         raise ValueError(f'{self.workdir} is an unconditional run: it takes no labels.')
       return None
     if labels is None:
-      return np.arange(num) * classes // num
+      return gan_family.balanced_labels(num, classes)
     labels = np.asarray(labels)
     if labels.shape != (num,) or not np.issubdtype(labels.dtype, np.integer):
       raise ValueError(f'labels must be {num} integers (one per image), got shape '
@@ -229,9 +230,9 @@ class Model:
     translate = functools.partial(self._translate, direction=direction)
     if tile and max(height, width) > tile:
       outputs = np.stack([image_lib.to_uint8(tiling.apply_tiled(
-          lambda x: translate(self.state, x), image, tile, overlap)) for image in batch])
+          functools.partial(translate, self.state), image, tile, overlap)) for image in batch])
     else:
-      outputs = self._batched(lambda state, x: translate(state, x), batch)
+      outputs = self._batched(translate, batch)
     return outputs if np.ndim(images) == 4 else outputs[0]
 
   def inpaint(self, images, masks) -> np.ndarray:

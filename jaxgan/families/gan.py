@@ -19,6 +19,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from jaxgan import adversarial
@@ -59,9 +60,10 @@ def _classifier_loss(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
   return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(class_logits, labels))
 
 
-def balanced_labels(num: int, num_classes: int) -> jax.Array:
-  """Labels in contiguous equal blocks: with num = K * K a square grid shows class k in row k."""
-  return (jnp.arange(num) * num_classes) // num
+def balanced_labels(num: int, num_classes: int) -> np.ndarray:
+  """int32 labels in contiguous equal blocks: with num = K * K a square grid shows class k in row
+  k. numpy, so that jaxgan.api computes them for a request's own size outside the jitted call."""
+  return (np.arange(num) * num_classes // num).astype(np.int32)
 
 
 def _check_config(config: ml_collections.ConfigDict) -> None:
