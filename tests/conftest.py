@@ -1,12 +1,29 @@
-"""Test setup: 4 simulated CPU devices (set before jax is imported) and shrunk real configs."""
+"""Test setup: 4 simulated CPU devices and a persistent XLA compilation cache (both set before
+jax is imported, and inherited by the command lines the tests start), shrunk real configs, and
+tiny runs trained once per session."""
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 os.environ['XLA_FLAGS'] = ' '.join(
     [os.environ.get('XLA_FLAGS', ''), '--xla_force_host_platform_device_count=4']).strip()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# The command lines' XLA flags here too: in-process references then equal what a command line
+# computes bit for bit, and both share the compilation cache.
+from jaxgan import platform  # pylint: disable=g-import-not-at-top  (imports no jax)
+platform.use_default_xla_flags()
+# Every compiled program is cached on disk, so the many tests (and subprocesses) that compile the
+# same tiny step pay once. A fresh directory per session unless JAX_COMPILATION_CACHE_DIR is set
+# (set it to keep the cache between sessions; the keys hash the program and the XLA flags).
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', tempfile.mkdtemp(prefix='jaxgan-test-xla-'))
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
+# The tests' programs are tiny: XLA's backend optimizations cost more than they save (a zoo
+# config's three compiled steps: 145 s -> 88 s for ten configs). Set it to 0 to test optimized code.
+os.environ.setdefault('JAX_DISABLE_MOST_OPTIMIZATIONS', '1')
 
 import pytest  # pylint: disable=g-import-not-at-top
 
@@ -139,3 +156,42 @@ def final_state(workdir: str, config):
 @pytest.fixture
 def tiny_config():
   return tiny_dcgan_config()
+
+
+def _tree_digest(directory: str) -> str:
+  """sha1 over the relative paths and bytes of every file under `directory`."""
+  digest = hashlib.sha1()
+  for root, dirs, names in os.walk(directory):
+    dirs.sort()
+    for name in sorted(names):
+      path = os.path.join(root, name)
+      digest.update(os.path.relpath(path, directory).encode())
+      with open(path, 'rb') as f:
+        digest.update(f.read())
+  return digest.hexdigest()
+
+
+@pytest.fixture(scope='session')
+def trained_run(tmp_path_factory):
+  """trained_run(config, copy_to=None): the workdir of `config` trained by the trainer, trained
+  once per session for every test that asks for the same config. Tests only read it; a test that
+  writes (resumes, damages, evaluates into it) passes `copy_to` and gets a private copy there.
+  At the end of the session every shared run must be byte-for-byte as trained."""
+  from jaxgan import train  # pylint: disable=g-import-not-at-top
+  runs = {}
+
+  def get(config, copy_to: str | None = None) -> str:
+    key = hashlib.sha1(config.to_json().encode()).hexdigest()[:12]
+    if key not in runs:
+      workdir = str(tmp_path_factory.mktemp(f'run_{key}'))
+      train.train_and_evaluate(config, workdir)
+      runs[key] = workdir, _tree_digest(workdir)
+    workdir = runs[key][0]
+    if copy_to is None:
+      return workdir
+    shutil.copytree(workdir, copy_to)
+    return str(copy_to)
+
+  yield get
+  changed = [workdir for workdir, digest in runs.values() if _tree_digest(workdir) != digest]
+  assert not changed, f'tests wrote into shared runs {changed}; give them copy_to'

@@ -17,28 +17,20 @@ from jaxgan import config_lib
 from jaxgan import families
 from jaxgan import images as image_lib
 from jaxgan import runs
-from jaxgan import train
 from jaxgan.evaluation import results as results_lib
 from jaxgan.families import gan as gan_family
 from zoo_testing import tiny_zoo_config
 from test_pixelcnn import TINY_PIXELCNN
 
 
-def _trained(tmp_path_factory, name: str, config):
-  workdir = str(tmp_path_factory.mktemp(name))
-  train.train_and_evaluate(config, workdir)
-  return workdir
+@pytest.fixture
+def dcgan_run(trained_run):
+  return trained_run(tiny_dcgan_config())
 
 
-@pytest.fixture(scope='module')
-def dcgan_run(tmp_path_factory):
-  return _trained(tmp_path_factory, 'dcgan', tiny_dcgan_config())
-
-
-@pytest.fixture(scope='module')
-def cgan_run(tmp_path_factory):
-  return _trained(tmp_path_factory, 'cgan', tiny_zoo_config('cgan', data__image_size=16,
-                                                                  data__resize=True))
+@pytest.fixture
+def cgan_run(trained_run):
+  return trained_run(tiny_zoo_config('cgan', data__image_size=16, data__resize=True))
 
 
 def _family_samples(workdir, num, seed, step=None):
@@ -184,10 +176,10 @@ def test_translate_refuses_a_direction_on_a_paired_run(translate_run):
 
 
 @pytest.mark.slow
-def test_pixelcnn_samples_at_a_bucket_equal_the_family(tmp_path_factory):
+def test_pixelcnn_samples_at_a_bucket_equal_the_family(trained_run):
   """No latents to pad: the whole sampler runs at the bucket; the prefix is the family's."""
   config = shrunk_config('pixelcnn.py', TINY_PIXELCNN, data__image_size=8, data__resize=True)
-  workdir = _trained(tmp_path_factory, 'pixelcnn', config)
+  workdir = trained_run(config)
   model = api.load(workdir)
   assert not model.can('generate')
   np.testing.assert_array_equal(model.sample(3, seed=4), _family_samples(workdir, 3, 4))

@@ -21,7 +21,6 @@ from jaxgan import families
 from jaxgan import fid as fid_cli
 from jaxgan import metrics
 from jaxgan import runs
-from jaxgan import train
 from jaxgan.evaluation import results as results_lib
 from jaxgan.evaluation import sample_quality
 
@@ -72,7 +71,7 @@ def _inception_score_by_entropies(logits, num_splits):
 
 
 def test_evaluator_metrics_protocol_and_cached_reference(tmp_path, monkeypatch):
-  torch = pytest.importorskip('torch')
+  import torch  # pylint: disable=g-import-not-at-top
   head = tmp_path / 'pt_inception.pth'
   weight = torch.randn(1008, 2048, generator=torch.Generator().manual_seed(0)) * 0.1
   torch.save({'fc.weight': weight}, head)
@@ -122,12 +121,14 @@ def test_unknown_metric_and_indivisible_batch_are_clear_errors():
     evaluation.make_evaluators(config, family, mesh_lib.make_mesh())
 
 
-@pytest.fixture(scope='module')
-def trained_with_eval(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('run'))
-  config = tiny_dcgan_config(**TINY_EVAL, eval__every_steps=5)
-  train.train_and_evaluate(config, workdir)
-  return workdir
+def _with_eval_config():
+  return tiny_dcgan_config(**TINY_EVAL, eval__every_steps=5)
+
+
+@pytest.fixture
+def trained_with_eval(trained_run):
+  """The session's tiny DCGAN run evaluated at steps 5 and 10 by the trainer."""
+  return trained_run(_with_eval_config())
 
 
 def test_trainer_records_results_and_keeps_best_fid_checkpoint(trained_with_eval):
@@ -143,7 +144,8 @@ def test_trainer_records_results_and_keeps_best_fid_checkpoint(trained_with_eval
 
 
 @pytest.mark.slow
-def test_eval_cli_fills_missing_eval_block_and_merges_results(trained_with_eval):
+def test_eval_cli_fills_missing_eval_block_and_merges_results(trained_run, tmp_path):
+  trained_with_eval = trained_run(_with_eval_config(), copy_to=str(tmp_path / 'run'))
   config_path = os.path.join(trained_with_eval, 'config.json')
   with open(config_path) as f:
     run_config = json.load(f)
@@ -171,8 +173,6 @@ def test_eval_cli_fills_missing_eval_block_and_merges_results(trained_with_eval)
   assert entries[7]['source'] == 'elsewhere'  # merged, not clobbered
   for step in (5, 10):  # the trainer evaluated the same samples with the same protocol
     assert entries[step]['source'] == 'eval'
-    # The CLI runs XLA:CPU's Eigen convolutions (jaxgan/platform.py), this process the default
-    # ones: the same network to float32 rounding, not bitwise.
     assert entries[step]['metrics'] == pytest.approx(trainer_entries[step]['metrics'], rel=1e-4)
   assert 'step 10: fid=' in result.stdout
   assert 'sample_quality: sampling: 8/8 images in' in result.stderr

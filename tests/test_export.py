@@ -21,7 +21,6 @@ from jaxgan import config_lib
 from jaxgan import export
 from jaxgan import families
 from jaxgan import images as image_lib
-from jaxgan import train
 from test_image_to_image import TINY_I2I
 from test_pixelcnn import TINY_PIXELCNN
 from test_unpaired import TINY_UNPAIRED
@@ -31,7 +30,8 @@ BATCHES = (3, 5)
 
 
 @pytest.fixture(scope='module', autouse=True)
-def test_families():
+def translate_test_family_registered():
+  """The test-only family of translate_family.py, registered for this module."""
   with pytest.MonkeyPatch.context() as patch:
     patch.setitem(families.FAMILIES, 'translate_test', translate_family.TranslateTestFamily)
     yield
@@ -116,10 +116,9 @@ def test_to_uint8_is_images_to_uint8():
   np.testing.assert_array_equal(exported[-3:], [0, 128, 255])  # 127.5 rounds half to even
 
 
-@pytest.mark.slow  # trains a conditional GAN (~30 s)
-def test_conditional_generate_takes_labels(tmp_path):
-  workdir = str(tmp_path / 'cgan')
-  train.train_and_evaluate(tiny_zoo_config('cgan'), workdir)
+@pytest.mark.slow
+def test_conditional_generate_takes_labels(tmp_path, trained_run):
+  workdir = trained_run(tiny_zoo_config('cgan', data__image_size=16, data__resize=True))
   model, description = _export(workdir, str(tmp_path / 'out'))
   assert description['signatures']['serving_default']['inputs']['labels'] == {
       'dtype': 'int32', 'shape': ['batch']}
@@ -199,10 +198,9 @@ def test_refusals_write_nothing(tmp_path_factory, tmp_path, dcgan_export):
   assert sorted(os.listdir(tmp_path)) == ['taken'] and os.listdir(taken) == ['keep.txt']
 
 
-@pytest.mark.slow  # trains a tiny DCGAN (~40 s), then the command line twice
-def test_trained_run_from_the_command_line(tmp_path):
-  workdir, out = str(tmp_path / 'dcgan'), str(tmp_path / 'out')
-  train.train_and_evaluate(tiny_dcgan_config(), workdir)  # checkpoints at steps 5 and 10
+@pytest.mark.slow  # the command line twice
+def test_trained_run_from_the_command_line(tmp_path, trained_run):
+  workdir, out = trained_run(tiny_dcgan_config()), str(tmp_path / 'out')  # steps 5 and 10
   result = run_module('jaxgan.export', f'--workdir={workdir}', f'--out={out}')
   assert result.returncode == 0, result.stderr[-2000:]
   assert f'Wrote {out}' in result.stdout

@@ -16,7 +16,6 @@ from jaxgan import families
 from jaxgan import images as image_lib
 from jaxgan import mesh as mesh_lib
 from jaxgan import runs
-from jaxgan import train
 from jaxgan import translate
 
 # The shrink applied to pix2pix.py and inpaint.py in tests: tiny widths, a few steps.
@@ -29,7 +28,7 @@ TINY_I2I = {
     'train.batch_size': 4,
     'train.num_steps': 2,
     'train.log_every': 1,
-    'train.checkpoint_every': 1,
+    'train.checkpoint_every': 2,
     'train.sample_every': 2,
     'train.num_sample_images': 2,
     'eval.every_steps': 0,
@@ -146,7 +145,8 @@ def pix2pix_runs(tmp_path_factory):
   """Workdirs of tiny pix2pix runs: 3 steps checkpointed every step, and a copy of it without
   its last checkpoint, resumed from step 2 (what a kill after that save leaves)."""
   root = tmp_path_factory.mktemp('pix2pix')
-  config = tiny_config('pix2pix.py', **{'train.num_steps': 3, 'train.keep_checkpoints': 3})
+  config = tiny_config('pix2pix.py', **{'train.num_steps': 3, 'train.checkpoint_every': 1,
+                                        'train.keep_checkpoints': 3})
   return (config, *straight_and_resumed(config, str(root)))
 
 
@@ -175,14 +175,15 @@ def test_translate_applies_pix2pix_to_any_size(pix2pix_runs, tmp_path):
                                 expected)
 
 
-@pytest.fixture(scope='module')
-def inpainting_run(tmp_path_factory):
-  """A 1-step partial-convolution run on digits (any image size)."""
-  workdir = str(tmp_path_factory.mktemp('inpaint'))
-  train.train_and_evaluate(tiny_config('inpaint.py', 'digits_pconv', **{
-      'train.num_steps': 1, 'objective.perceptual_weight': 0.0,
-      'objective.style_weight': 0.0}), workdir)
-  return workdir
+def tiny_pconv_config():
+  """A 1-step partial-convolution inpainting run on digits (any image size)."""
+  return tiny_config('inpaint.py', 'digits_pconv', **{
+      'train.num_steps': 1, 'objective.perceptual_weight': 0.0, 'objective.style_weight': 0.0})
+
+
+@pytest.fixture
+def inpainting_run(trained_run):
+  return trained_run(tiny_pconv_config())
 
 
 @pytest.mark.slow

@@ -87,7 +87,7 @@ def test_inception_score_formula_on_hand_made_logits():
 
 
 def test_legacy_tf_resize_matches_tensorflow_1_bilinear():
-  tf = pytest.importorskip('tensorflow')
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   images = np.random.default_rng(0).integers(0, 256, (2, 28, 20, 3), dtype=np.uint8)
   expected = tf.compat.v1.image.resize_bilinear(images.astype(np.float32), (299, 299),
                                                 align_corners=False).numpy()

@@ -8,10 +8,10 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch  # a test dependency: its absence fails, never skips
 
 from jaxgan.pretrained import weights
 
-torch = pytest.importorskip('torch')
 
 
 def _save(obj, path, zip_format):

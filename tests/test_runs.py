@@ -8,20 +8,19 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import final_state
 from conftest import tiny_dcgan_config
 from jaxgan import checkpoints
 from jaxgan import families
 from jaxgan import runs
-from jaxgan import train
 
 
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory):
+@pytest.fixture
+def trained(trained_run):
   """(workdir, config, final state on the host) of 10 tiny DCGAN steps, checkpoints at 5, 10."""
   config = tiny_dcgan_config()
-  workdir = str(tmp_path_factory.mktemp('run'))
-  state = train.train_and_evaluate(config, workdir)
-  return workdir, config, jax.device_get(state)
+  workdir = trained_run(config)
+  return workdir, config, final_state(workdir, config)
 
 
 def _as_stored(config):

@@ -1,16 +1,12 @@
 """jaxgan.serve started as a subprocess on a free local port and driven by a real HTTP client
 (httpx): /sample images equal jaxgan.load(run).sample's exactly, alone or batched with 49
 concurrent others; /translate and inpainting equal the api's; every bad input gets a 4xx with
-one JSON line and the server keeps serving.
-
-The reference images come from jaxgan.load in a subprocess that applies the command-line tools'
-XLA flags (jaxgan/platform.py) like the server: this process runs XLA:CPU's default convolutions,
-equal to the server's to float32 rounding but not bitwise."""
+one JSON line and the server keeps serving. The reference images come from jaxgan.load in this
+process, which runs with the command lines' XLA flags (conftest)."""
 import base64
 import concurrent.futures
 import io
 import os
-import pickle
 import socket
 import struct
 import subprocess
@@ -23,6 +19,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
+import jaxgan
 from conftest import REPO
 from conftest import shrunk_config
 from conftest import tiny_dcgan_config
@@ -30,38 +27,9 @@ from jaxgan import api
 from jaxgan import families
 from jaxgan import image_sets
 from jaxgan import images as image_lib
-from test_image_to_image import tiny_config as tiny_i2i_config
-from test_super_resolution import tiny_sr_config
+from test_image_to_image import tiny_pconv_config
+from test_super_resolution import PSNR_RUN, tiny_sr_config
 from test_unpaired import TINY_UNPAIRED
-
-_PREPARE = """
-import pickle, sys
-from jaxgan import platform
-platform.use_default_xla_flags()
-import jaxgan
-from jaxgan import train
-with open(sys.argv[1], 'rb') as f:
-  config, workdir, calls = pickle.load(f)
-train.train_and_evaluate(config, workdir)
-model = jaxgan.load(workdir)
-with open(sys.argv[1], 'wb') as f:
-  pickle.dump([getattr(model, name)(*args) for name, *args in calls], f)
-"""
-
-
-def trained_run(tmp_path_factory, name: str, config, calls: list[tuple]):
-  """(workdir, outputs): `config` trained to its num_steps by the trainer, then
-  [getattr(jaxgan.load(workdir), name)(*args) for (name, *args) in calls], in one process with
-  the server's XLA flags."""
-  workdir = str(tmp_path_factory.mktemp(name))
-  path = os.path.join(workdir + '_calls.pkl')
-  with open(path, 'wb') as f:
-    pickle.dump((config, workdir, calls), f)
-  subprocess.run([sys.executable, '-c', _PREPARE, path], cwd=REPO, check=True,
-                 env=dict(os.environ), timeout=600)
-  with open(path, 'rb') as f:
-    return workdir, pickle.load(f)
-
 
 class Server:
   """`python -m jaxgan.serve --workdir=... flags` on a free port of 127.0.0.1, with a client."""
@@ -108,12 +76,15 @@ class Server:
     self.log.close()
 
 
-def _serve(tmp_path_factory, name: str, config, calls: dict[str, tuple], *flags: str):
-  """A Server of `config` trained (see trained_run) with server.expected: the api's outputs of
-  `calls` by name."""
-  workdir, outputs = trained_run(tmp_path_factory, name, config, list(calls.values()))
-  server = Server(workdir, workdir + '_serve.log', *flags)
-  server.expected = dict(zip(calls, outputs))
+def _serve(trained_run, tmp_path_factory, name: str, config, calls: dict[str, tuple],
+           *flags: str):
+  """A Server of `config` trained by the trainer (once per session), with server.expected: the
+  outputs of getattr(jaxgan.load(workdir), method)(*args) for each (method, *args) of `calls`.
+  This process applies the command lines' XLA flags (conftest), so they equal the server's."""
+  workdir = trained_run(config)
+  model = jaxgan.load(workdir)
+  server = Server(workdir, str(tmp_path_factory.mktemp(name) / 'serve.log'), *flags)
+  server.expected = {key: getattr(model, method)(*args) for key, (method, *args) in calls.items()}
   server.wait_until_healthy()
   return server
 
@@ -137,12 +108,12 @@ GREY = RNG.integers(0, 256, (8, 9, 1), np.uint8)
 
 
 @pytest.fixture(scope='module')
-def cgan_server(tmp_path_factory):
+def cgan_server(trained_run, tmp_path_factory):
   """A class-conditional tiny DCGAN (projection D), 2 steps; requests of at most 16 images."""
   calls = {'grid': ('sample', 5, 7), 'list': ('sample', 3, 1, LABELS)}
   calls.update({i: ('sample', r['num'], r['seed'], r.get('labels'))
                 for i, r in enumerate(CONCURRENT)})
-  server = _serve(tmp_path_factory, 'cgan', tiny_dcgan_config(
+  server = _serve(trained_run, tmp_path_factory, 'cgan', tiny_dcgan_config(
       model__conditioning='projection', train__num_steps=2, train__checkpoint_every=2,
       eval__every_steps=0), calls, '--max_num=16', '--max_batch=16', '--batch_window_ms=20')
   yield server
@@ -150,9 +121,9 @@ def cgan_server(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def gan_server(tmp_path_factory):
+def gan_server(trained_run, tmp_path_factory):
   """An unconditional tiny DCGAN, 2 steps."""
-  server = _serve(tmp_path_factory, 'gan', tiny_dcgan_config(
+  server = _serve(trained_run, tmp_path_factory, 'gan', tiny_dcgan_config(
       train__num_steps=2, train__checkpoint_every=2, eval__every_steps=0),
                   {'grid': ('sample', 4, 2)})
   yield server
@@ -160,9 +131,9 @@ def gan_server(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def sr_server(tmp_path_factory):
+def sr_server(trained_run, tmp_path_factory):
   """A tiny SRResNet (x4, RGB), 1 step; uploads of at most 50 KiB and 64 pixels a side."""
-  server = _serve(tmp_path_factory, 'sr', tiny_sr_config(train__num_steps=1), {
+  server = _serve(trained_run, tmp_path_factory, 'sr', tiny_sr_config(**PSNR_RUN), {
       'rgb': ('translate', RGB), 'grey': ('translate', np.repeat(GREY, 3, axis=-1))},
                   '--max_upload_mb=0.05', '--max_side=64')
   yield server
@@ -324,12 +295,11 @@ def test_sample_on_a_translation_run_says_what_it_serves(sr_server):
 
 
 @pytest.mark.slow
-def test_inpainting_takes_a_mask_and_keeps_known_pixels(tmp_path_factory):
+def test_inpainting_takes_a_mask_and_keeps_known_pixels(trained_run, tmp_path_factory):
   image = RNG.integers(0, 256, (20, 24, 1), np.uint8)
   mask = np.zeros((20, 24, 1), np.uint8)
   mask[4:12, 6:18] = 255
-  server = _serve(tmp_path_factory, 'inpaint', tiny_i2i_config('inpaint.py', 'digits_pconv', **{
-      'train.num_steps': 1, 'objective.perceptual_weight': 0.0, 'objective.style_weight': 0.0}),
+  server = _serve(trained_run, tmp_path_factory, 'inpaint', tiny_pconv_config(),
                   {'filled': ('inpaint', image, mask // 255)})
   try:
     image_file = ('a.png', _png(image), 'image/png')
@@ -349,11 +319,11 @@ def test_inpainting_takes_a_mask_and_keeps_known_pixels(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_unpaired_run_translates_in_the_direction_asked(tmp_path_factory):
+def test_unpaired_run_translates_in_the_direction_asked(trained_run, tmp_path_factory):
   config = shrunk_config('discogan.py', TINY_UNPAIRED, train__num_steps=1)
   family = families.make(config)
   images = {d: image_sets.to_channels(RGB, api.input_channels(family, d)) for d in ('a2b', 'b2a')}
-  server = _serve(tmp_path_factory, 'discogan', config,
+  server = _serve(trained_run, tmp_path_factory, 'discogan', config,
                   {d: ('translate', images[d], d) for d in images})
   try:
     for direction, image in images.items():

@@ -1,6 +1,5 @@
 """Trainer behaviour: multi-device equivalence, resume equality, failure handling."""
 import os
-import shutil
 
 import jax
 import numpy as np
@@ -68,20 +67,16 @@ def test_default_dcgan_step_is_traced_and_compiled_once_at_full_size():
   assert step_fn._cache_size() == 1  # pylint: disable=protected-access
 
 
-@pytest.fixture(scope='module')
-def trained_workdir(tmp_path_factory):
-  """One 10-step tiny DCGAN run (checkpoints 5 and 10), trained once for this module."""
-  workdir = str(tmp_path_factory.mktemp('trained'))
-  train.train_and_evaluate(tiny_dcgan_config(), workdir)
-  return workdir
+@pytest.fixture
+def trained_workdir(trained_run):
+  """The 10-step tiny DCGAN run (checkpoints 5 and 10) the session shares."""
+  return trained_run(tiny_dcgan_config())
 
 
 @pytest.fixture
-def trained_copy(trained_workdir, tmp_path):
+def trained_copy(trained_run, tmp_path):
   """A private copy of the trained run, for a test that changes or damages it."""
-  workdir = str(tmp_path / 'run')
-  shutil.copytree(trained_workdir, workdir)
-  return workdir
+  return trained_run(tiny_dcgan_config(), copy_to=str(tmp_path / 'run'))
 
 
 def test_writes_checkpoints_samples_events_and_config(trained_workdir):

@@ -17,10 +17,10 @@ from jaxgan import families
 from jaxgan import image_files
 from jaxgan import images as image_lib
 from jaxgan import runs
-from jaxgan import train
 from jaxgan import translate
 from jaxgan.state import NetworkState
 from jaxgan.state import TrainState
+from test_super_resolution import PSNR_RUN, tiny_sr_config
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -264,21 +264,13 @@ def test_errors_are_one_line_and_write_nothing(name, scene, rgb_run, gray_run, c
   assert _tree(scene) == before
 
 
-# configs/srresnet.py shrunk: 4 features, 1 block, 24x24 HR crops, 2 steps, no evaluation.
-TINY_SRRESNET = {'model.features': 4, 'model.num_blocks': 1, 'data.image_size': 24,
-                 'train.batch_size': 4, 'train.num_steps': 2, 'train.log_every': 1,
-                 'train.checkpoint_every': 2, 'train.sample_every': 2,
-                 'train.num_sample_images': 4, 'eval.every_steps': 0}
-
-
 @pytest.mark.slow
-def test_cli_on_a_trained_srresnet_run(tmp_path):
+def test_cli_on_a_trained_srresnet_run(tmp_path, trained_run):
   """The real `python -m jaxgan.translate` on configs/srresnet.py: x4, grayscale repeated to
   RGB, tiled (overlap 12 > the shrunk SRResNet's receptive field radius of about 10 LR pixels)
   as the family's untiled translate. (This barely trained net hardly feels distant pixels:
   the exactness of tiling is tested in test_tiling.py.)"""
-  workdir = str(tmp_path / 'run')
-  train.train_and_evaluate(shrunk_config('srresnet.py', TINY_SRRESNET), workdir)
+  workdir = trained_run(tiny_sr_config(**PSNR_RUN))
   source = tmp_path / 'in'
   source.mkdir()
   colour, gray = _random((37, 53, 3)), _random((9, 11), seed=1)

@@ -27,7 +27,7 @@ TINY_UNPAIRED = {
     'train.batch_size': 4,
     'train.num_steps': 2,
     'train.log_every': 1,
-    'train.checkpoint_every': 1,
+    'train.checkpoint_every': 2,
     'train.sample_every': 2,
     'train.num_sample_images': 2,
     'eval.every_steps': 0,
@@ -132,7 +132,8 @@ def cyclegan_runs(tmp_path_factory):
   """(config, straight, resumed): a tiny 3-step run checkpointed every step, and a copy of it
   without its last checkpoint, resumed from step 2 (what a kill after that save leaves)."""
   root = tmp_path_factory.mktemp('cyclegan')
-  config = tiny_config(**{'train.num_steps': 3, 'train.keep_checkpoints': 3})
+  config = tiny_config(**{'train.num_steps': 3, 'train.checkpoint_every': 1,
+                          'train.keep_checkpoints': 3})
   return (config, *straight_and_resumed(config, str(root)))
 
 

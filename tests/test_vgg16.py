@@ -5,11 +5,11 @@ import pickle
 import jax
 import numpy as np
 import pytest
+import torch  # a test dependency: its absence fails, never skips
 
 from jaxgan.pretrained import vgg16
 
-torch = pytest.importorskip('torch')
-from torch_twins import IMAGENET_MEAN, IMAGENET_STD, vgg16_layers  # noqa: E402
+from torch_twins import IMAGENET_MEAN, IMAGENET_STD, vgg16_layers
 
 
 @pytest.fixture(scope='module')
