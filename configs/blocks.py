@@ -9,7 +9,7 @@ import ml_collections
 
 def data(name: str, image_size: int, channels: int, resize: bool = False
          ) -> ml_collections.ConfigDict:
-  """The `data` block (jaxgan/data.py): a dataset by name, at image_size x image_size."""
+  """The `data` block (jaxgan/data/sources.py): a dataset by name, at image_size x image_size."""
   block = ml_collections.ConfigDict()
   block.name = name
   block.data_dir = ml_collections.config_dict.placeholder(str)  # tfds data_dir; None: default
@@ -25,7 +25,7 @@ def data(name: str, image_size: int, channels: int, resize: bool = False
 
 
 def adam(learning_rate: float, b1: float, b2: float, eps: float) -> ml_collections.ConfigDict:
-  """One network's optimizer block (jaxgan/optim.py), with a constant learning rate."""
+  """One network's optimizer block (jaxgan/training/optim.py), with a constant learning rate."""
   block = ml_collections.ConfigDict()
   block.name = 'adam'
   block.learning_rate = learning_rate
@@ -42,7 +42,7 @@ def adam(learning_rate: float, b1: float, b2: float, eps: float) -> ml_collectio
 def train(num_steps: int, batch_size: int, log_every: int, checkpoint_every: int,
           keep_checkpoints: int, sample_every: int, num_sample_images: int,
           ema_decay: float = 0.999) -> ml_collections.ConfigDict:
-  """The `train` block (jaxgan/train.py); intervals are in steps."""
+  """The `train` block (jaxgan/training/trainer.py); intervals are in steps."""
   block = ml_collections.ConfigDict()
   block.num_steps = num_steps
   block.batch_size = batch_size  # global, split over all devices of all processes
@@ -106,8 +106,8 @@ def sample_quality_eval(every_steps: int, num_samples: int,
 
 
 def critic(loss: str = 'non_saturating') -> ml_collections.ConfigDict:
-  """The `gan` block of an image-to-image family's critic (jaxgan/adversarial.py): a loss of
-  jaxgan/losses.py and no penalty or weight clipping."""
+  """The `gan` block of an image-to-image family's critic (jaxgan/adversarial/updates.py): a loss of
+  jaxgan/adversarial/losses.py and no penalty or weight clipping."""
   block = ml_collections.ConfigDict()
   block.loss = loss
   block.penalty = 'none'

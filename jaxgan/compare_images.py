@@ -11,7 +11,7 @@ jaxgan/pretrained/lpips.py's VGG16 v0.1 on the RGB (or gray) pixels whatever --y
 --crop_border=K removes K pixels from every side before every metric (SR papers crop the
 scale factor). Identical images have PSNR inf, and so has any mean that includes them.
 
-Pixels are read by jaxgan/images.py:read_image (8-bit greyscale or RGB, upright; 16-bit
+Pixels are read by jaxgan/data/images.py:read_image (8-bit greyscale or RGB, upright; 16-bit
 greyscale rounded v / 257; 32-bit refused). A greyscale image paired with an RGB one is
 repeated to RGB. The two images of a pair must then have the same size.
 """
@@ -22,7 +22,7 @@ from absl import flags
 import numpy as np
 
 from jaxgan import console
-from jaxgan import images as image_lib
+from jaxgan.data import images as image_lib
 from jaxgan.evaluation import image_quality
 from jaxgan.pretrained import lpips
 from jaxgan.pretrained import weights

@@ -16,19 +16,19 @@ import sys
 
 from absl import app
 from absl import flags
-from jaxgan import writers
+from jaxgan.training import writers
 import jax
 import ml_collections
 from ml_collections import config_flags
 
-from jaxgan import mesh as mesh_lib
-from jaxgan import checkpoints
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.training import checkpoints
 from jaxgan import console
-from jaxgan import data
+from jaxgan.data import sources as data
 from jaxgan import evaluation
 from jaxgan import families
 from jaxgan.pretrained import inception
-from jaxgan import runs
+from jaxgan.inference import runs
 from jaxgan.evaluation import results as results_lib
 
 _CONFIG = config_flags.DEFINE_config_file(

@@ -14,11 +14,11 @@ from absl import flags
 import numpy as np
 from PIL import Image
 
-from jaxgan import mesh as mesh_lib
+from jaxgan.training import mesh as mesh_lib
 from jaxgan import console
 from jaxgan.evaluation import sample_quality
 from jaxgan.pretrained import inception
-from jaxgan import metrics
+from jaxgan.evaluation import metrics
 
 _RESIZER = flags.DEFINE_enum('resizer', 'clean', ['clean', 'legacy_tf'], 'Resize protocol.')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 64, 'Images per Inception batch (global).')

@@ -18,7 +18,7 @@ from ml_collections import config_flags
 
 from jaxgan import config_lib
 from jaxgan import console
-from jaxgan import train
+from jaxgan.training import trainer as train
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file [:arg].',
                                           lock_config=True)

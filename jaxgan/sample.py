@@ -3,18 +3,18 @@
   python -m jaxgan.sample --workdir=DIR --num=64 --out=grid.png
   python -m jaxgan.sample --workdir=DIR --interpolate --num=8 --frames=10 --out=interp.png
 
-A thin command line over jaxgan.api: the model is rebuilt from DIR/config.json and restored from
-DIR's latest checkpoint (or --step). --interpolate writes `num` rows, each a spherical
+A thin command line over jaxgan.inference.api: the model is rebuilt from DIR/config.json and
+restored from DIR's latest checkpoint (or --step). --interpolate writes `num` rows, each a spherical
 interpolation between two random latents (api.Model.interpolate).
 """
 from absl import app
 from absl import flags
 
-from jaxgan import api
-from jaxgan import checkpoints
+from jaxgan.inference import api
+from jaxgan.training import checkpoints
 from jaxgan import config_lib
 from jaxgan import console
-from jaxgan import images as image_lib
+from jaxgan.data import images as image_lib
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
 _NUM = flags.DEFINE_integer('num', 64, 'Images in the grid (rows with --interpolate).')

@@ -1,4 +1,4 @@
-"""Serves a trained run over HTTP (jaxgan/service.py: the endpoints, batching and limits).
+"""Serves a trained run over HTTP (jaxgan/inference/service.py: the endpoints, batching and limits).
 
   python -m jaxgan.serve --workdir=DIR [--step=N] [--host=127.0.0.1 --port=8000]
       [--max_batch=64 --max_num=64 --max_upload_mb=8 --max_side=2048 --batch_window_ms=0]
@@ -21,11 +21,11 @@ from absl import app
 from absl import flags
 import uvicorn
 
-from jaxgan import api
-from jaxgan import checkpoints
+from jaxgan.inference import api
+from jaxgan.training import checkpoints
 from jaxgan import config_lib
 from jaxgan import console
-from jaxgan import service
+from jaxgan.inference import service
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
 _STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')

@@ -5,13 +5,13 @@
       [--content_weight=1] [--style_weight=1] [--tv_weight=0] [--preserve_color] \\
       [--save_every=50]
 
-The image is the only parameter; it minimizes jaxgan/style_transfer.py's objective (content at
+The image is the only parameter; it minimizes jaxgan/style/objective.py's objective (content at
 VGG16 relu4_2, style as Gram matrices at relu1_1 ... relu5_1, total variation; the module
 docstring states the normalization) by L-BFGS (the paper's optimizer: unit steps without a line
 search as torch.optim.LBFGS's default, or 'lbfgs_zoom' with optax's zoom line search, which
 never raises the objective and costs about twice per iteration) or Adam, one jitted step with
-the VGG16 weights as arguments (jaxgan/style_optimization.py). --style is an image file or the
-name of a bundled photograph (jaxgan/image_sets.py: brick, gravel, hubble_deep_field, ...).
+the VGG16 weights as arguments (jaxgan/style/optimization.py). --style is an image file or the
+name of a bundled photograph (jaxgan/data/image_sets.py: brick, gravel, hubble_deep_field, ...).
 The content image is resized so its longer side is --size (0: as it is); the style image so
 its longer side is --style_size (default --size). Images are RGB in [-1, 1]; the output is
 clipped to it.
@@ -31,9 +31,9 @@ from absl import flags
 
 from jaxgan import config_lib
 from jaxgan import console
-from jaxgan import image_files
-from jaxgan import style_optimization
-from jaxgan import style_transfer
+from jaxgan.data import image_files
+from jaxgan.style import optimization as style_optimization
+from jaxgan.style import objective as style_transfer
 
 _CONTENT = flags.DEFINE_string('content', None, 'Content image file.')
 _STYLE = flags.DEFINE_string('style', None, 'Style image file or a bundled photograph name.')

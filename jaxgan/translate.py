@@ -1,6 +1,6 @@
 """Applies a trained image-to-image run (super-resolution, pix2pix, inpainting, unpaired
-translation) to image files, with its EMA weights: a command line over jaxgan.api (reading,
-converting and writing files; jaxgan.load(workdir).translate does the rest).
+translation) to image files, with its EMA weights: a command line over jaxgan.inference.api
+(reading, converting and writing files; jaxgan.load(workdir).translate does the rest).
 
   python -m jaxgan.translate --workdir=DIR --input=photo.jpg --output=photo_x4.png
   python -m jaxgan.translate --workdir=DIR --input=lr_folder --output=sr_folder [--step=N]
@@ -13,7 +13,7 @@ B to A (b2a); the inputs are read with the source domain's channels.
 
 Inpainting runs take a --mask per image (a file for one input, a folder of masks with the
 inputs' file stems for a folder; read as greyscale, >= 128 = missing, i.e. white = missing) or,
-without --mask, draw the config's mask (jaxgan/masks.py) keyed by the input's position in the
+without --mask, draw the config's mask (jaxgan/data/masks.py) keyed by the input's position in the
 sorted list. Known pixels are kept exactly; the whole image is one call (the fill needs its
 context; a context encoder takes only its training size).
 
@@ -27,13 +27,13 @@ luma L = 0.299 R + 0.587 G + 0.114 B. Outputs are uint8: round((x + 1) * 127.5) 
 [0, 255].
 
 Large images are processed in overlapping tiles of at most --tile x --tile input pixels
-(jaxgan/tiling.py), so memory stays bounded; with --tile_overlap at least the network's receptive
-field radius the output equals the untiled one. Networks with instance norm (the family's `tileable`
-is False: pix2pix and CycleGAN as configured, fast style) normalize by the whole image's statistics,
-so they always take the whole image and --tile is ignored. --alpha with --interpolate_with uses (1 -
-alpha) * that run's weights + alpha * --workdir's (ESRGAN's network interpolation,
-runs.interpolate_states). Everything is checked before any computation or any file is written;
-each output is written under a temporary name in its folder and then renamed.
+(jaxgan/inference/tiling.py), so memory stays bounded; with --tile_overlap at least the network's
+receptive field radius the output equals the untiled one. Networks with instance norm (the family's
+`tileable` is False: pix2pix and CycleGAN as configured, fast style) normalize by the whole image's
+statistics, so they always take the whole image and --tile is ignored. --alpha with
+--interpolate_with uses (1 - alpha) * that run's weights + alpha * --workdir's (ESRGAN's network
+interpolation, runs.interpolate_states). Everything is checked before any computation or any file is
+written; each output is written under a temporary name in its folder and then renamed.
 """
 import os
 
@@ -41,14 +41,14 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from jaxgan import api
-from jaxgan import checkpoints
+from jaxgan.inference import api
+from jaxgan.training import checkpoints
 from jaxgan import config_lib
 from jaxgan import console
 from jaxgan import families
-from jaxgan import image_files as files_lib
-from jaxgan import images as image_lib
-from jaxgan import runs
+from jaxgan.data import image_files as files_lib
+from jaxgan.data import images as image_lib
+from jaxgan.inference import runs
 from jaxgan.families import base
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
@@ -122,7 +122,7 @@ def mask_files(inputs: list[str], input_path: str, mask_path: str) -> list[str]:
 
 def _masks(family, inputs: list[str], masks: list[str] | None, channels: int) -> list:
   """uint8 [h, w, 1] masks (1 = missing) of every input, checked against its image's size."""
-  from jaxgan import masks as masks_lib  # pylint: disable=g-import-not-at-top
+  from jaxgan.data import masks as masks_lib  # pylint: disable=g-import-not-at-top
   files_lib.check_images(masks or [], 1)
   generate = masks_lib.make(family.config.data.degradation.mask)
   result = []

@@ -12,11 +12,11 @@ import ml_collections
 import numpy as np
 
 from configs import blocks
-from jaxgan import data
-from jaxgan import optim
+from jaxgan.data import sources as data
+from jaxgan.training import optim
 from jaxgan.families import base
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 PHASES = (base.Phase('low', 3, 8, 14), base.Phase('high', 4, 4, 28))
 

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import DCGAN_CONFIG, REPO, run_module, tiny_dcgan_config
 from jaxgan import config_lib
-from jaxgan import train
+from jaxgan.training import trainer as train
 
 
 def test_dcgan_config_is_locked_and_has_contract_fields():

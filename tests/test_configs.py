@@ -11,7 +11,7 @@ from PIL import Image
 from conftest import REPO
 from jaxgan import config_lib
 from jaxgan import families
-from jaxgan import train
+from jaxgan.training import trainer as train
 from zoo_testing import tiny_zoo_config
 from zoo_testing import ZOO_CONFIGS
 

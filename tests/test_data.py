@@ -5,7 +5,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from conftest import tiny_dcgan_config
-from jaxgan import data
+from jaxgan.data import sources as data
 
 
 def test_mnist_5k_split_is_fixed_disjoint_and_stratified():

@@ -11,8 +11,8 @@ import pytest
 from conftest import shrunk_config, tiny_dcgan_config
 from jaxgan import config_lib
 from jaxgan import evaluation
-from jaxgan import mesh as mesh_lib
-from jaxgan import train
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.training import trainer as train
 from jaxgan.evaluation import heldout
 from jaxgan.evaluation import periodic
 from jaxgan.evaluation import results as results_lib

@@ -3,7 +3,7 @@ import logging
 
 from conftest import shrunk_config
 from jaxgan import families
-from jaxgan import mesh as mesh_lib
+from jaxgan.training import mesh as mesh_lib
 from jaxgan.evaluation import heldout
 from jaxgan.evaluation import progress
 

@@ -1,7 +1,8 @@
-"""jaxgan.export round trips: the SavedModel, loaded by TensorFlow, gives the jaxgan.api model's
-uint8 images for the same inputs at two batch sizes (generate, conditional generate, translate
-at a size it was not trained at and the fixed-size fallback, unpaired directions, inpainting);
-only the weights the network reads are saved; refusals write nothing; the CLI end to end.
+"""jaxgan.export round trips: the SavedModel, loaded by TensorFlow, gives the jaxgan.inference.api
+model's uint8 images for the same inputs at two batch sizes (generate, conditional generate,
+translate at a size it was not trained at and the fixed-size fallback, unpaired directions,
+inpainting); only the weights the network reads are saved; refusals write nothing; the CLI end to
+end.
 
 Tolerance: the SavedModel runs the StableHLO jax lowers, compiled by TensorFlow's XLA instead
 of jaxlib's, which may fuse float operations differently; a pixel may then round to the next
@@ -16,12 +17,12 @@ import pytest
 
 import translate_family
 from conftest import run_module, shrunk_config, tiny_dcgan_config
-from jaxgan import api
+from jaxgan.inference import api
 from jaxgan import config_lib
-from jaxgan import export
+from jaxgan.inference import saved_model as export
 from jaxgan import families
-from jaxgan import images as image_lib
-from jaxgan import train
+from jaxgan.data import images as image_lib
+from jaxgan.training import trainer as train
 from test_image_to_image import TINY_I2I
 from test_pixelcnn import TINY_PIXELCNN
 from test_unpaired import TINY_UNPAIRED

@@ -11,13 +11,13 @@ import pytest
 from conftest import run_compiled_steps
 from conftest import shrunk_config
 from jaxgan import config_lib
-from jaxgan import data
+from jaxgan.data import sources as data
 from jaxgan import families
-from jaxgan import image_sets
-from jaxgan import images as image_lib
-from jaxgan import mesh as mesh_lib
-from jaxgan import style_transfer
-from jaxgan import train
+from jaxgan.data import image_sets
+from jaxgan.data import images as image_lib
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.style import objective as style_transfer
+from jaxgan.training import trainer as train
 
 TINY_FAST_STYLE = {
     'model.features': 4,
@@ -107,7 +107,7 @@ def test_translate_cli_stylizes_a_large_image_whole(tmp_path):
   translate.translate_files(workdir, str(tmp_path / 'in.png'), str(tmp_path / 'out.png'),
                             tile=16, overlap=4)
   family, state = _state(config)
-  from jaxgan import runs  # pylint: disable=g-import-not-at-top
+  from jaxgan.inference import runs  # pylint: disable=g-import-not-at-top
   _, family, state = runs.load_run(workdir)
   expected = image_lib.to_uint8(family.translate(state, image[None])[0])
   np.testing.assert_array_equal(image_lib.read_image(str(tmp_path / 'out.png')), expected)

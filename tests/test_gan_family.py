@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import mesh as mesh_lib
+from jaxgan.training import mesh as mesh_lib
 from jaxgan import families
-from jaxgan import train
+from jaxgan.training import trainer as train
 from jaxgan.families import base
 from jaxgan.families import gan
 from zoo_testing import tiny_zoo_config

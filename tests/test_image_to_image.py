@@ -11,12 +11,12 @@ from conftest import run_compiled_steps
 from conftest import shrunk_config
 from conftest import straight_and_resumed
 from jaxgan import config_lib
-from jaxgan import data
+from jaxgan.data import sources as data
 from jaxgan import families
-from jaxgan import images as image_lib
-from jaxgan import mesh as mesh_lib
-from jaxgan import runs
-from jaxgan import train
+from jaxgan.data import images as image_lib
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.inference import runs
+from jaxgan.training import trainer as train
 from jaxgan import translate
 
 # The shrink applied to pix2pix.py and inpaint.py in tests: tiny widths, a few steps.
@@ -122,7 +122,7 @@ def test_edges_are_canny_of_the_padded_digit():
 
 
 def test_mri_pairs_are_the_same_voxels_of_tissue_maps_and_t1():
-  from jaxgan import image_sets  # pylint: disable=g-import-not-at-top
+  from jaxgan.data import image_sets  # pylint: disable=g-import-not-at-top
   config = tiny_config('pix2pix.py', 'mri')
   for split in ('train', 'test'):
     source = data.open_source(config.data, split)

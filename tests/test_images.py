@@ -1,12 +1,13 @@
-"""Image grids and PNG writing (jaxgan/images.py): exact values, tile positions, round trips."""
+"""Image grids and PNG writing (jaxgan/data/images.py): exact values, tile positions, round
+trips."""
 import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgan import data
-from jaxgan import images
+from jaxgan.data import sources as data
+from jaxgan.data import images
 
 
 def test_to_uint8_inverts_normalize_images_on_every_value():

@@ -5,10 +5,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import data
+from jaxgan.data import sources as data
 from jaxgan.pretrained import inception
-from jaxgan import metrics
-from jaxgan import resize
+from jaxgan.evaluation import metrics
+from jaxgan.evaluation import resize
 
 torch = pytest.importorskip('torch')
 

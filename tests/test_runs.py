@@ -1,5 +1,5 @@
-"""Reading a training directory (jaxgan/runs.py): its config, family and checkpoints, checked
-against what the trainer wrote for one tiny run trained once for the module."""
+"""Reading a training directory (jaxgan/inference/runs.py): its config, family and checkpoints,
+checked against what the trainer wrote for one tiny run trained once for the module."""
 import json
 import os
 import shutil
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import tiny_dcgan_config
-from jaxgan import checkpoints
+from jaxgan.training import checkpoints
 from jaxgan import families
-from jaxgan import runs
-from jaxgan import train
+from jaxgan.inference import runs
+from jaxgan.training import trainer as train
 
 
 @pytest.fixture(scope='module')

@@ -26,10 +26,10 @@ import pytest
 from conftest import REPO
 from conftest import shrunk_config
 from conftest import tiny_dcgan_config
-from jaxgan import api
+from jaxgan.inference import api
 from jaxgan import families
-from jaxgan import image_sets
-from jaxgan import images as image_lib
+from jaxgan.data import image_sets
+from jaxgan.data import images as image_lib
 from test_image_to_image import tiny_config as tiny_i2i_config
 from test_super_resolution import tiny_sr_config
 from test_unpaired import TINY_UNPAIRED
@@ -39,7 +39,7 @@ import pickle, sys
 from jaxgan import platform
 platform.use_default_xla_flags()
 import jaxgan
-from jaxgan import train
+from jaxgan.training import trainer as train
 with open(sys.argv[1], 'rb') as f:
   config, workdir, calls = pickle.load(f)
 train.train_and_evaluate(config, workdir)

@@ -10,7 +10,7 @@ import torch
 from skimage import color
 
 from jaxgan import config_lib
-from jaxgan import style_transfer
+from jaxgan.style import objective as style_transfer
 from jaxgan.pretrained import vgg16
 from torch_twins import IMAGENET_MEAN, IMAGENET_STD, to_torch, vgg16_layers
 

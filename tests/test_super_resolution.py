@@ -13,10 +13,10 @@ from conftest import run_compiled_steps
 from conftest import run_module
 from conftest import shrunk_config
 from jaxgan import config_lib
-from jaxgan import data
+from jaxgan.data import sources as data
 from jaxgan import families
-from jaxgan import mesh as mesh_lib
-from jaxgan import train
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.training import trainer as train
 from jaxgan.evaluation import image_quality
 
 # The shrink applied to the SR configs in tests: tiny networks, 32x32 crops, a few steps.

@@ -14,13 +14,13 @@ import translate_family
 from conftest import run_module, shrunk_config, tiny_dcgan_config
 from jaxgan import config_lib
 from jaxgan import families
-from jaxgan import image_files
-from jaxgan import images as image_lib
-from jaxgan import runs
-from jaxgan import train
+from jaxgan.data import image_files
+from jaxgan.data import images as image_lib
+from jaxgan.inference import runs
+from jaxgan.training import trainer as train
 from jaxgan import translate
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 
 @pytest.fixture(scope='module', autouse=True)

@@ -12,10 +12,10 @@ from conftest import run_compiled_steps
 from conftest import shrunk_config
 from conftest import straight_and_resumed
 from jaxgan import config_lib
-from jaxgan import data
+from jaxgan.data import sources as data
 from jaxgan import families
-from jaxgan import image_sets
-from jaxgan import mesh as mesh_lib
+from jaxgan.data import image_sets
+from jaxgan.training import mesh as mesh_lib
 
 # The shrink applied to cyclegan.py and discogan.py in tests: tiny widths, a few steps.
 TINY_UNPAIRED = {
@@ -256,8 +256,8 @@ def test_paired_test_needs_corresponding_splits():
 @pytest.mark.slow
 def test_translate_cli_maps_files_in_either_direction(cyclegan_runs, tmp_path):
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  from jaxgan import images as image_lib  # pylint: disable=g-import-not-at-top
-  from jaxgan import runs  # pylint: disable=g-import-not-at-top
+  from jaxgan.data import images as image_lib  # pylint: disable=g-import-not-at-top
+  from jaxgan.inference import runs  # pylint: disable=g-import-not-at-top
   from jaxgan import translate  # pylint: disable=g-import-not-at-top
   workdir = cyclegan_runs[1]
   image = np.random.default_rng(0).integers(0, 256, (30, 26), np.uint8)

@@ -11,10 +11,10 @@ from scipy import stats
 
 from conftest import run_compiled_steps
 from conftest import shrunk_config
-from jaxgan import mesh as mesh_lib
-from jaxgan import data
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.data import sources as data
 from jaxgan import families
-from jaxgan import train
+from jaxgan.training import trainer as train
 from jaxgan.evaluation import heldout
 
 TINY_VAE = {

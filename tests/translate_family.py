@@ -14,13 +14,13 @@ import numpy as np
 import optax
 
 from configs import blocks
-from jaxgan import checkpoints
+from jaxgan.training import checkpoints
 from jaxgan import config_lib
-from jaxgan import data
+from jaxgan.data import sources as data
 from jaxgan import families
-from jaxgan import mesh as mesh_lib
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 SCALE = 2
 RADIUS = 2  # input pixels

@@ -11,7 +11,7 @@ import time
 from absl import logging
 import jax
 
-from jaxgan import checkpoints
+from jaxgan.training import checkpoints
 from jaxgan import evaluation
 from jaxgan.evaluation import results as results_lib
 

@@ -3,7 +3,8 @@
 Evaluator type 'inception'. Heusel et al. 2017 (FID, arXiv:1706.08500), Binkowski et al. 2018
 (KID, arXiv:1801.01401), Kynkaanniemi et al. 2019 (precision/recall, arXiv:1904.06991),
 Salimans et al. 2016 (Inception Score, arXiv:1606.03498), all on the pool3 features of the FID
-Inception-v3 (jaxgan/pretrained/inception.py) after a named resize protocol (jaxgan/resize.py).
+Inception-v3 (jaxgan/pretrained/inception.py) after a named resize protocol
+(jaxgan/evaluation/resize.py).
 """
 import math
 import os
@@ -13,12 +14,12 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import metrics as metrics_lib
-from jaxgan import resize
+from jaxgan.data import sources as data
+from jaxgan.evaluation import metrics as metrics_lib
+from jaxgan.evaluation import resize
 from jaxgan.evaluation import progress
 from jaxgan.families import base
-from jaxgan.mesh import data_sharding, replicated_sharding
+from jaxgan.training.mesh import data_sharding, replicated_sharding
 from jaxgan.pretrained import inception
 
 # config.eval.<name>.metrics entry -> the result names it produces.

@@ -4,7 +4,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config_lib
-from jaxgan import mesh as mesh_lib
+from jaxgan.training import mesh as mesh_lib
 from jaxgan.families import base
 from jaxgan.families import fast_style
 from jaxgan.families import gan

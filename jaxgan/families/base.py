@@ -7,7 +7,7 @@ A family is one module that turns a config into pure functions on a train state.
   fingerprint() -> dict                  identifies the model; a checkpoint of another is refused
   example_batch(phase) -> batch          jax.ShapeDtypeStructs of one global batch of `phase`
 
-Batches are dicts of named arrays (pytrees), built by jaxgan/data.py's sources:
+Batches are dicts of named arrays (pytrees), built by jaxgan/data/sources.py's sources:
   labelled images   {'image': uint8 [N, H, W, C], 'label': int32 [N]}
   paired            {'input': uint8 [N, h, w, c], 'target': uint8 [N, H, W, C]}
   unpaired          {'a': {'image': ...}, 'b': {'image': ...}}  (two independent streams)

@@ -1,6 +1,6 @@
 """Fast style transfer (Johnson et al. 2016, arXiv:1603.08155): an image transformation network
 trained to minimize, on its own output for photographs, the style-transfer objective that
-Gatys et al. minimize per image by optimization (jaxgan/style_transfer.py), for one style image.
+Gatys et al. minimize per image by optimization (jaxgan/style/objective.py), for one style image.
 
 The batches are labelled images (random crops of photographs; labels unused). For a photograph
 x and the network's output y = T(x), the loss is the objective with x as the content image:
@@ -24,16 +24,16 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import image_files
-from jaxgan import optim
-from jaxgan import style_transfer
+from jaxgan.data import sources as data
+from jaxgan.data import image_files
+from jaxgan.training import optim
+from jaxgan.style import objective as style_transfer
 from jaxgan.families import base
 from jaxgan.families.image_to_image import pad_to_multiple
 from jaxgan.models import style as models
 from jaxgan.pretrained import vgg16
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 
 def read_style_image(block: ml_collections.ConfigDict, channels: int) -> np.ndarray:
@@ -141,7 +141,7 @@ class FastStyleFamily:
 
   def eval_protocol(self) -> dict:
     return {'outputs': 'the trained network (no EMA) on each held-out tile, unquantized',
-            'objective': 'jaxgan/style_transfer.py with config.style (the tile is the content '
+            'objective': 'jaxgan/style/objective.py with config.style (the tile is the content '
                          'image)',
             'style_image': self.config.style.image,
             'style_image_shape': list(self.style_image.shape)}

@@ -1,10 +1,10 @@
 """The GAN family: `n_critic` discriminator updates, then one generator update, per train step.
 
 Every ablation axis is chosen by name in the config: architecture (`config.model.name`), loss
-(`config.gan.loss`, losses.py), penalty or weight constraint (`config.gan.penalty`,
-penalties.py), norms and spectral norm (`config.model.*_norm`, models/normalization.py),
-conditioning (`config.model.conditioning`: projection or auxiliary classifier), DiffAugment
-(`config.gan.augment`, augment.py) and the compute dtype (`config.model.compute_dtype`:
+(`config.gan.loss`, adversarial/losses.py), penalty or weight constraint (`config.gan.penalty`,
+adversarial/penalties.py), norms and spectral norm (`config.model.*_norm`,
+models/normalization.py), conditioning (`config.model.conditioning`: projection or auxiliary
+classifier), DiffAugment (`config.gan.augment`, adversarial/augment.py) and the compute dtype (`config.model.compute_dtype`:
 bfloat16 computes in bf16 while parameters, optimizer states, losses and penalties stay float32).
 
 A train step consumes one batch of `train.batch_size` images: with n_critic > 1 it is split into
@@ -22,13 +22,13 @@ import ml_collections
 import numpy as np
 import optax
 
-from jaxgan import adversarial
-from jaxgan import augment
+from jaxgan.adversarial import updates as adversarial
+from jaxgan.adversarial import augment
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import losses
-from jaxgan import optim
-from jaxgan import penalties
+from jaxgan.data import sources as data
+from jaxgan.adversarial import losses
+from jaxgan.training import optim
+from jaxgan.adversarial import penalties
 from jaxgan.families import base
 from jaxgan.models import conditioning
 from jaxgan.models import dcgan
@@ -36,8 +36,8 @@ from jaxgan.models import mlp
 from jaxgan.models import normalization
 from jaxgan.models import resnet
 from jaxgan.models import sndcgan
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 
 class Architecture(NamedTuple):
@@ -62,7 +62,8 @@ def _classifier_loss(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 def balanced_labels(num: int, num_classes: int) -> np.ndarray:
   """int32 labels in contiguous equal blocks: with num = K * K a square grid shows class k in row
-  k. numpy, so that jaxgan.api computes them for a request's own size outside the jitted call."""
+  k. numpy, so that jaxgan.inference.api computes them for a request's own size outside the jitted
+  call."""
   return (np.arange(num) * num_classes // num).astype(np.int32)
 
 

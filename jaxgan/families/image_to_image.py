@@ -28,10 +28,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import adversarial
+from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import optim
+from jaxgan.data import sources as data
+from jaxgan.training import optim
 from jaxgan.evaluation import image_quality
 from jaxgan.evaluation import inpainting_baselines
 from jaxgan.families import base
@@ -41,9 +41,9 @@ from jaxgan.models import image_to_image as models
 from jaxgan.models import normalization
 from jaxgan.pretrained import lpips
 from jaxgan.pretrained import vgg16
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
-from jaxgan.style_transfer import gram
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
+from jaxgan.style.objective import gram
 
 STYLE_LAYERS = ('pool1', 'pool2', 'pool3')  # Liu et al.'s perceptual and style taps
 

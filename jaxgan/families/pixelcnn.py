@@ -15,12 +15,12 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import distributions
-from jaxgan import optim
+from jaxgan.data import sources as data
+from jaxgan.models import distributions
+from jaxgan.training import optim
 from jaxgan.families import base
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 from jaxgan.models import pixelcnn as pixelcnn_models
 
 State = TrainState  # networks: {'model': parameters, optimizer state, their EMA}

@@ -21,16 +21,16 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxgan import adversarial
+from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import losses
-from jaxgan import optim
-from jaxgan import penalties
+from jaxgan.data import sources as data
+from jaxgan.adversarial import losses
+from jaxgan.training import optim
+from jaxgan.adversarial import penalties
 from jaxgan.families import base
 from jaxgan.models import progan as networks
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 
 class _AtLevel(NamedTuple):

@@ -24,17 +24,17 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import adversarial
+from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import optim
+from jaxgan.data import sources as data
+from jaxgan.training import optim
 from jaxgan.evaluation import image_quality
 from jaxgan.families import base
 from jaxgan.models import super_resolution as sr_models
 from jaxgan.pretrained import lpips
 from jaxgan.pretrained import vgg16
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 PIXEL_LOSSES = {
     'l1': lambda x, y: jnp.mean(jnp.abs(x - y)),
@@ -157,7 +157,7 @@ class SuperResolutionFamily:
     workdir = self.config.sr.init_from
     if not workdir:
       return state
-    from jaxgan import runs  # pylint: disable=g-import-not-at-top (runs imports families)
+    from jaxgan.inference import runs  # pylint: disable=g-import-not-at-top (runs imports families)
     other_config, other, other_state = runs.load_run(workdir, self.config.sr.init_step)
     theirs = other.generator_fingerprint() if isinstance(other, SuperResolutionFamily) else {
         'family': other_config.family}

@@ -5,7 +5,7 @@ independent streams: no example of A is ever shown with its counterpart in B).
   CycleGAN  Zhu et al. 2017 (arXiv:1703.10593): ResNet generators, PatchGAN discriminators,
             least-squares GAN loss, cycle consistency |G_BA(G_AB(a)) - a|_1 (and for b) weight
             10, identity |G_AB(b) - b|_1 (and for a) weight 5, D updated on a history of 50
-            generated images per domain (jaxgan/image_pool.py).
+            generated images per domain (jaxgan/adversarial/image_pool.py).
   DiscoGAN  Kim et al. 2017 (arXiv:1703.05192): encoder-decoder generators, image-level
             discriminators, the standard GAN loss, reconstruction |G_BA(G_AB(a)) - a|_2^2 in
             both directions; no identity loss, no pool.
@@ -31,11 +31,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import adversarial
+from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import image_pool
-from jaxgan import optim
+from jaxgan.data import sources as data
+from jaxgan.adversarial import image_pool
+from jaxgan.training import optim
 from jaxgan.evaluation import image_quality
 from jaxgan.families import base
 from jaxgan.families import image_to_image as i2i_family
@@ -44,8 +44,8 @@ from jaxgan.families.super_resolution import quantize
 from jaxgan.models import image_to_image
 from jaxgan.models import normalization
 from jaxgan.models import unpaired as models
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 DIRECTIONS = {'a2b': ('generator_ab', 'b'), 'b2a': ('generator_ba', 'a')}  # -> (network, target)
 GENERATORS = ('resnet', 'encoder_decoder')

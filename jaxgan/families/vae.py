@@ -20,12 +20,12 @@ import numpy as np
 from scipy import stats
 
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import distributions
-from jaxgan import optim
+from jaxgan.data import sources as data
+from jaxgan.models import distributions
+from jaxgan.training import optim
 from jaxgan.families import base
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 from jaxgan.models import vae as vae_models
 
 State = TrainState  # networks: {'model': parameters, optimizer state, their EMA}

@@ -1,7 +1,7 @@
 """Style transfer by optimizing the image (Gatys et al. 2016, arXiv:1508.06576): the library
 behind `python -m jaxgan.stylize` (see there for the outputs).
 
-The image is the only parameter; it minimizes jaxgan/style_transfer.py's objective by L-BFGS (the
+The image is the only parameter; it minimizes jaxgan/style/objective.py's objective by L-BFGS (the
 paper's optimizer; optax, with or without a line search) or Adam, one jitted step with the VGG16
 weights as arguments. The step is compiled ahead of time, so its temporary memory (XLA's estimate)
 is known before the first iteration.
@@ -17,9 +17,9 @@ import numpy as np
 import optax
 
 from jaxgan import config_lib
-from jaxgan import image_files
-from jaxgan import images as image_lib
-from jaxgan import style_transfer
+from jaxgan.data import image_files
+from jaxgan.data import images as image_lib
+from jaxgan.style import objective as style_transfer
 from jaxgan.pretrained import vgg16
 
 OPTIMIZERS = ('lbfgs', 'lbfgs_zoom', 'adam')

@@ -2,7 +2,8 @@
 
 A source has len() and get(indices) -> batch (a dict of named numpy arrays):
   ArraySource / RandomAccessSource  labelled images {'image', 'label'}
-  PairedSource      a degradation made on the fly from each clean image (jaxgan/degradations.py):
+  PairedSource      a degradation made on the fly from each clean image
+  (jaxgan/data/degradations.py):
                     {'input', 'target', 'label'} (+ e.g. 'mask'); or two aligned datasets
   UnpairedSource    two independent streams {'a': batch of A, 'b': batch of B}, each in its own
                     seeded order (and a collection's crops in B's own windows), so no pairing
@@ -24,7 +25,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config_lib
-from jaxgan import image_sets
+from jaxgan.data import image_sets
 
 MNIST_5K_TEST_PER_CLASS = 50  # fixed split: 4,500 train / 500 test, 50 test digits per class
 _SPLIT_SEED = 20150  # the split is part of the dataset's definition, not of the run's seed
@@ -222,7 +223,7 @@ def box_downscale(images: np.ndarray, factor: int) -> np.ndarray:
 
 def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_size: int):
   """A labelled image source of data_config.name at image_size: whole images or, for a bundled
-  collection or with data.crop, image_size crops (jaxgan/image_sets.py: random in the train
+  collection or with data.crop, image_size crops (jaxgan/data/image_sets.py: random in the train
   split, a grid of tiles in the others). Whole images at a smaller phase size are the
   data.image_size images (resized, padded) box-filtered down (`DownscaledSource`)."""
   crop = data_config.get('crop', False) or data_config.name in image_sets.COLLECTIONS
@@ -331,7 +332,7 @@ def open_source(data_config: ml_collections.ConfigDict, split: str,
   data.degradation), 'aligned' (PairedSource with inputs from data.other) or 'unpaired'
   (UnpairedSource of data and data.other; data.paired_test: the held-out splits correspond).
   """
-  from jaxgan import degradations  # pylint: disable=g-import-not-at-top
+  from jaxgan.data import degradations  # pylint: disable=g-import-not-at-top
   image_size = image_size or data_config.image_size
   source = _open_labelled(data_config, split, image_size)
   pairing = data_config.get('pairing', '')

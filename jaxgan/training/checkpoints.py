@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
-from jaxgan.state import TrainState
+from jaxgan.training.state import TrainState
 
 
 FORMAT = 2  # 1: before spine v2 (flat GanState, data position in steps)

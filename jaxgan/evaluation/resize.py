@@ -12,7 +12,7 @@ Both take uint8 NHWC images (C = 1 or 3; grayscale is repeated to RGB) and retur
 import numpy as np
 from PIL import Image
 
-from jaxgan import images as image_lib
+from jaxgan.data import images as image_lib
 
 SIZE = 299
 

@@ -8,8 +8,8 @@ import os
 import jax
 import ml_collections
 
-from jaxgan import mesh as mesh_lib
-from jaxgan import checkpoints
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.training import checkpoints
 from jaxgan import config_lib
 from jaxgan import families
 
