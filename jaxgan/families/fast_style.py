@@ -29,7 +29,7 @@ from jaxgan.data import image_files
 from jaxgan.training import optim
 from jaxgan.style import objective as style_transfer
 from jaxgan.families import base
-from jaxgan.families.image_to_image import pad_to_multiple
+from jaxgan.families import common
 from jaxgan.models import style as models
 from jaxgan.pretrained import vgg16
 from jaxgan.training.state import NetworkState
@@ -124,7 +124,7 @@ class FastStyleFamily:
   def translate(self, state: TrainState, inputs: jax.Array) -> jax.Array:
     """Stylized images in [-1, 1] of uint8 inputs [N, h, w, 3] of any size (h, w >= 8)."""
     height, width = inputs.shape[1:3]
-    padded = pad_to_multiple(data.normalize_images(inputs), 4)
+    padded = common.pad_to_multiple(data.normalize_images(inputs), 4)
     return self._stylize(state.generator.params, padded)[:, :height, :width]
 
   def image_grids(self, state: TrainState, rng: jax.Array, batch: base.Batch) -> dict:

@@ -4,8 +4,9 @@ Every ablation axis is chosen by name in the config: architecture (`config.model
 (`config.gan.loss`, adversarial/losses.py), penalty or weight constraint (`config.gan.penalty`,
 adversarial/penalties.py), norms and spectral norm (`config.model.*_norm`,
 models/normalization.py), conditioning (`config.model.conditioning`: projection or auxiliary
-classifier), DiffAugment (`config.gan.augment`, adversarial/augment.py) and the compute dtype (`config.model.compute_dtype`:
-bfloat16 computes in bf16 while parameters, optimizer states, losses and penalties stay float32).
+classifier), DiffAugment (`config.gan.augment`, adversarial/augment.py) and the compute dtype
+(`config.model.compute_dtype`: bfloat16 computes in bf16 while parameters, optimizer states,
+losses and penalties stay float32).
 
 A train step consumes one batch of `train.batch_size` images: with n_critic > 1 it is split into
 n_critic disjoint sub-batches, one per D update (as WGAN's algorithm draws a fresh real batch per

@@ -35,8 +35,7 @@ from jaxgan.training import optim
 from jaxgan.evaluation import image_quality
 from jaxgan.evaluation import inpainting_baselines
 from jaxgan.families import base
-from jaxgan.families.super_resolution import PIXEL_LOSSES
-from jaxgan.families.super_resolution import quantize
+from jaxgan.families import common
 from jaxgan.models import image_to_image as models
 from jaxgan.models import normalization
 from jaxgan.pretrained import lpips
@@ -62,36 +61,9 @@ def input_channels(config: ml_collections.ConfigDict) -> int:
   return 1 if config.data.degradation.name == 'edges' else config.data.channels
 
 
-def check_objective_terms(objective: ml_collections.ConfigDict, loss_field: str,
-                          weights: tuple) -> None:
-  """A ConfigError for an unknown pixel loss in objective.<loss_field> or a negative weight."""
-  if objective[loss_field] not in PIXEL_LOSSES:
-    raise config_lib.ConfigError(f'Unknown config.objective.{loss_field} '
-                                 f'{objective[loss_field]!r}; choose one of '
-                                 f'{sorted(PIXEL_LOSSES)}.')
-  negative = [w for w in weights if objective[w] < 0]
-  if negative:
-    raise config_lib.ConfigError(f'config.objective.{negative[0]} must be >= 0.')
-
-
-def pad_to_multiple(images: jax.Array, multiple: int) -> jax.Array:
-  """[N, h, w, C] edge-padded at the bottom and right to sides that are multiples of
-  `multiple` (crop the outputs back to h x w)."""
-  height, width = images.shape[1:3]
-  return jnp.pad(images, ((0, 0), (0, -height % multiple), (0, -width % multiple), (0, 0)),
-                 mode='edge')
-
-
-def with_channels(images: jax.Array, channels: int) -> jax.Array:
-  """Images shown with `channels` channels: as they are, or their channel mean repeated."""
-  if images.shape[-1] == channels:
-    return images
-  return jnp.repeat(jnp.mean(images, axis=-1, keepdims=True), channels, axis=-1)
-
-
 def _check_objective(config: ml_collections.ConfigDict, weights: tuple) -> None:
   objective = config.objective
-  check_objective_terms(objective, 'pixel_loss', weights)
+  common.check_objective_terms(objective, 'pixel_loss', weights)
   if not any(objective[w] for w in weights):
     raise config_lib.ConfigError(f'config.objective: every weight of {weights} is 0, so there '
                                  'is nothing to train.')
@@ -168,8 +140,8 @@ class PairedGenerator:
 
   def _reconstruction_terms(self, frozen, outputs, composite, target, batch) -> dict:
     del frozen, composite, batch
-    return {'reconstruction_loss': PIXEL_LOSSES[self.config.objective.pixel_loss](outputs,
-                                                                                 target)}
+    distance = common.PIXEL_LOSSES[self.config.objective.pixel_loss]
+    return {'reconstruction_loss': distance(outputs, target)}
 
   # Protocol: shapes, identity, state.
 
@@ -249,7 +221,7 @@ class PairedGenerator:
   def _padded(self, batch: base.Batch) -> tuple[base.Batch, tuple]:
     """The batch edge-padded to sides that are multiples of size_multiple, and its sides."""
     images = {k: v for k, v in batch.items() if k in ('input', 'mask')}
-    return ({k: pad_to_multiple(v, self.size_multiple) for k, v in images.items()},
+    return ({k: common.pad_to_multiple(v, self.size_multiple) for k, v in images.items()},
             batch['input'].shape[1:3])
 
   def _apply(self, state: TrainState, batch: base.Batch) -> jax.Array:
@@ -260,7 +232,7 @@ class PairedGenerator:
     return self._compose(outputs, batch)
 
   def _shown_input(self, batch: base.Batch) -> jax.Array:
-    return with_channels(data.normalize_images(batch['input']), self.channels)
+    return common.with_channels(data.normalize_images(batch['input']), self.channels)
 
   def image_grids(self, state: TrainState, rng: jax.Array, batch: base.Batch) -> dict:
     """One row per example: input (its channels' mean if they differ; a hole in mid-grey) |
@@ -272,7 +244,7 @@ class PairedGenerator:
 
   def eval_metrics(self, state: TrainState, batch: base.Batch, rng: jax.Array) -> dict:
     del rng
-    return self._metrics(state.frozen, quantize(self._apply(state, batch)), batch)
+    return self._metrics(state.frozen, common.quantize(self._apply(state, batch)), batch)
 
   def _metrics(self, frozen: dict, outputs: jax.Array, batch: base.Batch) -> dict:
     target = batch['target']

@@ -30,22 +30,13 @@ from jaxgan.data import sources as data
 from jaxgan.training import optim
 from jaxgan.evaluation import image_quality
 from jaxgan.families import base
+from jaxgan.families import common
+from jaxgan.inference import runs
 from jaxgan.models import super_resolution as sr_models
 from jaxgan.pretrained import lpips
 from jaxgan.pretrained import vgg16
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
-
-PIXEL_LOSSES = {
-    'l1': lambda x, y: jnp.mean(jnp.abs(x - y)),
-    'l2': lambda x, y: jnp.mean(jnp.square(x - y)),
-}
-
-
-def quantize(images: jax.Array) -> jax.Array:
-  """[-1, 1] floats -> uint8 as a saved PNG holds them (rounded to nearest, clipped)."""
-  return jnp.clip(jnp.round((images + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
-
 
 def _check_config(config: ml_collections.ConfigDict) -> None:
   degradation = config.data.get('degradation')
@@ -59,9 +50,9 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
                                  f'choose one of {sorted(sr_models.GENERATORS)}.')
   sr = config.sr
   for name in ('pixel_loss', 'perceptual_loss'):
-    if sr[name] not in PIXEL_LOSSES:
+    if sr[name] not in common.PIXEL_LOSSES:
       raise config_lib.ConfigError(f'Unknown config.sr.{name} {sr[name]!r}; choose one of '
-                                   f'{sorted(PIXEL_LOSSES)}.')
+                                   f'{sorted(common.PIXEL_LOSSES)}.')
   if sr.perceptual_weight and sr.perceptual_layer not in vgg16.LAYERS:
     raise config_lib.ConfigError(f'Unknown config.sr.perceptual_layer {sr.perceptual_layer!r}; '
                                  f'choose one of VGG16\'s {vgg16.LAYERS}.')
@@ -157,7 +148,6 @@ class SuperResolutionFamily:
     workdir = self.config.sr.init_from
     if not workdir:
       return state
-    from jaxgan.inference import runs  # pylint: disable=g-import-not-at-top (runs imports families)
     other_config, other, other_state = runs.load_run(workdir, self.config.sr.init_step)
     theirs = other.generator_fingerprint() if isinstance(other, SuperResolutionFamily) else {
         'family': other_config.family}
@@ -183,7 +173,7 @@ class SuperResolutionFamily:
                                         precision=jax.lax.Precision.DEFAULT)[layer]
     # Two passes, not one on both halves: the backward pass then runs for the outputs only.
     target = jax.lax.stop_gradient(features(targets))
-    return PIXEL_LOSSES[self.config.sr.perceptual_loss](features(outputs), target)
+    return common.PIXEL_LOSSES[self.config.sr.perceptual_loss](features(outputs), target)
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     sr = self.config.sr
@@ -192,7 +182,7 @@ class SuperResolutionFamily:
 
     def generator_objective(params):
       outputs = self.generator.apply({'params': params}, low)
-      terms = {'pixel_loss': PIXEL_LOSSES[sr.pixel_loss](outputs, high)}
+      terms = {'pixel_loss': common.PIXEL_LOSSES[sr.pixel_loss](outputs, high)}
       if sr.perceptual_weight:
         terms['perceptual_loss'] = self._perceptual(state.frozen, outputs, high)
       if self.critic is not None:
@@ -208,7 +198,7 @@ class SuperResolutionFamily:
         state.generator.params)
     networks = {'generator': state.generator.apply_gradients(
         grads, self.g_optimizer, ema_decay=self.config.train.ema_decay)}
-    errors = quantize(outputs).astype(jnp.float32) - batch['target'].astype(jnp.float32)
+    errors = common.quantize(outputs).astype(jnp.float32) - batch['target'].astype(jnp.float32)
     # Of the batch's mean squared error: finite even when a crop is reproduced exactly.
     batch_psnr = 10.0 * jnp.log10(255.0 ** 2 / jnp.maximum(jnp.mean(jnp.square(errors)), 1e-10))
     metrics = {'generator_loss': total, **terms, 'train_psnr': batch_psnr}
@@ -237,7 +227,7 @@ class SuperResolutionFamily:
 
   def eval_metrics(self, state: TrainState, batch: base.Batch, rng: jax.Array) -> dict:
     del rng
-    outputs = quantize(self.translate(state, batch['input']))
+    outputs = common.quantize(self.translate(state, batch['input']))
     metrics = image_quality.sr_metrics(outputs, batch['target'], self.scale)
     metrics['lpips'] = lpips.distance(state.frozen['vgg16'], state.frozen['lpips_heads'],
                                       data.normalize_images(outputs),

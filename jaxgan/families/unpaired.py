@@ -38,9 +38,7 @@ from jaxgan.adversarial import image_pool
 from jaxgan.training import optim
 from jaxgan.evaluation import image_quality
 from jaxgan.families import base
-from jaxgan.families import image_to_image as i2i_family
-from jaxgan.families.super_resolution import PIXEL_LOSSES
-from jaxgan.families.super_resolution import quantize
+from jaxgan.families import common
 from jaxgan.models import image_to_image
 from jaxgan.models import normalization
 from jaxgan.models import unpaired as models
@@ -66,7 +64,7 @@ def _check_config(config: ml_collections.ConfigDict, channels: dict) -> int:
     raise config_lib.ConfigError(
         f'config.data.other.image_size={data_config.other.image_size} differs from '
         f'config.data.image_size={data_config.image_size}: both domains train at one size.')
-  i2i_family.check_objective_terms(objective, 'cycle_loss', WEIGHTS)
+  common.check_objective_terms(objective, 'cycle_loss', WEIGHTS)
   if not objective.adversarial_weight:
     raise config_lib.ConfigError('config.objective.adversarial_weight is 0: without the GAN '
                                  'loss nothing pulls a translation towards the other domain.')
@@ -166,7 +164,7 @@ class UnpairedTranslationFamily:
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     objective = self.config.objective
-    distance = PIXEL_LOSSES[objective.cycle_loss]
+    distance = common.PIXEL_LOSSES[objective.cycle_loss]
     real = {d: data.normalize_images(batch[d]['image']) for d in ('a', 'b')}
     g_rng, d_rng, pool_rng = jax.random.split(rng, 3)
     names = tuple(self.generators)
@@ -226,7 +224,7 @@ class UnpairedTranslationFamily:
       raise ValueError(f'Unknown direction {direction!r}; choose one of {tuple(DIRECTIONS)}.')
     name = DIRECTIONS[direction][0]
     height, width = inputs.shape[1:3]
-    padded = i2i_family.pad_to_multiple(inputs, self.size_multiple)
+    padded = common.pad_to_multiple(inputs, self.size_multiple)
     network = state.networks[name]
     outputs = self.generators[name].apply(network.variables(ema=True),
                                           data.normalize_images(padded), train=False)
@@ -241,9 +239,9 @@ class UnpairedTranslationFamily:
     files written and read back would be)."""
     outputs = {}
     for direction, back in (('a2b', 'b2a'), ('b2a', 'a2b')):
-      outputs[direction] = quantize(self.translate_direction(
+      outputs[direction] = common.quantize(self.translate_direction(
           state, batch[direction[0]]['image'], direction))
-      outputs[direction + back[1:]] = quantize(self.translate_direction(
+      outputs[direction + back[1:]] = common.quantize(self.translate_direction(
           state, outputs[direction], back))
     return outputs
 
@@ -257,7 +255,7 @@ class UnpairedTranslationFamily:
       rows = [data.normalize_images(batch[domain]['image']), outputs[direction],
               outputs[f'{direction}2{domain}']]
       grids[f'{domain}_{direction}_{direction}2{domain}'] = jnp.concatenate(
-          [i2i_family.with_channels(x, channels) for x in rows], axis=2)
+          [common.with_channels(x, channels) for x in rows], axis=2)
     return grids
 
   def eval_metrics(self, state: TrainState, batch: base.Batch, rng: jax.Array) -> dict:
