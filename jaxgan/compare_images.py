@@ -27,10 +27,6 @@ from jaxgan.evaluation import image_quality
 from jaxgan.pretrained import lpips
 from jaxgan.pretrained import weights
 
-_Y_CHANNEL = flags.DEFINE_bool('y_channel', False, 'PSNR and SSIM on the BT.601 luma (Y).')
-_CROP_BORDER = flags.DEFINE_integer('crop_border', 0, 'Pixels removed from every side.')
-_METRICS = flags.DEFINE_list('metrics', ['psnr', 'ssim', 'lpips'], 'Metrics to compute.')
-
 METRICS = {'psnr': 'PSNR', 'ssim': 'SSIM', 'lpips': 'LPIPS'}
 # The smallest image side (after the crop) each metric can score.
 _MIN_SIDE = {'psnr': 1, 'ssim': image_quality.SSIM_WINDOW, 'lpips': lpips.MIN_SIZE}
@@ -112,22 +108,32 @@ def compare(pairs: list[tuple[str, str]], metrics: list[str], crop_border: int =
   return {name: float(np.mean(v)) for name, v in values.items()}
 
 
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line's flags, defined when it runs (not on import: tools import together)."""
+  flags.DEFINE_bool('y_channel', False, 'PSNR and SSIM on the BT.601 luma (Y).')
+  flags.DEFINE_integer('crop_border', 0, 'Pixels removed from every side.')
+  flags.DEFINE_list('metrics', ['psnr', 'ssim', 'lpips'], 'Metrics to compute.')
+
+
 def main(argv):
   console.start_command(None)  # its positional arguments are checked below
   if len(argv) != 3:
     console.fatal('Usage: python -m jaxgan.compare_images A B [--y_channel] [--crop_border=K] '
                   '[--metrics=psnr,ssim,lpips]', console.EXIT_CONFIG_ERROR)
-  metrics = [name.strip().lower() for name in _METRICS.value]
+  metrics = [name.strip().lower() for name in FLAGS.metrics]
   unknown = [name for name in metrics if name not in METRICS]
   if unknown or not metrics:
     console.fatal(f'Unknown --metrics {unknown or "(none)"}; choose from {",".join(METRICS)}.',
                   console.EXIT_CONFIG_ERROR)
-  if _CROP_BORDER.value < 0:
-    console.fatal(f'--crop_border={_CROP_BORDER.value} must be >= 0.', console.EXIT_CONFIG_ERROR)
+  if FLAGS.crop_border < 0:
+    console.fatal(f'--crop_border={FLAGS.crop_border} must be >= 0.', console.EXIT_CONFIG_ERROR)
   try:
     pairs = pair_paths(*argv[1:])
     lpips_weights = lpips.load() if 'lpips' in metrics else None
-    means = compare(pairs, metrics, _CROP_BORDER.value, _Y_CHANNEL.value, lpips_weights)
+    means = compare(pairs, metrics, FLAGS.crop_border, FLAGS.y_channel, lpips_weights)
   except (ImageError, image_lib.ImageReadError, weights.WeightsError) as e:
     console.fatal(e, console.EXIT_RUN_ERROR)
   except ValueError as e:
@@ -138,4 +144,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

@@ -31,15 +31,6 @@ from jaxgan.pretrained import inception
 from jaxgan.inference import runs
 from jaxgan.evaluation import results as results_lib
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'Config file [:arg] whose `eval` block to use (default: DIR/config.json\'s).',
-    lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
-_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
-_ALL = flags.DEFINE_bool('all', False, 'Evaluate every checkpoint in DIR/checkpoints.')
-flags.mark_flag_as_required('workdir')
-
-
 def with_eval_block(config: ml_collections.ConfigDict,
                     eval_source: ml_collections.ConfigDict | None) -> ml_collections.ConfigDict:
   """The run's config with the `eval` block of `eval_source` (or its own)."""
@@ -87,16 +78,31 @@ def _evaluate_checkpoints(run, workdir: str, evaluators, steps) -> dict[int, dic
   return evaluated
 
 
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line's flags, defined when it runs (not on import: tools import together)."""
+  config_flags.DEFINE_config_file(
+    'config', None, 'Config file [:arg] whose `eval` block to use (default: DIR/config.json\'s).',
+    lock_config=True)
+  flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
+  flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
+  flags.DEFINE_bool('all', False, 'Evaluate every checkpoint in DIR/checkpoints.')
+  flags.mark_flag_as_required('workdir')
+
+
 def main(argv):
   console.start_command(argv)
   try:
-    evaluate_run(_WORKDIR.value, _CONFIG.value, _STEP.value, _ALL.value)
+    evaluate_run(FLAGS.workdir, FLAGS.config, FLAGS.step, FLAGS.all)
   except (ValueError, checkpoints.CheckpointError, data.DatasetError,
           inception.WeightsError) as e:
     sys.stderr.write(f'FATAL {type(e).__name__}: {e}\n')
     sys.exit(1)
-  print(f'Results in {results_lib.results_path(_WORKDIR.value)}')
+  print(f'Results in {results_lib.results_path(FLAGS.workdir)}')
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

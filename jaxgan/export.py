@@ -11,10 +11,11 @@ from jaxgan import config_lib
 from jaxgan import console
 from jaxgan.inference import saved_model
 
+FLAGS = flags.FLAGS
+
 
 def define_flags() -> None:
-  """The command line's flags, defined only when it runs (jaxgan.translate, which tests import
-  beside this module, defines --workdir too)."""
+  """The command line's flags, defined when it runs (not on import: tools import together)."""
   flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
   flags.DEFINE_string('out', None, 'Folder to write the SavedModel in (new or empty).')
   flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
@@ -23,10 +24,10 @@ def define_flags() -> None:
 
 def main(argv):
   console.start_command(argv)
-  out = flags.FLAGS.out
+  out = FLAGS.out
   try:
     saved_model.check_out_dir(out)
-    model = api.load(flags.FLAGS.workdir, flags.FLAGS.step)
+    model = api.load(FLAGS.workdir, FLAGS.step)
   except checkpoints.CheckpointError as e:
     console.fatal(e, console.EXIT_RUN_ERROR)
   except (config_lib.ConfigError, ValueError) as e:

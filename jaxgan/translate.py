@@ -51,24 +51,6 @@ from jaxgan.data import images as image_lib
 from jaxgan.inference import runs
 from jaxgan.families import base
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
-_INPUT = flags.DEFINE_string('input', None, 'An image file or a folder of image files.')
-_OUTPUT = flags.DEFINE_string('output', None, 'A .png file (one input) or a folder.')
-_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
-_TILE = flags.DEFINE_integer('tile', 512, 'Largest tile side in input pixels; 0: no tiling.')
-_TILE_OVERLAP = flags.DEFINE_integer('tile_overlap', 32, 'Input pixels a tile reaches beyond '
-                                     'its kept part (>= the receptive field radius: exact).')
-_ALPHA = flags.DEFINE_float('alpha', None, 'Network interpolation weight of --workdir in [0, 1].')
-_INTERPOLATE_WITH = flags.DEFINE_string('interpolate_with', None,
-                                        'Run whose weights get 1 - alpha (e.g. the PSNR run).')
-_MASK = flags.DEFINE_string('mask', None, 'Inpainting: a mask file or folder (white = missing); '
-                           "default: the config's mask generator.")
-_DIRECTION = flags.DEFINE_enum('direction', None, ['a2b', 'b2a'],
-                               'Unpaired runs: A -> B (default) or B -> A.')
-flags.mark_flags_as_required(['workdir', 'input', 'output'])
-
-
-
 def _check_options(tile: int, overlap: int, alpha, interpolate_with) -> None:
   if tile < 0 or overlap < 0 or (tile and tile <= 2 * overlap):
     raise config_lib.ConfigError(f'--tile={tile} --tile_overlap={overlap}: pass --tile=0 (no '
@@ -181,12 +163,34 @@ def translate_files(workdir: str, input_path: str, output_path: str, step: int |
   return outputs
 
 
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line's flags, defined when it runs (not on import: tools import together)."""
+  flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
+  flags.DEFINE_string('input', None, 'An image file or a folder of image files.')
+  flags.DEFINE_string('output', None, 'A .png file (one input) or a folder.')
+  flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
+  flags.DEFINE_integer('tile', 512, 'Largest tile side in input pixels; 0: no tiling.')
+  flags.DEFINE_integer('tile_overlap', 32, 'Input pixels a tile reaches beyond '
+                       'its kept part (>= the receptive field radius: exact).')
+  flags.DEFINE_float('alpha', None, 'Network interpolation weight of --workdir in [0, 1].')
+  flags.DEFINE_string('interpolate_with', None,
+                      'Run whose weights get 1 - alpha (e.g. the PSNR run).')
+  flags.DEFINE_string('mask', None, 'Inpainting: a mask file or folder (white = missing); '
+                      "default: the config's mask generator.")
+  flags.DEFINE_enum('direction', None, ['a2b', 'b2a'],
+                    'Unpaired runs: A -> B (default) or B -> A.')
+  flags.mark_flags_as_required(['workdir', 'input', 'output'])
+
+
 def main(argv):
   console.start_command(argv)
   try:
-    translate_files(_WORKDIR.value, _INPUT.value, _OUTPUT.value, _STEP.value, _TILE.value,
-                    _TILE_OVERLAP.value, _ALPHA.value, _INTERPOLATE_WITH.value, _MASK.value,
-                    _DIRECTION.value)
+    translate_files(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.step, FLAGS.tile,
+                    FLAGS.tile_overlap, FLAGS.alpha, FLAGS.interpolate_with, FLAGS.mask,
+                    FLAGS.direction)
   except config_lib.ConfigError as e:
     console.fatal(e, console.EXIT_CONFIG_ERROR)
   except (checkpoints.CheckpointError, files_lib.ImageFileError) as e:
@@ -194,4 +198,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

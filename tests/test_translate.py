@@ -52,6 +52,16 @@ def gray_run(tmp_path_factory):
   return _run(tmp_path_factory, 'gray', channels=1, seed=0)
 
 
+@pytest.fixture(scope='module', autouse=True)
+def translate_flags():
+  """jaxgan.translate's flags, defined as its command line defines them, for this module only."""
+  defined = set(flags.FLAGS)
+  translate.define_flags()
+  yield
+  for name in set(flags.FLAGS) - defined:
+    delattr(flags.FLAGS, name)
+
+
 def _cli(*args: str) -> int:
   """translate.main with command-line `args`, in this process; its exit code."""
   flags.FLAGS.unparse_flags()
