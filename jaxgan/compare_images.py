@@ -103,7 +103,8 @@ def compare(pairs: list[tuple[str, str]], metrics: list[str], crop_border: int =
       values['ssim'].append(float(image_quality.ssim(a, b, crop_border, y_channel)[0]))
     if 'lpips' in values:
       bottom, right = a.shape[1] - crop_border, a.shape[2] - crop_border
-      a, b = (x[:, crop_border:bottom, crop_border:right] / np.float32(127.5) - 1 for x in (a, b))
+      a, b = (image_lib.normalize_images(x[:, crop_border:bottom, crop_border:right])
+              for x in (a, b))
       values['lpips'].append(float(lpips.distance(*lpips_weights, a, b)[0]))
   return {name: float(np.mean(v)) for name, v in values.items()}
 

@@ -23,8 +23,8 @@ recursive); --output is a .png file for one input (or a folder to write it into)
 (upright by their EXIF orientation; alpha dropped; palettes resolved; 16-bit greyscale as
 round(v / 257); 32-bit refused) and converted to the run's channels (config.data.channels):
 for a 3-channel model greyscale is repeated to RGB; for a 1-channel model colour becomes PIL's
-luma L = 0.299 R + 0.587 G + 0.114 B. Outputs are uint8: round((x + 1) * 127.5) clipped to
-[0, 255].
+luma L = 0.299 R + 0.587 G + 0.114 B. Outputs are uint8, as images.to_uint8 quantizes (rounded to
+the nearest level, clipped to [0, 255]).
 
 Large images are processed in overlapping tiles of at most --tile x --tile input pixels
 (jaxgan/inference/tiling.py), so memory stays bounded; with --tile_overlap at least the network's

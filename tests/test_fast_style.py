@@ -53,7 +53,7 @@ def test_training_loss_is_the_objective_against_the_photo_and_the_style_image():
   style = style_transfer.resize_longer_side(image_sets.photo('brick', 3), 48)
   assert style.shape == (48, 48, 3)
   vgg, objective = state.frozen['vgg16'], style_transfer.DEFAULT
-  photos = data.normalize_images(batch['image'])
+  photos = image_lib.normalize_images(batch['image'])
   outputs = family.network.apply({'params': state.generator.params}, photos, train=False)
   expected = style_transfer.losses(
       vgg, objective, outputs, style_transfer.content_targets(vgg, objective, photos),
@@ -84,7 +84,7 @@ def test_translate_takes_any_size_and_eval_scores_the_objective():
   image = np.random.default_rng(0).integers(0, 256, (1, 37, 50, 3), np.uint8)
   out = family.translate(state, image)
   assert out.shape == (1, 37, 50, 3)
-  padded = jnp.pad(data.normalize_images(image), ((0, 0), (0, 3), (0, 2), (0, 0)), mode='edge')
+  padded = jnp.pad(image_lib.normalize_images(image), ((0, 0), (0, 3), (0, 2), (0, 0)), mode='edge')
   direct = family.network.apply({'params': state.generator.params}, padded, train=False)
   np.testing.assert_allclose(out, direct[:, :37, :50], atol=1e-6)
   batch = {'image': np.repeat(image[:, :32, :32], 2, axis=0), 'label': np.zeros(2, np.int32)}

@@ -66,7 +66,7 @@ def test_masked_losses_ignore_known_pixels_and_the_composite_keeps_them():
   mask[:, 9:23, 9:23] = 1
   batch = {'input': target * (1 - mask), 'mask': mask, 'target': target}
   outputs = jnp.asarray(rng.uniform(-1, 1, target.shape), jnp.float32)
-  normalized = data.normalize_images(target)
+  normalized = image_lib.normalize_images(target)
 
   def term(name):
     def loss(out):

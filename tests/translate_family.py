@@ -16,7 +16,7 @@ import optax
 from configs import blocks
 from jaxgan.training import checkpoints
 from jaxgan import config_lib
-from jaxgan.data import sources as data
+from jaxgan.data import images as image_lib
 from jaxgan import families
 from jaxgan.training import mesh as mesh_lib
 from jaxgan.training.state import NetworkState
@@ -69,7 +69,7 @@ class TranslateTestFamily:
     return {'family': 'translate_test', 'model': self.config.model.to_dict()}
 
   def init(self, rng, batch):
-    variables = self.model.init(rng, data.normalize_images(batch['input'][:1]))
+    variables = self.model.init(rng, image_lib.normalize_images(batch['input'][:1]))
     return TrainState.create({'model': NetworkState.create(variables, self.optimizer, ema=True)})
 
   def train_step(self, state, batch, rng):
@@ -77,7 +77,7 @@ class TranslateTestFamily:
     raise NotImplementedError('The translate tests write their runs without training.')
 
   def translate(self, state, inputs):
-    return self.model.apply({'params': state.model.ema_params}, data.normalize_images(inputs))
+    return self.model.apply({'params': state.model.ema_params}, image_lib.normalize_images(inputs))
 
 
 def write_run(workdir: str, config: ml_collections.ConfigDict):

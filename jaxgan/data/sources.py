@@ -377,11 +377,6 @@ def _unpaired(data_config: ml_collections.ConfigDict, split: str, a, b) -> Unpai
   return UnpairedSource(a, b, corresponding=paired_test)
 
 
-def normalize_images(images: jax.Array) -> jax.Array:
-  """uint8 [0, 255] -> float32 [-1, 1], the range generators produce (tanh)."""
-  return images.astype(np.float32) / 127.5 - 1.0
-
-
 def batch_indices(position: int, batch_size: int, num_examples: int, seed: int,
                   stream: int = 0) -> np.ndarray:
   """Dataset indices of the global batch of examples position..position+batch_size-1: one

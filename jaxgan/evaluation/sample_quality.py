@@ -15,6 +15,7 @@ import numpy as np
 
 from jaxgan import config_lib
 from jaxgan.data import sources as data
+from jaxgan.data import images as image_lib
 from jaxgan.evaluation import metrics as metrics_lib
 from jaxgan.evaluation import resize
 from jaxgan.evaluation import progress
@@ -177,7 +178,7 @@ class SampleQualityEvaluator:
     batches = []
     for index in range(math.ceil(count / batch_size)):
       samples = self._sample(state, jax.random.fold_in(key, index), batch_size)
-      batches.append(resize.quantize(jax.device_get(samples)))
+      batches.append(image_lib.to_uint8(jax.device_get(samples)))
       tracker.update(min((index + 1) * batch_size, count))
     return np.concatenate(batches)[:count]
 

@@ -13,11 +13,6 @@ PIXEL_LOSSES = {
 }
 
 
-def quantize(images: jax.Array) -> jax.Array:
-  """[-1, 1] floats -> uint8 as a saved PNG holds them (rounded to nearest, clipped)."""
-  return jnp.clip(jnp.round((images + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
-
-
 def check_objective_terms(objective: ml_collections.ConfigDict, loss_field: str,
                           weights: tuple) -> None:
   """A ConfigError for an unknown pixel loss in objective.<loss_field> or a negative weight."""

@@ -26,7 +26,7 @@ import optax
 from jaxgan.adversarial import updates as adversarial
 from jaxgan.adversarial import augment
 from jaxgan import config_lib
-from jaxgan.data import sources as data
+from jaxgan.data import images as image_lib
 from jaxgan.adversarial import losses
 from jaxgan.training import optim
 from jaxgan.adversarial import penalties
@@ -151,7 +151,7 @@ class GanFamily:
     z = jnp.zeros((1, self.latent_dim), jnp.float32)
     labels = self._labels(jnp.zeros((1,), jnp.int32))
     g_variables = self.generator.init(g_rng, z, labels, train=False)
-    d_variables = self.critic.module.init(d_rng, data.normalize_images(batch['image'][:1]),
+    d_variables = self.critic.module.init(d_rng, image_lib.normalize_images(batch['image'][:1]),
                                           labels, train=False)
     return TrainState.create({
         'generator': NetworkState.create(g_variables, self.generator_optimizer, ema=True),
@@ -172,7 +172,7 @@ class GanFamily:
             jax.random.randint(label_rng, (num,), 0, max(self.num_classes, 1)))
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
-    real = data.normalize_images(batch['image'])
+    real = image_lib.normalize_images(batch['image'])
     per_update = real.shape[0] // self.n_critic
     d_rng, g_rng = jax.random.split(rng)
     g, d = state.generator, state.discriminator

@@ -30,7 +30,7 @@ import numpy as np
 
 from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
-from jaxgan.data import sources as data
+from jaxgan.data import images as image_lib
 from jaxgan.training import optim
 from jaxgan.evaluation import image_quality
 from jaxgan.evaluation import inpainting_baselines
@@ -128,11 +128,11 @@ class PairedGenerator:
     return 2 ** model.depth
 
   def _generator_inputs(self, batch: base.Batch) -> tuple:
-    return (data.normalize_images(batch['input']),)
+    return (image_lib.normalize_images(batch['input']),)
 
   def _condition(self, batch: base.Batch):
     """What D sees beside an image: the input (conditional D) or nothing."""
-    return data.normalize_images(batch['input']) if self.config.model.conditional_d else None
+    return image_lib.normalize_images(batch['input']) if self.config.model.conditional_d else None
 
   def _compose(self, outputs: jax.Array, batch: base.Batch) -> jax.Array:
     del batch
@@ -163,7 +163,7 @@ class PairedGenerator:
     g_vars = self.generator.init(g_rng, *self._generator_inputs(one), train=False)
     networks = {'generator': NetworkState.create(g_vars, self.g_optimizer, ema=True)}
     if self.critic is not None:
-      d_vars = self.critic.module.init(d_rng, data.normalize_images(one['target']),
+      d_vars = self.critic.module.init(d_rng, image_lib.normalize_images(one['target']),
                                        self._condition(one), train=False)
       networks['discriminator'] = NetworkState.create(d_vars, self.critic.optimizer, ema=False)
     return TrainState.create(networks)
@@ -188,7 +188,7 @@ class PairedGenerator:
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     objective = self.config.objective
-    target = data.normalize_images(batch['target'])
+    target = image_lib.normalize_images(batch['target'])
     condition = self._condition(batch)
     g_rng, d_rng, dropout_rng = jax.random.split(rng, 3)
 
@@ -232,19 +232,19 @@ class PairedGenerator:
     return self._compose(outputs, batch)
 
   def _shown_input(self, batch: base.Batch) -> jax.Array:
-    return common.with_channels(data.normalize_images(batch['input']), self.channels)
+    return common.with_channels(image_lib.normalize_images(batch['input']), self.channels)
 
   def image_grids(self, state: TrainState, rng: jax.Array, batch: base.Batch) -> dict:
     """One row per example: input (its channels' mean if they differ; a hole in mid-grey) |
     EMA output | target."""
     del rng
     rows = [self._shown_input(batch), self._apply(state, batch),
-            data.normalize_images(batch['target'])]
+            image_lib.normalize_images(batch['target'])]
     return {'input_output_target': jnp.concatenate(rows, axis=2)}
 
   def eval_metrics(self, state: TrainState, batch: base.Batch, rng: jax.Array) -> dict:
     del rng
-    return self._metrics(state.frozen, common.quantize(self._apply(state, batch)), batch)
+    return self._metrics(state.frozen, image_lib.to_uint8(self._apply(state, batch)), batch)
 
   def _metrics(self, frozen: dict, outputs: jax.Array, batch: base.Batch) -> dict:
     target = batch['target']
@@ -254,8 +254,8 @@ class PairedGenerator:
                'ssim': image_quality.ssim(outputs, target)}
     if min(target.shape[1:3]) >= lpips.MIN_SIZE:
       metrics['lpips'] = lpips.distance(frozen['vgg16'], frozen['lpips_heads'],
-                                        data.normalize_images(outputs),
-                                        data.normalize_images(target))
+                                        image_lib.normalize_images(outputs),
+                                        image_lib.normalize_images(target))
     return metrics
 
   def eval_protocol(self) -> dict:
@@ -316,7 +316,7 @@ class InpaintingFamily(PairedGenerator):
 
   def _generator_inputs(self, batch: base.Batch) -> tuple:
     hole = batch['mask'].astype(jnp.float32)
-    known = data.normalize_images(batch['input']) * (1.0 - hole)  # the hole is 0 (mid-grey)
+    known = image_lib.normalize_images(batch['input']) * (1.0 - hole)  # the hole is 0 (mid-grey)
     if self.config.model.generator == 'partial_unet':
       return known, 1.0 - hole  # partial convolutions take the valid-pixel mask
     return (jnp.concatenate([known, hole], axis=-1),)
@@ -327,7 +327,7 @@ class InpaintingFamily(PairedGenerator):
 
   def _compose(self, outputs: jax.Array, batch: base.Batch) -> jax.Array:
     hole = batch['mask'].astype(outputs.dtype)
-    return hole * outputs + (1.0 - hole) * data.normalize_images(batch['input'])
+    return hole * outputs + (1.0 - hole) * image_lib.normalize_images(batch['input'])
 
   def _reconstruction_terms(self, frozen, outputs, composite, target, batch) -> dict:
     objective = self.config.objective

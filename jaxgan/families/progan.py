@@ -23,7 +23,7 @@ import ml_collections
 
 from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
-from jaxgan.data import sources as data
+from jaxgan.data import images as image_lib
 from jaxgan.adversarial import losses
 from jaxgan.training import optim
 from jaxgan.adversarial import penalties
@@ -205,7 +205,7 @@ class ProganFamily:
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     level = self.level_of_size(batch['image'].shape[1])
     alpha = self.alpha(level, state.step + 1)
-    real = data.normalize_images(batch['image'])
+    real = image_lib.normalize_images(batch['image'])
     if alpha is not None:
       real = fade_reals(real, alpha)
     num = real.shape[0]

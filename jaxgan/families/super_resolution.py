@@ -26,7 +26,7 @@ import numpy as np
 
 from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
-from jaxgan.data import sources as data
+from jaxgan.data import images as image_lib
 from jaxgan.training import optim
 from jaxgan.evaluation import image_quality
 from jaxgan.families import base
@@ -129,10 +129,10 @@ class SuperResolutionFamily:
 
   def init(self, rng: jax.Array, batch: base.Batch) -> TrainState:
     g_rng, d_rng = jax.random.split(rng)
-    g_vars = self.generator.init(g_rng, data.normalize_images(batch['input'][:1]))
+    g_vars = self.generator.init(g_rng, image_lib.normalize_images(batch['input'][:1]))
     networks = {'generator': NetworkState.create(g_vars, self.g_optimizer, ema=True)}
     if self.critic is not None:
-      d_vars = self.critic.module.init(d_rng, data.normalize_images(batch['target'][:2]),
+      d_vars = self.critic.module.init(d_rng, image_lib.normalize_images(batch['target'][:2]),
                                        None, train=False)
       networks['discriminator'] = NetworkState.create(d_vars, self.critic.optimizer, ema=False)
     return TrainState.create(networks)
@@ -177,7 +177,7 @@ class SuperResolutionFamily:
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     sr = self.config.sr
-    low, high = data.normalize_images(batch['input']), data.normalize_images(batch['target'])
+    low, high = image_lib.normalize_images(batch['input']), image_lib.normalize_images(batch['target'])
     g_rng, d_rng = jax.random.split(rng)
 
     def generator_objective(params):
@@ -198,7 +198,7 @@ class SuperResolutionFamily:
         state.generator.params)
     networks = {'generator': state.generator.apply_gradients(
         grads, self.g_optimizer, ema_decay=self.config.train.ema_decay)}
-    errors = common.quantize(outputs).astype(jnp.float32) - batch['target'].astype(jnp.float32)
+    errors = image_lib.to_uint8(outputs).astype(jnp.float32) - batch['target'].astype(jnp.float32)
     # Of the batch's mean squared error: finite even when a crop is reproduced exactly.
     batch_psnr = 10.0 * jnp.log10(255.0 ** 2 / jnp.maximum(jnp.mean(jnp.square(errors)), 1e-10))
     metrics = {'generator_loss': total, **terms, 'train_psnr': batch_psnr}
@@ -214,24 +214,24 @@ class SuperResolutionFamily:
   def translate(self, state: TrainState, inputs: jax.Array) -> jax.Array:
     """Super-resolves uint8 LR images with the EMA generator: [-1, 1] floats, scale x larger."""
     outputs = self.generator.apply({'params': state.generator.ema_params},
-                                   data.normalize_images(inputs))
+                                   image_lib.normalize_images(inputs))
     return jnp.clip(outputs, -1.0, 1.0)
 
   def image_grids(self, state: TrainState, rng: jax.Array, batch: base.Batch) -> dict:
     """One row per example: LR (nearest-upscaled) | EMA output | HR."""
     del rng
-    low = data.normalize_images(batch['input'])
+    low = image_lib.normalize_images(batch['input'])
     nearest = jnp.repeat(jnp.repeat(low, self.scale, axis=1), self.scale, axis=2)
-    rows = [nearest, self.translate(state, batch['input']), data.normalize_images(batch['target'])]
+    rows = [nearest, self.translate(state, batch['input']), image_lib.normalize_images(batch['target'])]
     return {'lr_sr_hr': jnp.concatenate(rows, axis=2)}
 
   def eval_metrics(self, state: TrainState, batch: base.Batch, rng: jax.Array) -> dict:
     del rng
-    outputs = common.quantize(self.translate(state, batch['input']))
+    outputs = image_lib.to_uint8(self.translate(state, batch['input']))
     metrics = image_quality.sr_metrics(outputs, batch['target'], self.scale)
     metrics['lpips'] = lpips.distance(state.frozen['vgg16'], state.frozen['lpips_heads'],
-                                      data.normalize_images(outputs),
-                                      data.normalize_images(batch['target']))
+                                      image_lib.normalize_images(outputs),
+                                      image_lib.normalize_images(batch['target']))
     return metrics
 
   def eval_protocol(self) -> dict:

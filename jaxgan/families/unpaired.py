@@ -33,7 +33,7 @@ import numpy as np
 
 from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
-from jaxgan.data import sources as data
+from jaxgan.data import images as image_lib
 from jaxgan.adversarial import image_pool
 from jaxgan.training import optim
 from jaxgan.evaluation import image_quality
@@ -144,7 +144,7 @@ class UnpairedTranslationFamily:
   def init(self, rng: jax.Array, batch: base.Batch) -> TrainState:
     keys = dict(zip(('generator_ab', 'generator_ba', 'discriminator_a', 'discriminator_b'),
                     jax.random.split(rng, 4)))
-    images = {d: data.normalize_images(batch[d]['image'][:1]) for d in ('a', 'b')}
+    images = {d: image_lib.normalize_images(batch[d]['image'][:1]) for d in ('a', 'b')}
     networks = {}
     for name, (generator, source) in {'generator_ab': (self.generators['generator_ab'], 'a'),
                                       'generator_ba': (self.generators['generator_ba'], 'b')
@@ -165,7 +165,7 @@ class UnpairedTranslationFamily:
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     objective = self.config.objective
     distance = common.PIXEL_LOSSES[objective.cycle_loss]
-    real = {d: data.normalize_images(batch[d]['image']) for d in ('a', 'b')}
+    real = {d: image_lib.normalize_images(batch[d]['image']) for d in ('a', 'b')}
     g_rng, d_rng, pool_rng = jax.random.split(rng, 3)
     names = tuple(self.generators)
 
@@ -227,7 +227,7 @@ class UnpairedTranslationFamily:
     padded = common.pad_to_multiple(inputs, self.size_multiple)
     network = state.networks[name]
     outputs = self.generators[name].apply(network.variables(ema=True),
-                                          data.normalize_images(padded), train=False)
+                                          image_lib.normalize_images(padded), train=False)
     return jnp.clip(outputs[:, :height, :width], -1.0, 1.0)
 
   def translate(self, state: TrainState, inputs: jax.Array) -> jax.Array:
@@ -239,20 +239,20 @@ class UnpairedTranslationFamily:
     files written and read back would be)."""
     outputs = {}
     for direction, back in (('a2b', 'b2a'), ('b2a', 'a2b')):
-      outputs[direction] = common.quantize(self.translate_direction(
+      outputs[direction] = image_lib.to_uint8(self.translate_direction(
           state, batch[direction[0]]['image'], direction))
-      outputs[direction + back[1:]] = common.quantize(self.translate_direction(
+      outputs[direction + back[1:]] = image_lib.to_uint8(self.translate_direction(
           state, outputs[direction], back))
     return outputs
 
   def image_grids(self, state: TrainState, rng: jax.Array, batch: base.Batch) -> dict:
     """One row per example: x | G(x) | the cycle back, for x in A and in B."""
     del rng
-    outputs = {k: data.normalize_images(v) for k, v in self._translations(state, batch).items()}
+    outputs = {k: image_lib.normalize_images(v) for k, v in self._translations(state, batch).items()}
     grids = {}
     for domain, direction in (('a', 'a2b'), ('b', 'b2a')):
       channels = max(self.channels.values())
-      rows = [data.normalize_images(batch[domain]['image']), outputs[direction],
+      rows = [image_lib.normalize_images(batch[domain]['image']), outputs[direction],
               outputs[f'{direction}2{domain}']]
       grids[f'{domain}_{direction}_{direction}2{domain}'] = jnp.concatenate(
           [common.with_channels(x, channels) for x in rows], axis=2)

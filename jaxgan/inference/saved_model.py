@@ -21,15 +21,14 @@ inputs and outputs with their dtypes and shapes, symbolic dimensions as strings)
 Runs with only 'sample' (PixelCNN draws pixel by pixel with a random key) are refused; jaxgan.load
 serves them from Python.
 
-Outputs are images.to_uint8 of the network's [-1, 1] images, computed inside the graph:
-clip(round((x + 1) * 127.5), 0, 255), rounding half to even. The graph is the StableHLO jax
-lowers (jax2tf native serialization), so TensorFlow's XLA runs the same computation as jaxlib;
-the two XLA builds may still fuse differently (tests/test_export.py allows 1 uint8 level on a
-small fraction of pixels). Weights are tf.Variables (SavedModel variables, not graph constants)
-for exactly the state leaves the signatures read, found from their jaxprs: optimizer moments,
-discriminators and frozen pretrained networks are not saved. DIR also holds the run's
-config.json and eval_results.json (api.Model.info's); it is written to a temporary folder beside
-DIR and renamed into place, and an existing non-empty DIR is refused.
+Outputs are images.to_uint8 of the network's [-1, 1] images, computed inside the graph
+(images.UINT8_FORMULA). The graph is the StableHLO jax lowers (jax2tf native serialization), so
+TensorFlow's XLA runs the same computation as jaxlib; the two XLA builds may still fuse differently
+(tests/test_export.py allows 1 uint8 level on a small fraction of pixels). Weights are tf.Variables
+(SavedModel variables, not graph constants) for exactly the state leaves the signatures read, found
+from their jaxprs: optimizer moments, discriminators and frozen pretrained networks are not saved.
+DIR also holds the run's config.json and eval_results.json (api.Model.info's); it is written to a
+temporary folder beside DIR and renamed into place, and an existing non-empty DIR is refused.
 """
 import json
 import os
@@ -40,15 +39,12 @@ import time
 from typing import Callable, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.inference import api
-from jaxgan.training import checkpoints
 from jaxgan import config_lib
+from jaxgan.data import images as image_lib
 from jaxgan.families import base
-
-UINT8_FORMULA = 'clip(round_half_to_even((x + 1) * 127.5), 0, 255) of the [-1, 1] output'
 
 
 class Input(NamedTuple):
@@ -66,12 +62,6 @@ class Signature(NamedTuple):
   inputs: tuple[Input, ...]
   direction: str | None = None
   fixed: str | None = None
-
-
-def to_uint8(images: jax.Array) -> jax.Array:
-  """images.to_uint8 in jnp: [-1, 1] float -> uint8, rounding half to even."""
-  return jnp.clip(jnp.round((images.astype(jnp.float32) + 1.0) * 127.5), 0, 255
-                  ).astype(jnp.uint8)
 
 
 def check_out_dir(out_dir: str) -> None:
@@ -177,7 +167,7 @@ def _tf_function(signature: Signature, leaves: list, treedef, used: list[int], v
     full = list(leaves)  # the rest are never read: they do not enter the graph
     for index, value in zip(used, used_values):
       full[index] = value
-    return to_uint8(signature.fn(jax.tree.unflatten(treedef, full), *inputs))
+    return image_lib.to_uint8(signature.fn(jax.tree.unflatten(treedef, full), *inputs))
   converted = jax2tf.convert(on_used, with_gradient=False, polymorphic_shapes=[
       None, *[_shape(i.dims) for i in signature.inputs]])
   weights = [variables[i] for i in used]
@@ -217,7 +207,7 @@ def export_model(model: api.Model, out_dir: str) -> dict:
   description = {
       'family': model.config.family, 'step': model.step, 'workdir': model.info['workdir'],
       'signatures': {s.name: _describe(s, jaxpr) for s, jaxpr in traced},
-      'uint8': UINT8_FORMULA,
+      'uint8': image_lib.UINT8_FORMULA,
       'weights': {'variables': len(kept), 'parameters': int(sum(np.size(leaves[i]) for i in kept)),
                   'bytes': int(sum(np.asarray(leaves[i]).nbytes for i in kept)),
                   'state_leaves_not_saved': len(leaves) - len(kept)},

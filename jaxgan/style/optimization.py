@@ -82,11 +82,11 @@ def optimize(vgg, content: np.ndarray, style: np.ndarray, objective: style_trans
   only then is the iterate brought to the host as an image); the console
   shows the terms every `log_every` steps unless `quiet`.
   """
-  content_x = jnp.asarray(content[None], jnp.float32) / 127.5 - 1
-  style_x = jnp.asarray(style[None], jnp.float32) / 127.5 - 1
+  content_x = jnp.asarray(image_lib.normalize_images(content[None]))
+  style_x = jnp.asarray(image_lib.normalize_images(style[None]))
   if preserve_color:
     content_x, style_x = style_transfer.luminance_images(content_x, style_x)
-    rgb_content = jnp.asarray(content[None], jnp.float32) / 127.5 - 1
+    rgb_content = jnp.asarray(image_lib.normalize_images(content[None]))
   contents = style_transfer.content_targets(vgg, objective, content_x)
   grams = style_transfer.style_targets(vgg, objective, style_x)
   x = content_x
