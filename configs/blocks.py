@@ -20,6 +20,17 @@ def data(name: str, image_size: int, channels: int, resize: bool = False
   # Center-crop to a square and resize to image_size (PIL bicubic) when the dataset's images
   # have another size, e.g. CelebA's 218x178 faces at 64x64.
   block.resize = resize
+  block.pad = False  # zero-pad (centred) smaller images to image_size, e.g. MNIST's 28 to 32
+  # image_size crops of larger images (random in the train split, a grid of tiles in the others)
+  # instead of whole images; a bundled collection is always cropped.
+  block.crop = False
+  block.crops_per_image = 100  # random crops per image and epoch (crop and collections)
+  block.image_feature = 'image'  # the tfds feature that holds the image
+  # How batches are composed: '' labelled images; 'degradation' pairs made on the fly by
+  # block.degradation; 'aligned' inputs from block.other; 'unpaired' block and block.other as
+  # two independent domains. A paired config adds the `degradation` or `other` block it names.
+  block.pairing = ''
+  block.paired_test = False  # 'unpaired': the held-out splits correspond example by example
   block.prefetch = 2  # batches prepared ahead on a host thread and put on devices
   return block
 

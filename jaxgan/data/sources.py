@@ -226,7 +226,7 @@ def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_siz
   collection or with data.crop, image_size crops (jaxgan/data/image_sets.py: random in the train
   split, a grid of tiles in the others). Whole images at a smaller phase size are the
   data.image_size images (resized, padded) box-filtered down (`DownscaledSource`)."""
-  crop = data_config.get('crop', False) or data_config.name in image_sets.COLLECTIONS
+  crop = data_config.crop or data_config.name in image_sets.COLLECTIONS
   if not crop and image_size != data_config.image_size:
     factor = data_config.image_size // image_size
     if image_size * factor != data_config.image_size:
@@ -236,7 +236,7 @@ def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_siz
     return DownscaledSource(_open_labelled(data_config, split, data_config.image_size), factor)
   resize = data_config.resize
   mode = 'random' if split == data_config.train_split else 'tiles'
-  crops_per_image = data_config.get('crops_per_image', 100)
+  crops_per_image = data_config.crops_per_image
   if data_config.name in image_sets.COLLECTIONS:
     try:
       source = image_sets.open_collection(data_config.name, split, image_size,
@@ -245,7 +245,7 @@ def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_siz
       raise DatasetError(str(e)) from None
   elif crop:
     images = _open_tfds(data_config.name, split, data_config.data_dir, image_size, False,
-                        data_config.get('image_feature', 'image'), crop=True)
+                        data_config.image_feature, crop=True)
     source = image_sets.CropSource(images, image_size, mode, crops_per_image)
   elif data_config.name in ('mnist_5k', 'sklearn_digits'):
     source = {'mnist_5k': load_mnist_5k, 'sklearn_digits': load_sklearn_digits}[
@@ -255,10 +255,10 @@ def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_siz
                            source.labels)
   else:
     source = _open_tfds(data_config.name, split, data_config.data_dir, image_size, resize,
-                        data_config.get('image_feature', 'image'))
+                        data_config.image_feature)
   if len(source) == 0:
     raise DatasetError(f'Split {split!r} of dataset {data_config.name!r} is empty.')
-  if data_config.get('pad', False) and isinstance(source, ArraySource):
+  if data_config.pad and isinstance(source, ArraySource):
     source = ArraySource(pad_images(source.images, image_size), source.labels)
   shape = source.get(np.array([0]))['image'].shape[1:]
   expected = (image_size, image_size, data_config.channels)
@@ -335,7 +335,7 @@ def open_source(data_config: ml_collections.ConfigDict, split: str,
   from jaxgan.data import degradations  # pylint: disable=g-import-not-at-top
   image_size = image_size or data_config.image_size
   source = _open_labelled(data_config, split, image_size)
-  pairing = data_config.get('pairing', '')
+  pairing = data_config.pairing
   if pairing not in PAIRINGS:
     raise config_lib.ConfigError(f'Unknown config.data.pairing {pairing!r}; choose one of '
                                  f'{PAIRINGS}.')
@@ -367,7 +367,7 @@ def _unpaired(data_config: ml_collections.ConfigDict, split: str, a, b) -> Unpai
     if isinstance(b, image_sets.CropSource):
       b = b.reseeded(image_sets.CROP_SEED + UNPAIRED_STREAM)
     return UnpairedSource(a, b)
-  paired_test = data_config.get('paired_test', False)
+  paired_test = data_config.paired_test
   if paired_test and isinstance(a, image_sets.CropSource) and isinstance(b, image_sets.CropSource):
     try:
       b = a.aligned(b.images)

@@ -89,7 +89,7 @@ def reference_features(data_config: ml_collections.ConfigDict, split: str, count
         f'{split!r}); 0 uses the whole split.')
   key = '_'.join([data_config.name, split, str(count), f'{data_config.image_size}px',
                   f'c{data_config.channels}', 'crop' if data_config.resize else 'nocrop',
-                  'pad' if data_config.get('pad', False) else 'nopad',
+                  'pad' if data_config.pad else 'nopad',
                   extractor.resizer_name, inception.WEIGHTS_SHA1[:12]])
   path = os.path.join(inception.cache_dir(), 'reference', f'{key}.npz')
   if os.path.exists(path):

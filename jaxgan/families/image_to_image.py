@@ -111,14 +111,13 @@ class PairedGenerator:
 
   def _check_data(self) -> None:
     data_config = self.config.data
-    degradation = data_config.get('degradation')
-    if data_config.get('pairing') == 'aligned' or (
-        data_config.get('pairing') == 'degradation' and degradation.name == 'edges'):
+    if data_config.pairing == 'aligned' or (
+        data_config.pairing == 'degradation' and data_config.degradation.name == 'edges'):
       return
     raise config_lib.ConfigError(
         "config.family='pix2pix' trains on aligned pairs (config.data.pairing='aligned') or on "
         "edge maps (pairing='degradation', degradation.name='edges'); got pairing "
-        f"{data_config.get('pairing')!r}.")
+        f"{data_config.pairing!r}.")
 
   def _make_generator(self, model):
     return models.UNetGenerator(self.channels, model.features, model.depth, model.max_features,
@@ -292,7 +291,7 @@ class InpaintingFamily(PairedGenerator):
 
   def _check_data(self) -> None:
     data_config = self.config.data
-    if data_config.get('pairing') != 'degradation' or data_config.degradation.name != 'mask':
+    if data_config.pairing != 'degradation' or data_config.degradation.name != 'mask':
       raise config_lib.ConfigError(
           "config.family='inpainting' trains on masked images: config.data.pairing="
           "'degradation' with config.data.degradation.name='mask'.")

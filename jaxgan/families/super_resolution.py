@@ -39,12 +39,13 @@ from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
 
 def _check_config(config: ml_collections.ConfigDict) -> None:
-  degradation = config.data.get('degradation')
-  if config.data.get('pairing') != 'degradation' or degradation.name != 'downscale':
+  pairing = config.data.pairing
+  degradation = config.data.degradation.name if pairing == 'degradation' else None
+  if degradation != 'downscale':
     raise config_lib.ConfigError(
         "The super_resolution family trains on config.data.pairing='degradation' with "
         "config.data.degradation.name='downscale'; got pairing "
-        f"{config.data.get('pairing')!r}, degradation {degradation and degradation.name!r}.")
+        f"{pairing!r}, degradation {degradation!r}.")
   if config.model.generator not in sr_models.GENERATORS:
     raise config_lib.ConfigError(f'Unknown config.model.generator {config.model.generator!r}; '
                                  f'choose one of {sorted(sr_models.GENERATORS)}.')

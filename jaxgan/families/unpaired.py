@@ -55,11 +55,11 @@ def _check_config(config: ml_collections.ConfigDict, channels: dict) -> int:
   """A one-line ConfigError for a config this family cannot train; returns the generators' size
   multiple (2^downsamplings)."""
   data_config, model, objective = config.data, config.model, config.objective
-  if data_config.get('pairing') != 'unpaired':
+  if data_config.pairing != 'unpaired':
     raise config_lib.ConfigError(
         f"config.family={config.family!r} trains on two unpaired domains: set "
         f"config.data.pairing='unpaired' (domain A: config.data, B: config.data.other); got "
-        f"{data_config.get('pairing')!r}.")
+        f"{data_config.pairing!r}.")
   if data_config.other.image_size != data_config.image_size:
     raise config_lib.ConfigError(
         f'config.data.other.image_size={data_config.other.image_size} differs from '
@@ -264,7 +264,7 @@ class UnpairedTranslationFamily:
     a, b = batch['a']['image'], batch['b']['image']
     metrics = {'cycle_psnr_a': image_quality.psnr(outputs['a2b2a'], a),
                'cycle_psnr_b': image_quality.psnr(outputs['b2a2b'], b)}
-    if self.config.data.get('paired_test', False):
+    if self.config.data.paired_test:
       for direction, target in (('a2b', b), ('b2a', a)):
         metrics[f'psnr_{direction}'] = image_quality.psnr(outputs[direction], target)
         metrics[f'ssim_{direction}'] = image_quality.ssim(outputs[direction], target)
@@ -274,7 +274,7 @@ class UnpairedTranslationFamily:
     protocol = {'outputs': 'EMA generators, quantized to uint8 after each translation',
                 'cycle_psnr': 'PSNR of x -> G(x) -> back against x, peak 255, all channels',
                 'coverage': 'example i of both held-out splits, each wrapped to the longer'}
-    if self.config.data.get('paired_test', False):
+    if self.config.data.paired_test:
       protocol.update(psnr='translation against the corresponding held-out image, peak 255, '
                            'all channels, no border crop',
                       ssim=f'{image_quality.SSIM_WINDOW}x{image_quality.SSIM_WINDOW} Gaussian '
