@@ -32,7 +32,7 @@ BEST_MODES = ('min', 'max')
 
 def evaluator_blocks(config: ml_collections.ConfigDict) -> dict[str, ml_collections.ConfigDict]:
   """{name: block} of config.eval's evaluators; a ConfigError for any other field or an unknown
-  type (among them the flat layout of config.json files written before this package)."""
+  type (among them the flat config.eval of config.json files written by older versions)."""
   blocks = {}
   for name, value in config.eval.items():
     if name in FIELDS:
@@ -41,7 +41,7 @@ def evaluator_blocks(config: ml_collections.ConfigDict) -> dict[str, ml_collecti
       raise config_lib.ConfigError(
           f'config.eval.{name} is not an evaluator block: config.eval holds {", ".join(FIELDS)} '
           'and one block config.eval.<name> per evaluator, with a `type`. A config.json written '
-          'before this layout (flat config.eval with `metrics`) needs the eval block of a '
+          'by an older jaxgan (flat config.eval with `metrics`) needs the eval block of a '
           'config file: pass --config=configs/<the file it was trained with>.py, e.g. '
           '--config=configs/dcgan.py, to jaxgan.eval.')
     if value.get('type') not in EVALUATORS:
