@@ -39,10 +39,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from jaxgan.training import mesh as mesh_lib
 from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
 from jaxgan import families
-from jaxgan import platform
-from jaxgan.training import trainer as train
 from jaxgan.families import base
 from jaxgan.models import layers
+from jaxgan import platform
+from jaxgan.training import trainer as train
 
 CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs',
                       'dcgan.py')

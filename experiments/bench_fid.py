@@ -38,11 +38,11 @@ import torch
 
 from experiments import bench_dcgan
 from jaxgan.data import sources as data
+from jaxgan.evaluation import metrics
+from jaxgan.evaluation import resize
+from jaxgan import platform
 from jaxgan.pretrained import inception
 from jaxgan.pretrained import weights
-from jaxgan.evaluation import metrics
-from jaxgan import platform
-from jaxgan.evaluation import resize
 
 _STORAGE = re.compile(r'[^/]+/data/(\d+)')
 _FLOAT16_MIN_SIZE = 4096

@@ -39,9 +39,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
 from experiments import common
 from jaxgan import config_lib
-from jaxgan.data import sources as data
 from jaxgan.data import image_sets
 from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
 from jaxgan.evaluation import image_quality
 from jaxgan.evaluation import intensity_mappings
 # pylint: enable=wrong-import-position

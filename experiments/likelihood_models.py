@@ -23,13 +23,13 @@ import jax
 import numpy as np
 import torch
 
+from jaxgan import config_lib
+from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
+from jaxgan import evaluation
+from jaxgan import families
 from jaxgan.inference import api
 from jaxgan.training import mesh as mesh_lib
-from jaxgan import config_lib
-from jaxgan.data import sources as data
-from jaxgan import families
-from jaxgan import evaluation
-from jaxgan.data import images as image_lib
 from jaxgan.training import trainer as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

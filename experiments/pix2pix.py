@@ -34,11 +34,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position
 from experiments import common
-from jaxgan.data import sources as data
 from jaxgan.data import image_sets
 from jaxgan.data import images as image_lib
-from jaxgan.inference import tiling
+from jaxgan.data import sources as data
 from jaxgan.evaluation import image_quality
+from jaxgan.inference import tiling
 # pylint: enable=wrong-import-position
 
 # variant: config overrides (the ablation of Isola et al.'s table 1)

@@ -46,10 +46,10 @@ from experiments import common
 from jaxgan.data import image_sets
 from jaxgan.data import images as image_lib
 from jaxgan.inference import runs
-from jaxgan.style import optimization as style_optimization
-from jaxgan.style import objective as style_transfer
 from jaxgan.models import style as style_models
 from jaxgan.pretrained import vgg16
+from jaxgan.style import objective as style_transfer
+from jaxgan.style import optimization as style_optimization
 # pylint: enable=wrong-import-position
 
 CONTENTS = tuple(image_sets.PHOTOS_TEST)

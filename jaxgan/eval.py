@@ -21,15 +21,15 @@ import jax
 import ml_collections
 from ml_collections import config_flags
 
-from jaxgan.training import mesh as mesh_lib
-from jaxgan.training import checkpoints
 from jaxgan import console
 from jaxgan.data import sources as data
 from jaxgan import evaluation
-from jaxgan import families
-from jaxgan.pretrained import inception
-from jaxgan.inference import runs
 from jaxgan.evaluation import results as results_lib
+from jaxgan import families
+from jaxgan.inference import runs
+from jaxgan.pretrained import inception
+from jaxgan.training import checkpoints
+from jaxgan.training import mesh as mesh_lib
 
 def with_eval_block(config: ml_collections.ConfigDict,
                     eval_source: ml_collections.ConfigDict | None) -> ml_collections.ConfigDict:

@@ -5,11 +5,11 @@
 from absl import app
 from absl import flags
 
-from jaxgan.inference import api
-from jaxgan.training import checkpoints
 from jaxgan import config_lib
 from jaxgan import console
+from jaxgan.inference import api
 from jaxgan.inference import saved_model
+from jaxgan.training import checkpoints
 
 FLAGS = flags.FLAGS
 

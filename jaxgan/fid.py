@@ -14,11 +14,11 @@ from absl import flags
 import numpy as np
 from PIL import Image
 
-from jaxgan.training import mesh as mesh_lib
 from jaxgan import console
+from jaxgan.evaluation import metrics
 from jaxgan.evaluation import sample_quality
 from jaxgan.pretrained import inception
-from jaxgan.evaluation import metrics
+from jaxgan.training import mesh as mesh_lib
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
 

@@ -10,11 +10,11 @@ interpolation between two random latents (api.Model.interpolate).
 from absl import app
 from absl import flags
 
-from jaxgan.inference import api
-from jaxgan.training import checkpoints
 from jaxgan import config_lib
 from jaxgan import console
 from jaxgan.data import images as image_lib
+from jaxgan.inference import api
+from jaxgan.training import checkpoints
 
 FLAGS = flags.FLAGS
 

@@ -21,11 +21,11 @@ from absl import app
 from absl import flags
 import uvicorn
 
-from jaxgan.inference import api
-from jaxgan.training import checkpoints
 from jaxgan import config_lib
 from jaxgan import console
+from jaxgan.inference import api
 from jaxgan.inference import service
+from jaxgan.training import checkpoints
 
 FLAGS = flags.FLAGS
 

@@ -32,8 +32,8 @@ from absl import flags
 from jaxgan import config_lib
 from jaxgan import console
 from jaxgan.data import image_files
-from jaxgan.style import optimization as style_optimization
 from jaxgan.style import objective as style_transfer
+from jaxgan.style import optimization as style_optimization
 
 FLAGS = flags.FLAGS
 

@@ -41,15 +41,15 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from jaxgan.inference import api
-from jaxgan.training import checkpoints
 from jaxgan import config_lib
 from jaxgan import console
-from jaxgan import families
 from jaxgan.data import image_files as files_lib
 from jaxgan.data import images as image_lib
-from jaxgan.inference import runs
+from jaxgan import families
 from jaxgan.families import base
+from jaxgan.inference import api
+from jaxgan.inference import runs
+from jaxgan.training import checkpoints
 
 def _check_options(tile: int, overlap: int, alpha, interpolate_with) -> None:
   if tile < 0 or overlap < 0 or (tile and tile <= 2 * overlap):

@@ -13,8 +13,8 @@ import numpy as np
 
 from configs import blocks
 from jaxgan.data import images as image_lib
-from jaxgan.training import optim
 from jaxgan.families import base
+from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
 

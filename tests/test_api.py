@@ -12,14 +12,14 @@ from PIL import Image
 import jaxgan
 import translate_family
 from conftest import CompileCounter, shrunk_config, tiny_dcgan_config
-from jaxgan.inference import api
 from jaxgan import config_lib
-from jaxgan import families
 from jaxgan.data import images as image_lib
+from jaxgan.evaluation import results as results_lib
+from jaxgan import families
+from jaxgan.families import gan as gan_family
+from jaxgan.inference import api
 from jaxgan.inference import runs
 from jaxgan.training import trainer as train
-from jaxgan.evaluation import results as results_lib
-from jaxgan.families import gan as gan_family
 from zoo_testing import tiny_zoo_config
 from test_pixelcnn import TINY_PIXELCNN
 

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, final_state, run_module, tiny_dcgan_config, tiny_dcgan_flags
-from jaxgan.training import checkpoints
 from jaxgan import families
+from jaxgan.training import checkpoints
 from jaxgan.training import mesh as mesh_lib
 from jaxgan.training import trainer as train
 

@@ -5,8 +5,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 from conftest import tiny_dcgan_config
-from jaxgan.data import sources as data
 from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
 
 
 def test_mnist_5k_split_is_fixed_disjoint_and_stratified():

@@ -17,10 +17,10 @@ import pytest
 
 import translate_family
 from conftest import run_module, shrunk_config, tiny_dcgan_config
-from jaxgan.inference import api
 from jaxgan import config_lib
-from jaxgan.inference import saved_model as export
 from jaxgan import families
+from jaxgan.inference import api
+from jaxgan.inference import saved_model as export
 from jaxgan.training import trainer as train
 from test_image_to_image import TINY_I2I
 from test_pixelcnn import TINY_PIXELCNN

@@ -11,12 +11,12 @@ import pytest
 from conftest import run_compiled_steps
 from conftest import shrunk_config
 from jaxgan import config_lib
-from jaxgan.data import sources as data
-from jaxgan import families
 from jaxgan.data import image_sets
 from jaxgan.data import images as image_lib
-from jaxgan.training import mesh as mesh_lib
+from jaxgan.data import sources as data
+from jaxgan import families
 from jaxgan.style import objective as style_transfer
+from jaxgan.training import mesh as mesh_lib
 from jaxgan.training import trainer as train
 
 TINY_FAST_STYLE = {

@@ -11,11 +11,11 @@ from conftest import run_compiled_steps
 from conftest import shrunk_config
 from conftest import straight_and_resumed
 from jaxgan import config_lib
+from jaxgan.data import images as image_lib
 from jaxgan.data import sources as data
 from jaxgan import families
-from jaxgan.data import images as image_lib
-from jaxgan.training import mesh as mesh_lib
 from jaxgan.inference import runs
+from jaxgan.training import mesh as mesh_lib
 from jaxgan.training import trainer as train
 from jaxgan import translate
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from jaxgan.data import sources as data
-from jaxgan.pretrained import inception
 from jaxgan.evaluation import metrics
 from jaxgan.evaluation import resize
+from jaxgan.pretrained import inception
 
 torch = pytest.importorskip('torch')
 

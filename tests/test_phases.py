@@ -9,13 +9,13 @@ import pytest
 import phased_family
 from conftest import CompileCounter
 from conftest import final_state
-from jaxgan.training import checkpoints
 from jaxgan import config_lib
 from jaxgan.data import sources as data
 from jaxgan import families
+from jaxgan.families import base
+from jaxgan.training import checkpoints
 from jaxgan.training import phases as phases_lib
 from jaxgan.training import trainer as train
-from jaxgan.families import base
 
 
 @pytest.fixture(autouse=True)

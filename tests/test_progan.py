@@ -14,17 +14,17 @@ from conftest import CompileCounter
 from conftest import final_state
 from conftest import run_compiled_steps
 from conftest import shrunk_config
+from jaxgan.adversarial import losses
+from jaxgan.adversarial import penalties
 from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
 from jaxgan.data import sources as data
-from jaxgan import families
-from jaxgan.adversarial import losses
-from jaxgan.adversarial import penalties
-from jaxgan.training import trainer as train
 from jaxgan.evaluation import results as results_lib
+from jaxgan import families
 from jaxgan.families import progan
-from jaxgan.training.mesh import make_mesh
 from jaxgan.models import progan as networks
+from jaxgan.training.mesh import make_mesh
+from jaxgan.training import trainer as train
 
 # configs/progan.py on sklearn's digits at 8x8: two phases (4x4, 8x8) of 6 updates each, the fade
 # over updates 7..9 (alpha 1/3, 2/3, 1).

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import tiny_dcgan_config
-from jaxgan.training import checkpoints
 from jaxgan import families
 from jaxgan.inference import runs
+from jaxgan.training import checkpoints
 from jaxgan.training import trainer as train
 
 

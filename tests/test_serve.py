@@ -26,10 +26,10 @@ import pytest
 from conftest import REPO
 from conftest import shrunk_config
 from conftest import tiny_dcgan_config
-from jaxgan.inference import api
-from jaxgan import families
 from jaxgan.data import image_sets
 from jaxgan.data import images as image_lib
+from jaxgan import families
+from jaxgan.inference import api
 from test_image_to_image import tiny_config as tiny_i2i_config
 from test_super_resolution import tiny_sr_config
 from test_unpaired import TINY_UNPAIRED

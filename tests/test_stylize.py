@@ -12,9 +12,9 @@ from conftest import run_module
 from jaxgan import config_lib
 from jaxgan.data import image_sets
 from jaxgan.data import images as image_lib
-from jaxgan.style import optimization as style_optimization
-from jaxgan.style import objective as style_transfer
 from jaxgan.pretrained import vgg16
+from jaxgan.style import objective as style_transfer
+from jaxgan.style import optimization as style_optimization
 
 
 # A strong style weight, so that a few iterations move the image far from the content.

@@ -14,10 +14,10 @@ from conftest import run_module
 from conftest import shrunk_config
 from jaxgan import config_lib
 from jaxgan.data import sources as data
+from jaxgan.evaluation import image_quality
 from jaxgan import families
 from jaxgan.training import mesh as mesh_lib
 from jaxgan.training import trainer as train
-from jaxgan.evaluation import image_quality
 
 # The shrink applied to the SR configs in tests: tiny networks, 32x32 crops, a few steps.
 TINY_SR = {

@@ -13,14 +13,14 @@ from PIL import Image
 import translate_family
 from conftest import run_module, shrunk_config, tiny_dcgan_config
 from jaxgan import config_lib
-from jaxgan import families
 from jaxgan.data import image_files
 from jaxgan.data import images as image_lib
+from jaxgan import families
 from jaxgan.inference import runs
-from jaxgan.training import trainer as train
-from jaxgan import translate
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
+from jaxgan.training import trainer as train
+from jaxgan import translate
 
 
 @pytest.fixture(scope='module', autouse=True)

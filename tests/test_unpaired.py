@@ -12,9 +12,9 @@ from conftest import run_compiled_steps
 from conftest import shrunk_config
 from conftest import straight_and_resumed
 from jaxgan import config_lib
+from jaxgan.data import image_sets
 from jaxgan.data import sources as data
 from jaxgan import families
-from jaxgan.data import image_sets
 from jaxgan.training import mesh as mesh_lib
 
 # The shrink applied to cyclegan.py and discogan.py in tests: tiny widths, a few steps.

@@ -14,10 +14,10 @@ import numpy as np
 import optax
 
 from configs import blocks
-from jaxgan.training import checkpoints
 from jaxgan import config_lib
 from jaxgan.data import images as image_lib
 from jaxgan import families
+from jaxgan.training import checkpoints
 from jaxgan.training import mesh as mesh_lib
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState

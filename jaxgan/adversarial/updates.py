@@ -20,8 +20,8 @@ import optax
 
 from jaxgan.adversarial import augment
 from jaxgan.adversarial import losses
-from jaxgan.training import optim
 from jaxgan.adversarial import penalties
+from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 
 

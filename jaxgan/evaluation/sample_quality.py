@@ -14,11 +14,11 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config_lib
-from jaxgan.data import sources as data
 from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
 from jaxgan.evaluation import metrics as metrics_lib
-from jaxgan.evaluation import resize
 from jaxgan.evaluation import progress
+from jaxgan.evaluation import resize
 from jaxgan.families import base
 from jaxgan.training.mesh import data_sharding, replicated_sharding
 from jaxgan.pretrained import inception

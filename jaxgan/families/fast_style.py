@@ -24,14 +24,14 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config_lib
-from jaxgan.data import images as image_lib
 from jaxgan.data import image_files
-from jaxgan.training import optim
-from jaxgan.style import objective as style_transfer
+from jaxgan.data import images as image_lib
 from jaxgan.families import base
 from jaxgan.families import common
 from jaxgan.models import style as models
 from jaxgan.pretrained import vgg16
+from jaxgan.style import objective as style_transfer
+from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
 

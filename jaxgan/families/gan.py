@@ -23,13 +23,12 @@ import ml_collections
 import numpy as np
 import optax
 
-from jaxgan.adversarial import updates as adversarial
 from jaxgan.adversarial import augment
+from jaxgan.adversarial import losses
+from jaxgan.adversarial import penalties
+from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
 from jaxgan.data import images as image_lib
-from jaxgan.adversarial import losses
-from jaxgan.training import optim
-from jaxgan.adversarial import penalties
 from jaxgan.families import base
 from jaxgan.models import conditioning
 from jaxgan.models import dcgan
@@ -37,6 +36,7 @@ from jaxgan.models import mlp
 from jaxgan.models import normalization
 from jaxgan.models import resnet
 from jaxgan.models import sndcgan
+from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
 

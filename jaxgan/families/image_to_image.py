@@ -31,7 +31,6 @@ import numpy as np
 from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
 from jaxgan.data import images as image_lib
-from jaxgan.training import optim
 from jaxgan.evaluation import image_quality
 from jaxgan.evaluation import inpainting_baselines
 from jaxgan.families import base
@@ -40,9 +39,10 @@ from jaxgan.models import image_to_image as models
 from jaxgan.models import normalization
 from jaxgan.pretrained import lpips
 from jaxgan.pretrained import vgg16
+from jaxgan.style.objective import gram
+from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
-from jaxgan.style.objective import gram
 
 STYLE_LAYERS = ('pool1', 'pool2', 'pool3')  # Liu et al.'s perceptual and style taps
 

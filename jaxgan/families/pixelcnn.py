@@ -15,14 +15,14 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config_lib
-from jaxgan.data import sources as data
 from jaxgan.data import images as image_lib
-from jaxgan.models import distributions
-from jaxgan.training import optim
+from jaxgan.data import sources as data
 from jaxgan.families import base
+from jaxgan.models import distributions
+from jaxgan.models import pixelcnn as pixelcnn_models
+from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
-from jaxgan.models import pixelcnn as pixelcnn_models
 
 State = TrainState  # networks: {'model': parameters, optimizer state, their EMA}
 

@@ -21,14 +21,14 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxgan.adversarial import losses
+from jaxgan.adversarial import penalties
 from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
 from jaxgan.data import images as image_lib
-from jaxgan.adversarial import losses
-from jaxgan.training import optim
-from jaxgan.adversarial import penalties
 from jaxgan.families import base
 from jaxgan.models import progan as networks
+from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
 

@@ -27,7 +27,6 @@ import numpy as np
 from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
 from jaxgan.data import images as image_lib
-from jaxgan.training import optim
 from jaxgan.evaluation import image_quality
 from jaxgan.families import base
 from jaxgan.families import common
@@ -35,6 +34,7 @@ from jaxgan.inference import runs
 from jaxgan.models import super_resolution as sr_models
 from jaxgan.pretrained import lpips
 from jaxgan.pretrained import vgg16
+from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
 

@@ -31,17 +31,17 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxgan.adversarial import image_pool
 from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
 from jaxgan.data import images as image_lib
-from jaxgan.adversarial import image_pool
-from jaxgan.training import optim
 from jaxgan.evaluation import image_quality
 from jaxgan.families import base
 from jaxgan.families import common
 from jaxgan.models import image_to_image
 from jaxgan.models import normalization
 from jaxgan.models import unpaired as models
+from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
 

@@ -20,14 +20,14 @@ import numpy as np
 from scipy import stats
 
 from jaxgan import config_lib
-from jaxgan.data import sources as data
 from jaxgan.data import images as image_lib
-from jaxgan.models import distributions
-from jaxgan.training import optim
+from jaxgan.data import sources as data
 from jaxgan.families import base
+from jaxgan.models import distributions
+from jaxgan.models import vae as vae_models
+from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
-from jaxgan.models import vae as vae_models
 
 State = TrainState  # networks: {'model': parameters, optimizer state, their EMA}
 

@@ -28,11 +28,11 @@ import numpy as np
 
 from jaxgan import config_lib
 from jaxgan.data import images as image_lib
-from jaxgan.inference import runs
-from jaxgan.inference import tiling
 from jaxgan.evaluation import results as results_lib
 from jaxgan.families import base
 from jaxgan.families import gan as gan_family
+from jaxgan.inference import runs
+from jaxgan.inference import tiling
 
 
 def bucket_size(num: int) -> int:

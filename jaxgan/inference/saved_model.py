@@ -41,10 +41,10 @@ from typing import Callable, NamedTuple
 import jax
 import numpy as np
 
-from jaxgan.inference import api
 from jaxgan import config_lib
 from jaxgan.data import images as image_lib
 from jaxgan.families import base
+from jaxgan.inference import api
 
 
 class Input(NamedTuple):

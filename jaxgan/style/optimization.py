@@ -19,8 +19,8 @@ import optax
 from jaxgan import config_lib
 from jaxgan.data import image_files
 from jaxgan.data import images as image_lib
-from jaxgan.style import objective as style_transfer
 from jaxgan.pretrained import vgg16
+from jaxgan.style import objective as style_transfer
 
 OPTIMIZERS = ('lbfgs', 'lbfgs_zoom', 'adam')
 INITS = ('content', 'noise')

@@ -21,16 +21,16 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan.training import checkpoints
 from jaxgan import config_lib
+from jaxgan.data import images as image_lib
 from jaxgan.data import sources as data
 from jaxgan import evaluation
-from jaxgan import families
-from jaxgan.data import images as image_lib
-from jaxgan.training import phases as phases_lib
 from jaxgan.evaluation import periodic
 from jaxgan.evaluation import progress as progress_lib
+from jaxgan import families
 from jaxgan.families import base
+from jaxgan.training import checkpoints
+from jaxgan.training import phases as phases_lib
 from jaxgan.training.mesh import data_sharding, make_mesh, replicate, replicated_sharding
 
 _NO_NONFINITE = -1
