@@ -84,8 +84,9 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   """The command line's flags, defined when it runs (not on import: tools import together)."""
   config_flags.DEFINE_config_file(
-    'config', None, 'Config file [:arg] whose `eval` block to use (default: DIR/config.json\'s).',
-    lock_config=True)
+      'config', None,
+      'Config file [:arg] whose `eval` block to use (default: DIR/config.json\'s).',
+      lock_config=True)
   flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
   flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
   flags.DEFINE_bool('all', False, 'Evaluate every checkpoint in DIR/checkpoints.')

@@ -3,8 +3,8 @@
 A source has len() and get(indices) -> batch (a dict of named numpy arrays):
   ArraySource / RandomAccessSource  labelled images {'image', 'label'}
   PairedSource      a degradation made on the fly from each clean image
-  (jaxgan/data/degradations.py):
-                    {'input', 'target', 'label'} (+ e.g. 'mask'); or two aligned datasets
+                    (jaxgan/data/degradations.py): {'input', 'target', 'label'} (+ e.g.
+                    'mask'); or two aligned datasets
   UnpairedSource    two independent streams {'a': batch of A, 'b': batch of B}, each in its own
                     seeded order (and a collection's crops in B's own windows), so no pairing
                     between the domains is seen while training
