@@ -18,6 +18,8 @@ from ml_collections import config_flags
 
 from jaxgan import config_lib
 from jaxgan import console
+from jaxgan.data import sources as data
+from jaxgan.training import checkpoints
 from jaxgan.training import trainer as train
 
 FLAGS = flags.FLAGS
@@ -60,8 +62,7 @@ def main(argv):
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except config_lib.ConfigError as e:
     console.fatal(f'config error: {e}', console.EXIT_CONFIG_ERROR)
-  except (train.NonFiniteLossError, train.checkpoints.CheckpointError,
-          train.data.DatasetError) as e:
+  except (train.NonFiniteLossError, checkpoints.CheckpointError, data.DatasetError) as e:
     console.fatal(f'{type(e).__name__}: {e}', console.EXIT_RUN_ERROR)
 
 
