@@ -9,7 +9,7 @@ import ml_collections
 
 def data(name: str, image_size: int, channels: int, resize: bool = False
          ) -> ml_collections.ConfigDict:
-  """The `data` block (jaxgan/data.py): a dataset by name, at image_size x image_size."""
+  """The `data` block (jaxgan/data/sources.py): a dataset by name, at image_size x image_size."""
   block = ml_collections.ConfigDict()
   block.name = name
   block.data_dir = ml_collections.config_dict.placeholder(str)  # tfds data_dir; None: default
@@ -20,12 +20,23 @@ def data(name: str, image_size: int, channels: int, resize: bool = False
   # Center-crop to a square and resize to image_size (PIL bicubic) when the dataset's images
   # have another size, e.g. CelebA's 218x178 faces at 64x64.
   block.resize = resize
+  block.pad = False  # zero-pad (centred) smaller images to image_size, e.g. MNIST's 28 to 32
+  # image_size crops of larger images (random in the train split, a grid of tiles in the others)
+  # instead of whole images; a bundled collection is always cropped.
+  block.crop = False
+  block.crops_per_image = 100  # random crops per image and epoch (crop and collections)
+  block.image_feature = 'image'  # the tfds feature that holds the image
+  # How batches are composed: '' labelled images; 'degradation' pairs made on the fly by
+  # block.degradation; 'aligned' inputs from block.other; 'unpaired' block and block.other as
+  # two independent domains. A paired config adds the `degradation` or `other` block it names.
+  block.pairing = ''
+  block.paired_test = False  # 'unpaired': the held-out splits correspond example by example
   block.prefetch = 2  # batches prepared ahead on a host thread and put on devices
   return block
 
 
 def adam(learning_rate: float, b1: float, b2: float, eps: float) -> ml_collections.ConfigDict:
-  """One network's optimizer block (jaxgan/optim.py), with a constant learning rate."""
+  """One network's optimizer block (jaxgan/training/optim.py), with a constant learning rate."""
   block = ml_collections.ConfigDict()
   block.name = 'adam'
   block.learning_rate = learning_rate
@@ -42,7 +53,7 @@ def adam(learning_rate: float, b1: float, b2: float, eps: float) -> ml_collectio
 def train(num_steps: int, batch_size: int, log_every: int, checkpoint_every: int,
           keep_checkpoints: int, sample_every: int, num_sample_images: int,
           ema_decay: float = 0.999) -> ml_collections.ConfigDict:
-  """The `train` block (jaxgan/train.py); intervals are in steps."""
+  """The `train` block (jaxgan/training/trainer.py); intervals are in steps."""
   block = ml_collections.ConfigDict()
   block.num_steps = num_steps
   block.batch_size = batch_size  # global, split over all devices of all processes
@@ -106,8 +117,8 @@ def sample_quality_eval(every_steps: int, num_samples: int,
 
 
 def critic(loss: str = 'non_saturating') -> ml_collections.ConfigDict:
-  """The `gan` block of an image-to-image family's critic (jaxgan/adversarial.py): a loss of
-  jaxgan/losses.py and no penalty or weight clipping."""
+  """The `gan` block of an image-to-image family's critic (jaxgan/adversarial/updates.py): a loss of
+  jaxgan/adversarial/losses.py and no penalty or weight clipping."""
   block = ml_collections.ConfigDict()
   block.loss = loss
   block.penalty = 'none'

@@ -2,13 +2,13 @@
 
 Johnson et al.'s image transformation network (jaxgan/models/style.py: 32 features, 5 residual
 blocks, upsample-then-convolve) trained with Adam(1e-3) on random crops of photographs to
-minimize, on its output, the style-transfer objective of jaxgan/style_transfer.py against one
+minimize, on its output, the style-transfer objective of jaxgan/style/objective.py against one
 style image. The objective's layers and weights are jaxgan.stylize's defaults (Gatys et al.'s
 layers: content relu4_2, style relu1_1 ... relu5_1), so a network and an optimized image can be
 scored on the same function; Johnson et al.'s own layers are style_transfer.JOHNSON_*_LAYERS.
 The paper trains 40k steps of batch 4 on 256x256 COCO crops; the default here (2000 steps of
 batch 4 on 128x128 crops of the 16 training photographs) is sized for a 2-core CPU. Held out:
-astronaut, chelsea, coffee (jaxgan/image_sets.py), scored on their 128x128 tiles.
+astronaut, chelsea, coffee (jaxgan/data/image_sets.py), scored on their 128x128 tiles.
 
 `arg` names the style image: a bundled photograph (default hubble_deep_field) or an image file
 (set config.style.image to the path). Any tensorflow-datasets image set with an 'image' feature
@@ -21,13 +21,13 @@ Usage:
 import ml_collections
 
 from jaxgan import config_lib
-from jaxgan import style_transfer
+from jaxgan.style import objective as style_transfer
 
 blocks = config_lib.sibling_module(__file__, 'blocks')
 
 
 def style_block(image: str) -> ml_collections.ConfigDict:
-  """The style-transfer objective (jaxgan/style_transfer.py) against `image`."""
+  """The style-transfer objective (jaxgan/style/objective.py) against `image`."""
   block = ml_collections.ConfigDict()
   block.image = image  # a bundled photograph's name (image_sets.PHOTOS_*) or an image file
   block.size = 256  # the style image's longer side in pixels (0: as it is)

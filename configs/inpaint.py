@@ -1,5 +1,5 @@
 """Inpainting: a context encoder (Pathak et al. 2016, arXiv:1604.07379) or a U-Net of partial
-convolutions (Liu et al. 2018, arXiv:1804.07723), on masks drawn on the fly (jaxgan/masks.py).
+convolutions (Liu et al. 2018, arXiv:1804.07723), on masks drawn on the fly (jaxgan/data/masks.py).
 
 The generator sees the image with the hole zeroed plus the mask; known pixels of its output are
 replaced by the input's (the composite is what is scored and saved). Presets (after ':'):
@@ -11,7 +11,7 @@ replaced by the input's (the composite is what is scored and saved). Presets (af
                  (hole 6, valid 1, VGG16 perceptual 0.05, style 120, total variation 0.1).
   photos         64x64 random crops of the bundled photographs' train split, a centred 32x32
                  hole, context encoder. Held out: the 64x64 tiles of astronaut, chelsea, coffee
-                 (jaxgan/image_sets.py), never trained on or selected on.
+                 (jaxgan/data/image_sets.py), never trained on or selected on.
   photos_pconv   the photographs with free-form strokes (Yu et al. 2019's algorithm), partial-
                  convolution U-Net.
 Widths are sized for a 2-core CPU (the papers' are 2-8x wider).
@@ -24,7 +24,7 @@ Usage:
 import ml_collections
 
 from jaxgan import config_lib
-from jaxgan import masks
+from jaxgan.data import masks
 
 blocks = config_lib.sibling_module(__file__, 'blocks')
 

@@ -8,12 +8,12 @@ batch size 1), so batches > 1 train and test alike. Widths and depths are sized 
 
 Presets (the part after ':'):
   edges2digits  mnist_5k zero-padded to 32x32; input = Canny edges (sigma 1) of the digit
-                (jaxgan/degradations.py). PatchGAN of 2 layers: 34x34 receptive field, the
+                (jaxgan/data/degradations.py). PatchGAN of 2 layers: 34x34 receptive field, the
                 whole digit (the paper's 70x70 patches on 256x256 images see a quarter).
                 Held out: the 500 test digits.
   mri           grey- and white-matter probability maps -> T1 of the MNI152 template (nilearn
                 0.14.1, voxel-aligned): aligned 64x64 crops of axial slices z 30-79 and
-                105-149; held out: 64x64 tiles of slices z 85-99 (jaxgan/image_sets.py).
+                105-149; held out: 64x64 tiles of slices z 85-99 (jaxgan/data/image_sets.py).
   Any other aligned pair: set data.name / data.other.name (e.g. two tensorflow-datasets sets or
   features, data.image_feature / data.other.image_feature, whose examples correspond).
 
@@ -77,7 +77,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.objective.reconstruction_weight = 100.0  # the paper's lambda
   config.objective.adversarial_weight = 1.0  # 0: L1 only (no D)
 
-  config.gan = blocks.critic('non_saturating')  # any of jaxgan/losses.py (e.g. least_squares)
+  # any loss of jaxgan/adversarial/losses.py (e.g. least_squares)
+  config.gan = blocks.critic('non_saturating')
 
   config.optim = ml_collections.ConfigDict()
   config.optim.generator = blocks.adam(learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)

@@ -1,11 +1,11 @@
 """SRResNet x4 on the bundled photographs (Ledig et al. 2017, arXiv:1609.04802).
 
 The PSNR-oriented model: L1 loss only (BasicSR's MSRResNet), Adam(2e-4, 0.9, 0.99) with cosine
-annealing, batch 16
-of random 64x64 HR crops, LR made on the fly by PIL bicubic downscaling (jaxgan/degradations.py).
-The paper's network is 64 features x 16 blocks; the default here (32 x 8) is sized for a 2-core
-CPU, so its figures are not the paper's. Held out: astronaut, chelsea, coffee
-(jaxgan/image_sets.py), scored on their 64x64 tiles; the best checkpoint is the highest PSNR (Y).
+annealing, batch 16 of random 64x64 HR crops, LR made on the fly by PIL bicubic downscaling
+(jaxgan/data/degradations.py). The paper's network is 64 features x 16 blocks; the default here (32
+x 8) is sized for a 2-core CPU, so its figures are not the paper's. Held out: astronaut, chelsea,
+coffee (jaxgan/data/image_sets.py), scored on their 64x64 tiles; the best checkpoint is the highest
+PSNR (Y).
 `:div2k` trains on tensorflow-datasets' div2k (HR images), tested on its validation split.
 
 Usage:
@@ -65,7 +65,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.sr.init_from = ''  # a workdir whose generator (EMA) starts this run, e.g. for SRGAN
   config.sr.init_step = ml_collections.config_dict.placeholder(int)  # None: its latest
 
-  # The critic's training, when adversarial_weight > 0 (jaxgan/adversarial.py).
+  # The critic's training, when adversarial_weight > 0 (jaxgan/adversarial/updates.py).
   config.gan = blocks.critic('non_saturating')
 
   config.optim = ml_collections.ConfigDict()

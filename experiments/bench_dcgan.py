@@ -3,13 +3,13 @@
   python experiments/bench_dcgan.py [--batch_size=64] [--steps=30] [--repeats=5]
       [--trainer_steps=500] [--flax_conv_transpose] [--bfloat16] [--full_float32]
 
-JAX: the trainer's own compiled step (jaxgan.train.compile_train_step: one D and one G update,
-metric accumulation, donated state) on a synthetic uint8 batch already on device. End to end:
-the whole trainer (train_and_evaluate on mnist_5k with the config's logging, sampling and
-checkpoint intervals), timed as the difference between a run of 50 + trainer_steps steps and a
-run of 50 steps, which cancels start-up and compilation. --flax_conv_transpose also times the
-step with flax.linen.ConvTranspose in place of the sub-pixel layer (before/after). PyTorch: the
-same architecture, loss and optimizer in eager mode (same layer shapes and FLOPs; torch pads
+JAX: the trainer's own compiled step (jaxgan.training.trainer.compile_train_step: one D and one G
+update, metric accumulation, donated state) on a synthetic uint8 batch already on device. End to
+end: the whole trainer (train_and_evaluate on mnist_5k with the config's logging, sampling and
+checkpoint intervals), timed as the difference between a run of 50 + trainer_steps steps and a run
+of 50 steps, which cancels start-up and compilation. --flax_conv_transpose also times the step with
+flax.linen.ConvTranspose in place of the sub-pixel layer (before/after). PyTorch: the same
+architecture, loss and optimizer in eager mode (same layer shapes and FLOPs; torch pads
 'SAME' convolutions symmetrically, TF/Flax put the odd pixel at the end). Both use all of this
 machine's cores. Prints ms/step (median over repeats) and the ratio torch_ms / jax_ms (> 1 means
 JAX is faster), plus JAX's compile time and the fraction of the measured matmul peak.
@@ -36,13 +36,13 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from jaxgan import mesh as mesh_lib
+from jaxgan.training import mesh as mesh_lib
 from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
 from jaxgan import families
-from jaxgan import platform
-from jaxgan import train
 from jaxgan.families import base
 from jaxgan.models import layers
+from jaxgan import platform
+from jaxgan.training import trainer as train
 
 CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs',
                       'dcgan.py')

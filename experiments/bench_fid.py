@@ -37,12 +37,12 @@ import numpy as np
 import torch
 
 from experiments import bench_dcgan
-from jaxgan import data
+from jaxgan.data import sources as data
+from jaxgan.evaluation import metrics
+from jaxgan.evaluation import resize
+from jaxgan import platform
 from jaxgan.pretrained import inception
 from jaxgan.pretrained import weights
-from jaxgan import metrics
-from jaxgan import platform
-from jaxgan import resize
 
 _STORAGE = re.compile(r'[^/]+/data/(\d+)')
 _FLOAT16_MIN_SIZE = 4096

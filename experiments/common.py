@@ -63,7 +63,7 @@ class DigitScores:
 
   def __init__(self, labels: np.ndarray, real: np.ndarray):
     import jax  # pylint: disable=g-import-not-at-top
-    from jaxgan import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
+    from jaxgan.training import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
     from jaxgan.evaluation import digit_classifier  # pylint: disable=g-import-not-at-top
     from jaxgan.evaluation import sample_quality  # pylint: disable=g-import-not-at-top
     self.labels = labels
@@ -72,7 +72,7 @@ class DigitScores:
     self.real_features = self.inception(real, 'real test digits')
 
   def __call__(self, images: np.ndarray) -> dict:
-    from jaxgan import metrics  # pylint: disable=g-import-not-at-top
+    from jaxgan.evaluation import metrics  # pylint: disable=g-import-not-at-top
     from jaxgan.evaluation import digit_classifier  # pylint: disable=g-import-not-at-top
     features = self.inception(images, 'generated digits')
     kid, _ = metrics.kernel_inception_distance(self.real_features, features, num_subsets=1)

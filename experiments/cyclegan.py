@@ -39,9 +39,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
 from experiments import common
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import image_sets
-from jaxgan import images as image_lib
+from jaxgan.data import image_sets
+from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
 from jaxgan.evaluation import image_quality
 from jaxgan.evaluation import intensity_mappings
 # pylint: enable=wrong-import-position
@@ -62,7 +62,7 @@ def translators(workdir: str, every_checkpoint: bool = False):
   apply(images, direction) -> uint8 outputs of that checkpoint's EMA generator ('a2b' or
   'b2a'), in batches of 100. One family and one compiled translation serve every checkpoint."""
   import jax  # pylint: disable=g-import-not-at-top
-  from jaxgan import runs  # pylint: disable=g-import-not-at-top
+  from jaxgan.inference import runs  # pylint: disable=g-import-not-at-top
   run = runs.TrainedRun(workdir)
   translate = jax.jit(run.family.translate_direction, static_argnums=2)
   try:

@@ -17,7 +17,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from jaxgan import data  # pylint: disable=wrong-import-position
+from jaxgan.data import sources as data  # pylint: disable=wrong-import-position
 from jaxgan.evaluation import digit_classifier  # pylint: disable=wrong-import-position
 
 BATCH_SIZE, LEARNING_RATE, MAX_SHIFT = 64, 1e-3, 2

@@ -26,7 +26,7 @@ import ml_collections
 from jaxgan import config_lib
 from jaxgan.evaluation import results as results_lib
 from jaxgan import platform
-from jaxgan import train
+from jaxgan.training import trainer as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = ('gan_mlp', 'dcgan', 'wgan', 'wgan_gp', 'lsgan', 'sngan', 'hinge_resnet', 'cgan',

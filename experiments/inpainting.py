@@ -36,11 +36,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # pylint: disable=wrong-import-position
 from experiments import common
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import images as image_lib
-from jaxgan import masks as masks_lib
-from jaxgan import runs
+from jaxgan.data import images as image_lib
+from jaxgan.data import masks as masks_lib
+from jaxgan.data import sources as data
 from jaxgan.evaluation import inpainting_baselines as baselines
+from jaxgan.inference import runs
 from jaxgan.pretrained import lpips
 # pylint: enable=wrong-import-position
 

@@ -4,8 +4,8 @@ twin of the VAE, each evaluated on the whole fixed 500-image test split.
   flock /tmp/jaxgan_cpu.lock python experiments/likelihood_models.py \
       --out=experiments/results/likelihood
 
-Every JAX model trains through jaxgan.train.train_and_evaluate from its real config (only the
-step count set here) and is scored by jaxgan.evaluation's held-out evaluator. The PyTorch
+Every JAX model trains through jaxgan.training.trainer.train_and_evaluate from its real config (only
+the step count set here) and is scored by jaxgan.evaluation's held-out evaluator. The PyTorch
 twin has the VAE's architecture, starts from the JAX model's initial weights, sees the same
 batches in the same order, uses Adam with the same settings and the same EMA, and is scored
 by an independent PyTorch implementation of the same estimators (its own binarization draws).
@@ -23,14 +23,14 @@ import jax
 import numpy as np
 import torch
 
-from jaxgan import api
-from jaxgan import mesh as mesh_lib
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import families
+from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
 from jaxgan import evaluation
-from jaxgan import images as image_lib
-from jaxgan import train
+from jaxgan import families
+from jaxgan.inference import api
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.training import trainer as train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -34,11 +34,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position
 from experiments import common
-from jaxgan import data
-from jaxgan import image_sets
-from jaxgan import images as image_lib
-from jaxgan import tiling
+from jaxgan.data import image_sets
+from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
 from jaxgan.evaluation import image_quality
+from jaxgan.inference import tiling
 # pylint: enable=wrong-import-position
 
 # variant: config overrides (the ablation of Isola et al.'s table 1)
@@ -64,9 +64,9 @@ def image_scores(outputs: np.ndarray, targets: np.ndarray) -> dict:
 def translator(workdir: str):
   """(apply, step): apply(inputs, tile=0) maps uint8 inputs [N, H, W, C] to the uint8 outputs
   of the run's final EMA generator, in batches of 100 or, with `tile`, image by image in tiles
-  of that size (jaxgan/tiling.py)."""
+  of that size (jaxgan/inference/tiling.py)."""
   import jax  # pylint: disable=g-import-not-at-top
-  from jaxgan import runs  # pylint: disable=g-import-not-at-top
+  from jaxgan.inference import runs  # pylint: disable=g-import-not-at-top
   _, family, state = runs.load_run(workdir)
   state = jax.device_put(state, jax.devices()[0])
   translate = jax.jit(family.translate)

@@ -18,7 +18,7 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_IMPORTS = ('jax', 'tensorflow', 'clu.metric_writers', 'jaxgan.train', 'jaxgan.main')
+_IMPORTS = ('jax', 'tensorflow', 'clu.metric_writers', 'jaxgan.training.trainer', 'jaxgan.main')
 _CHILD = ('import sys, time\n'
           'start = time.perf_counter()\n'
           'import {module}\n'

@@ -43,13 +43,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position
 from experiments import common
-from jaxgan import image_sets
-from jaxgan import images as image_lib
-from jaxgan import runs
-from jaxgan import style_optimization
-from jaxgan import style_transfer
+from jaxgan.data import image_sets
+from jaxgan.data import images as image_lib
+from jaxgan.inference import runs
 from jaxgan.models import style as style_models
 from jaxgan.pretrained import vgg16
+from jaxgan.style import objective as style_transfer
+from jaxgan.style import optimization as style_optimization
 # pylint: enable=wrong-import-position
 
 CONTENTS = tuple(image_sets.PHOTOS_TEST)

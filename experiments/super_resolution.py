@@ -29,9 +29,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from experiments import common  # pylint: disable=g-import-not-at-top,wrong-import-position
-from jaxgan import api  # pylint: disable=wrong-import-position
-from jaxgan import image_sets  # pylint: disable=wrong-import-position
-from jaxgan import images as image_lib  # pylint: disable=wrong-import-position
+from jaxgan.inference import api  # pylint: disable=wrong-import-position
+from jaxgan.data import image_sets  # pylint: disable=wrong-import-position
+from jaxgan.data import images as image_lib  # pylint: disable=wrong-import-position
 from jaxgan.evaluation import image_quality  # pylint: disable=wrong-import-position
 from jaxgan.pretrained import lpips  # pylint: disable=wrong-import-position
 

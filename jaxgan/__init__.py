@@ -2,6 +2,7 @@
 
 
 def load(workdir: str, step: int | None = None, **options):
-  """A trained run as a jaxgan.api.Model (imported on first use: `import jaxgan` stays light)."""
-  from jaxgan import api  # pylint: disable=g-import-not-at-top
+  """A trained run as a jaxgan.inference.api.Model (imported on first use: `import jaxgan` stays
+  light)."""
+  from jaxgan.inference import api  # pylint: disable=g-import-not-at-top
   return api.load(workdir, step, **options)

@@ -11,7 +11,7 @@ jaxgan/pretrained/lpips.py's VGG16 v0.1 on the RGB (or gray) pixels whatever --y
 --crop_border=K removes K pixels from every side before every metric (SR papers crop the
 scale factor). Identical images have PSNR inf, and so has any mean that includes them.
 
-Pixels are read by jaxgan/images.py:read_image (8-bit greyscale or RGB, upright; 16-bit
+Pixels are read by jaxgan/data/images.py:read_image (8-bit greyscale or RGB, upright; 16-bit
 greyscale rounded v / 257; 32-bit refused). A greyscale image paired with an RGB one is
 repeated to RGB. The two images of a pair must then have the same size.
 """
@@ -22,14 +22,10 @@ from absl import flags
 import numpy as np
 
 from jaxgan import console
-from jaxgan import images as image_lib
+from jaxgan.data import images as image_lib
 from jaxgan.evaluation import image_quality
 from jaxgan.pretrained import lpips
 from jaxgan.pretrained import weights
-
-_Y_CHANNEL = flags.DEFINE_bool('y_channel', False, 'PSNR and SSIM on the BT.601 luma (Y).')
-_CROP_BORDER = flags.DEFINE_integer('crop_border', 0, 'Pixels removed from every side.')
-_METRICS = flags.DEFINE_list('metrics', ['psnr', 'ssim', 'lpips'], 'Metrics to compute.')
 
 METRICS = {'psnr': 'PSNR', 'ssim': 'SSIM', 'lpips': 'LPIPS'}
 # The smallest image side (after the crop) each metric can score.
@@ -107,9 +103,20 @@ def compare(pairs: list[tuple[str, str]], metrics: list[str], crop_border: int =
       values['ssim'].append(float(image_quality.ssim(a, b, crop_border, y_channel)[0]))
     if 'lpips' in values:
       bottom, right = a.shape[1] - crop_border, a.shape[2] - crop_border
-      a, b = (x[:, crop_border:bottom, crop_border:right] / np.float32(127.5) - 1 for x in (a, b))
+      a, b = (image_lib.normalize_images(x[:, crop_border:bottom, crop_border:right])
+              for x in (a, b))
       values['lpips'].append(float(lpips.distance(*lpips_weights, a, b)[0]))
   return {name: float(np.mean(v)) for name, v in values.items()}
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line's flags, defined when it runs (not on import: tools import together)."""
+  flags.DEFINE_bool('y_channel', False, 'PSNR and SSIM on the BT.601 luma (Y).')
+  flags.DEFINE_integer('crop_border', 0, 'Pixels removed from every side.')
+  flags.DEFINE_list('metrics', ['psnr', 'ssim', 'lpips'], 'Metrics to compute.')
 
 
 def main(argv):
@@ -117,17 +124,17 @@ def main(argv):
   if len(argv) != 3:
     console.fatal('Usage: python -m jaxgan.compare_images A B [--y_channel] [--crop_border=K] '
                   '[--metrics=psnr,ssim,lpips]', console.EXIT_CONFIG_ERROR)
-  metrics = [name.strip().lower() for name in _METRICS.value]
+  metrics = [name.strip().lower() for name in FLAGS.metrics]
   unknown = [name for name in metrics if name not in METRICS]
   if unknown or not metrics:
     console.fatal(f'Unknown --metrics {unknown or "(none)"}; choose from {",".join(METRICS)}.',
                   console.EXIT_CONFIG_ERROR)
-  if _CROP_BORDER.value < 0:
-    console.fatal(f'--crop_border={_CROP_BORDER.value} must be >= 0.', console.EXIT_CONFIG_ERROR)
+  if FLAGS.crop_border < 0:
+    console.fatal(f'--crop_border={FLAGS.crop_border} must be >= 0.', console.EXIT_CONFIG_ERROR)
   try:
     pairs = pair_paths(*argv[1:])
     lpips_weights = lpips.load() if 'lpips' in metrics else None
-    means = compare(pairs, metrics, _CROP_BORDER.value, _Y_CHANNEL.value, lpips_weights)
+    means = compare(pairs, metrics, FLAGS.crop_border, FLAGS.y_channel, lpips_weights)
   except (ImageError, image_lib.ImageReadError, weights.WeightsError) as e:
     console.fatal(e, console.EXIT_RUN_ERROR)
   except ValueError as e:
@@ -138,4 +145,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

@@ -16,29 +16,20 @@ import sys
 
 from absl import app
 from absl import flags
-from jaxgan import writers
+from jaxgan.training import writers
 import jax
 import ml_collections
 from ml_collections import config_flags
 
-from jaxgan import mesh as mesh_lib
-from jaxgan import checkpoints
 from jaxgan import console
-from jaxgan import data
+from jaxgan.data import sources as data
 from jaxgan import evaluation
-from jaxgan import families
-from jaxgan.pretrained import inception
-from jaxgan import runs
 from jaxgan.evaluation import results as results_lib
-
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'Config file [:arg] whose `eval` block to use (default: DIR/config.json\'s).',
-    lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
-_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
-_ALL = flags.DEFINE_bool('all', False, 'Evaluate every checkpoint in DIR/checkpoints.')
-flags.mark_flag_as_required('workdir')
-
+from jaxgan import families
+from jaxgan.inference import runs
+from jaxgan.pretrained import inception
+from jaxgan.training import checkpoints
+from jaxgan.training import mesh as mesh_lib
 
 def with_eval_block(config: ml_collections.ConfigDict,
                     eval_source: ml_collections.ConfigDict | None) -> ml_collections.ConfigDict:
@@ -87,16 +78,32 @@ def _evaluate_checkpoints(run, workdir: str, evaluators, steps) -> dict[int, dic
   return evaluated
 
 
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line's flags, defined when it runs (not on import: tools import together)."""
+  config_flags.DEFINE_config_file(
+      'config', None,
+      'Config file [:arg] whose `eval` block to use (default: DIR/config.json\'s).',
+      lock_config=True)
+  flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
+  flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
+  flags.DEFINE_bool('all', False, 'Evaluate every checkpoint in DIR/checkpoints.')
+  flags.mark_flag_as_required('workdir')
+
+
 def main(argv):
   console.start_command(argv)
   try:
-    evaluate_run(_WORKDIR.value, _CONFIG.value, _STEP.value, _ALL.value)
+    evaluate_run(FLAGS.workdir, FLAGS.config, FLAGS.step, FLAGS.all)
   except (ValueError, checkpoints.CheckpointError, data.DatasetError,
           inception.WeightsError) as e:
     sys.stderr.write(f'FATAL {type(e).__name__}: {e}\n')
     sys.exit(1)
-  print(f'Results in {results_lib.results_path(_WORKDIR.value)}')
+  print(f'Results in {results_lib.results_path(FLAGS.workdir)}')
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

@@ -14,16 +14,11 @@ from absl import flags
 import numpy as np
 from PIL import Image
 
-from jaxgan import mesh as mesh_lib
 from jaxgan import console
+from jaxgan.evaluation import metrics
 from jaxgan.evaluation import sample_quality
 from jaxgan.pretrained import inception
-from jaxgan import metrics
-
-_RESIZER = flags.DEFINE_enum('resizer', 'clean', ['clean', 'legacy_tf'], 'Resize protocol.')
-_BATCH_SIZE = flags.DEFINE_integer('batch_size', 64, 'Images per Inception batch (global).')
-_KID_SUBSETS = flags.DEFINE_integer('kid_subsets', 100, 'KID subsets.')
-_KID_SUBSET_SIZE = flags.DEFINE_integer('kid_subset_size', 1000, 'KID subset size.')
+from jaxgan.training import mesh as mesh_lib
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
 
@@ -89,23 +84,35 @@ def fid_between(images_a: np.ndarray, images_b: np.ndarray, extractor,
   return {'fid': fid, 'kid_mean': kid_mean, 'kid_std': kid_std}
 
 
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line's flags, defined when it runs (not on import: tools import together)."""
+  flags.DEFINE_enum('resizer', 'clean', ['clean', 'legacy_tf'], 'Resize protocol.')
+  flags.DEFINE_integer('batch_size', 64, 'Images per Inception batch (global).')
+  flags.DEFINE_integer('kid_subsets', 100, 'KID subsets.')
+  flags.DEFINE_integer('kid_subset_size', 1000, 'KID subset size.')
+
+
 def main(argv):
   console.start_command(None)  # its positional arguments are checked below
   if len(argv) != 3:
     raise app.UsageError('Usage: python -m jaxgan.fid PATH_A PATH_B')
   try:
     image_sets = [read_images(path) for path in argv[1:]]
-    extractor = sample_quality.InceptionFeatures(mesh_lib.make_mesh(), _BATCH_SIZE.value,
-                                                 _RESIZER.value)
-    results = fid_between(*image_sets, extractor, _KID_SUBSETS.value, _KID_SUBSET_SIZE.value)
+    extractor = sample_quality.InceptionFeatures(mesh_lib.make_mesh(), FLAGS.batch_size,
+                                                 FLAGS.resizer)
+    results = fid_between(*image_sets, extractor, FLAGS.kid_subsets, FLAGS.kid_subset_size)
   except (ValueError, inception.WeightsError) as e:
     sys.stderr.write(f'FATAL {type(e).__name__}: {e}\n')
     sys.exit(1)
   print(f'FID: {results["fid"]:.6f}')
   print(f'KID: {results["kid_mean"]:.6f} +- {results["kid_std"]:.6f}')
-  print(f'({len(image_sets[0])} vs {len(image_sets[1])} images, resizer {_RESIZER.value}, '
+  print(f'({len(image_sets[0])} vs {len(image_sets[1])} images, resizer {FLAGS.resizer}, '
         f'weights sha1 {inception.WEIGHTS_SHA1})')
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

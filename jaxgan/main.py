@@ -18,17 +18,24 @@ from ml_collections import config_flags
 
 from jaxgan import config_lib
 from jaxgan import console
-from jaxgan import train
+from jaxgan.data import sources as data
+from jaxgan.training import checkpoints
+from jaxgan.training import trainer as train
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Path to a config file [:arg].',
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and samples.')
-_DISTRIBUTED = flags.DEFINE_bool('distributed', os.environ.get('JAXGAN_DISTRIBUTED') == '1',
-                                 'Call jax.distributed.initialize() (multi-host runs).')
-_COORDINATOR = flags.DEFINE_string('coordinator_address', None, 'host:port of process 0.')
-_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Number of processes.')
-_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'Index of this process.')
-flags.mark_flags_as_required(['config', 'workdir'])
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line's flags, defined when it runs (not on import: tools import together)."""
+  config_flags.DEFINE_config_file('config', None, 'Path to a config file [:arg].',
+                                  lock_config=True)
+  flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and samples.')
+  flags.DEFINE_bool('distributed', os.environ.get('JAXGAN_DISTRIBUTED') == '1',
+                    'Call jax.distributed.initialize() (multi-host runs).')
+  flags.DEFINE_string('coordinator_address', None, 'host:port of process 0.')
+  flags.DEFINE_integer('num_processes', None, 'Number of processes.')
+  flags.DEFINE_integer('process_id', None, 'Index of this process.')
+  flags.mark_flags_as_required(['config', 'workdir'])
 
 
 def parse_flags(argv):
@@ -45,20 +52,20 @@ def parse_flags(argv):
 
 def main(argv):
   console.start_command(argv)
-  if _DISTRIBUTED.value:
+  if FLAGS.distributed:
     # Cross-process collectives on CPU hosts (used by tests and CPU clusters; GPUs/TPUs ignore it).
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
-    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   logging.info('JAX process %d/%d, local devices: %s', jax.process_index(), jax.process_count(),
                jax.local_devices())
   try:
-    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except config_lib.ConfigError as e:
     console.fatal(f'config error: {e}', console.EXIT_CONFIG_ERROR)
-  except (train.NonFiniteLossError, train.checkpoints.CheckpointError,
-          train.data.DatasetError) as e:
+  except (train.NonFiniteLossError, checkpoints.CheckpointError, data.DatasetError) as e:
     console.fatal(f'{type(e).__name__}: {e}', console.EXIT_RUN_ERROR)
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main, flags_parser=parse_flags)

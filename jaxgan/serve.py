@@ -1,4 +1,4 @@
-"""Serves a trained run over HTTP (jaxgan/service.py: the endpoints, batching and limits).
+"""Serves a trained run over HTTP (jaxgan/inference/service.py: the endpoints, batching and limits).
 
   python -m jaxgan.serve --workdir=DIR [--step=N] [--host=127.0.0.1 --port=8000]
       [--max_batch=64 --max_num=64 --max_upload_mb=8 --max_side=2048 --batch_window_ms=0]
@@ -21,44 +21,50 @@ from absl import app
 from absl import flags
 import uvicorn
 
-from jaxgan import api
-from jaxgan import checkpoints
 from jaxgan import config_lib
 from jaxgan import console
-from jaxgan import service
+from jaxgan.inference import api
+from jaxgan.inference import service
+from jaxgan.training import checkpoints
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
-_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
-_HOST = flags.DEFINE_string('host', '127.0.0.1', 'Address to bind (default: this machine only).')
-_PORT = flags.DEFINE_integer('port', 8000, 'TCP port.')
-_MAX_BATCH = flags.DEFINE_integer('max_batch', 64, 'Most images in one model call.')
-_MAX_NUM = flags.DEFINE_integer('max_num', 64, 'Most images one /sample request asks for.')
-_MAX_UPLOAD_MB = flags.DEFINE_float('max_upload_mb', 8.0, 'Largest request body in MiB.')
-_MAX_SIDE = flags.DEFINE_integer('max_side', 2048, 'Largest side of an uploaded image.')
-_BATCH_WINDOW_MS = flags.DEFINE_float('batch_window_ms', 0.0, 'Longest wait for more /sample '
-                                      'requests to batch with the first queued one.')
-_ACCESS_LOG = flags.DEFINE_bool('access_log', True, "uvicorn's line per request.")
-flags.mark_flag_as_required('workdir')
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line's flags, defined when it runs (not on import: tools import together)."""
+  flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
+  flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
+  flags.DEFINE_string('host', '127.0.0.1', 'Address to bind (default: this machine only).')
+  flags.DEFINE_integer('port', 8000, 'TCP port.')
+  flags.DEFINE_integer('max_batch', 64, 'Most images in one model call.')
+  flags.DEFINE_integer('max_num', 64, 'Most images one /sample request asks for.')
+  flags.DEFINE_float('max_upload_mb', 8.0, 'Largest request body in MiB.')
+  flags.DEFINE_integer('max_side', 2048, 'Largest side of an uploaded image.')
+  flags.DEFINE_float('batch_window_ms', 0.0, 'Longest wait for more /sample '
+                     'requests to batch with the first queued one.')
+  flags.DEFINE_bool('access_log', True, "uvicorn's line per request.")
+  flags.mark_flag_as_required('workdir')
 
 
 def main(argv):
   console.start_command(argv)
   try:
-    limits = service.Limits(_MAX_BATCH.value, _MAX_NUM.value, _MAX_UPLOAD_MB.value,
-                            _MAX_SIDE.value, _BATCH_WINDOW_MS.value)
+    limits = service.Limits(FLAGS.max_batch, FLAGS.max_num, FLAGS.max_upload_mb,
+                            FLAGS.max_side, FLAGS.batch_window_ms)
   except ValueError as e:
     console.fatal(f'--{e}', console.EXIT_CONFIG_ERROR)
   try:
-    model = api.load(_WORKDIR.value, _STEP.value, max_batch=_MAX_BATCH.value)
+    model = api.load(FLAGS.workdir, FLAGS.step, max_batch=FLAGS.max_batch)
   except checkpoints.CheckpointError as e:
     console.fatal(e, console.EXIT_RUN_ERROR)
   except config_lib.ConfigError as e:
     console.fatal(e, console.EXIT_CONFIG_ERROR)
   application = service.create_app(model, limits)
-  print(f'Serving {_WORKDIR.value} ({model.config.family} step {model.step}, '
-        f'{sorted(model.capabilities)}) at http://{_HOST.value}:{_PORT.value}', flush=True)
-  uvicorn.run(application, host=_HOST.value, port=_PORT.value, access_log=_ACCESS_LOG.value)
+  print(f'Serving {FLAGS.workdir} ({model.config.family} step {model.step}, '
+        f'{sorted(model.capabilities)}) at http://{FLAGS.host}:{FLAGS.port}', flush=True)
+  uvicorn.run(application, host=FLAGS.host, port=FLAGS.port, access_log=FLAGS.access_log)
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

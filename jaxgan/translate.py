@@ -1,6 +1,6 @@
 """Applies a trained image-to-image run (super-resolution, pix2pix, inpainting, unpaired
-translation) to image files, with its EMA weights: a command line over jaxgan.api (reading,
-converting and writing files; jaxgan.load(workdir).translate does the rest).
+translation) to image files, with its EMA weights: a command line over jaxgan.inference.api
+(reading, converting and writing files; jaxgan.load(workdir).translate does the rest).
 
   python -m jaxgan.translate --workdir=DIR --input=photo.jpg --output=photo_x4.png
   python -m jaxgan.translate --workdir=DIR --input=lr_folder --output=sr_folder [--step=N]
@@ -13,7 +13,7 @@ B to A (b2a); the inputs are read with the source domain's channels.
 
 Inpainting runs take a --mask per image (a file for one input, a folder of masks with the
 inputs' file stems for a folder; read as greyscale, >= 128 = missing, i.e. white = missing) or,
-without --mask, draw the config's mask (jaxgan/masks.py) keyed by the input's position in the
+without --mask, draw the config's mask (jaxgan/data/masks.py) keyed by the input's position in the
 sorted list. Known pixels are kept exactly; the whole image is one call (the fill needs its
 context; a context encoder takes only its training size).
 
@@ -23,17 +23,17 @@ recursive); --output is a .png file for one input (or a folder to write it into)
 (upright by their EXIF orientation; alpha dropped; palettes resolved; 16-bit greyscale as
 round(v / 257); 32-bit refused) and converted to the run's channels (config.data.channels):
 for a 3-channel model greyscale is repeated to RGB; for a 1-channel model colour becomes PIL's
-luma L = 0.299 R + 0.587 G + 0.114 B. Outputs are uint8: round((x + 1) * 127.5) clipped to
-[0, 255].
+luma L = 0.299 R + 0.587 G + 0.114 B. Outputs are uint8, as images.to_uint8 quantizes (rounded to
+the nearest level, clipped to [0, 255]).
 
 Large images are processed in overlapping tiles of at most --tile x --tile input pixels
-(jaxgan/tiling.py), so memory stays bounded; with --tile_overlap at least the network's receptive
-field radius the output equals the untiled one. Networks with instance norm (the family's `tileable`
-is False: pix2pix and CycleGAN as configured, fast style) normalize by the whole image's statistics,
-so they always take the whole image and --tile is ignored. --alpha with --interpolate_with uses (1 -
-alpha) * that run's weights + alpha * --workdir's (ESRGAN's network interpolation,
-runs.interpolate_states). Everything is checked before any computation or any file is written;
-each output is written under a temporary name in its folder and then renamed.
+(jaxgan/inference/tiling.py), so memory stays bounded; with --tile_overlap at least the network's
+receptive field radius the output equals the untiled one. Networks with instance norm (the family's
+`tileable` is False: pix2pix and CycleGAN as configured, fast style) normalize by the whole image's
+statistics, so they always take the whole image and --tile is ignored. --alpha with
+--interpolate_with uses (1 - alpha) * that run's weights + alpha * --workdir's (ESRGAN's network
+interpolation, runs.interpolate_states). Everything is checked before any computation or any file is
+written; each output is written under a temporary name in its folder and then renamed.
 """
 import os
 
@@ -41,33 +41,15 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from jaxgan import api
-from jaxgan import checkpoints
 from jaxgan import config_lib
 from jaxgan import console
+from jaxgan.data import image_files as files_lib
+from jaxgan.data import images as image_lib
 from jaxgan import families
-from jaxgan import image_files as files_lib
-from jaxgan import images as image_lib
-from jaxgan import runs
 from jaxgan.families import base
-
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
-_INPUT = flags.DEFINE_string('input', None, 'An image file or a folder of image files.')
-_OUTPUT = flags.DEFINE_string('output', None, 'A .png file (one input) or a folder.')
-_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
-_TILE = flags.DEFINE_integer('tile', 512, 'Largest tile side in input pixels; 0: no tiling.')
-_TILE_OVERLAP = flags.DEFINE_integer('tile_overlap', 32, 'Input pixels a tile reaches beyond '
-                                     'its kept part (>= the receptive field radius: exact).')
-_ALPHA = flags.DEFINE_float('alpha', None, 'Network interpolation weight of --workdir in [0, 1].')
-_INTERPOLATE_WITH = flags.DEFINE_string('interpolate_with', None,
-                                        'Run whose weights get 1 - alpha (e.g. the PSNR run).')
-_MASK = flags.DEFINE_string('mask', None, 'Inpainting: a mask file or folder (white = missing); '
-                           "default: the config's mask generator.")
-_DIRECTION = flags.DEFINE_enum('direction', None, ['a2b', 'b2a'],
-                               'Unpaired runs: A -> B (default) or B -> A.')
-flags.mark_flags_as_required(['workdir', 'input', 'output'])
-
-
+from jaxgan.inference import api
+from jaxgan.inference import runs
+from jaxgan.training import checkpoints
 
 def _check_options(tile: int, overlap: int, alpha, interpolate_with) -> None:
   if tile < 0 or overlap < 0 or (tile and tile <= 2 * overlap):
@@ -122,7 +104,7 @@ def mask_files(inputs: list[str], input_path: str, mask_path: str) -> list[str]:
 
 def _masks(family, inputs: list[str], masks: list[str] | None, channels: int) -> list:
   """uint8 [h, w, 1] masks (1 = missing) of every input, checked against its image's size."""
-  from jaxgan import masks as masks_lib  # pylint: disable=g-import-not-at-top
+  from jaxgan.data import masks as masks_lib  # pylint: disable=g-import-not-at-top
   files_lib.check_images(masks or [], 1)
   generate = masks_lib.make(family.config.data.degradation.mask)
   result = []
@@ -181,12 +163,34 @@ def translate_files(workdir: str, input_path: str, output_path: str, step: int |
   return outputs
 
 
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line's flags, defined when it runs (not on import: tools import together)."""
+  flags.DEFINE_string('workdir', None, 'Training directory (config.json + checkpoints).')
+  flags.DEFINE_string('input', None, 'An image file or a folder of image files.')
+  flags.DEFINE_string('output', None, 'A .png file (one input) or a folder.')
+  flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
+  flags.DEFINE_integer('tile', 512, 'Largest tile side in input pixels; 0: no tiling.')
+  flags.DEFINE_integer('tile_overlap', 32, 'Input pixels a tile reaches beyond '
+                       'its kept part (>= the receptive field radius: exact).')
+  flags.DEFINE_float('alpha', None, 'Network interpolation weight of --workdir in [0, 1].')
+  flags.DEFINE_string('interpolate_with', None,
+                      'Run whose weights get 1 - alpha (e.g. the PSNR run).')
+  flags.DEFINE_string('mask', None, 'Inpainting: a mask file or folder (white = missing); '
+                      "default: the config's mask generator.")
+  flags.DEFINE_enum('direction', None, ['a2b', 'b2a'],
+                    'Unpaired runs: A -> B (default) or B -> A.')
+  flags.mark_flags_as_required(['workdir', 'input', 'output'])
+
+
 def main(argv):
   console.start_command(argv)
   try:
-    translate_files(_WORKDIR.value, _INPUT.value, _OUTPUT.value, _STEP.value, _TILE.value,
-                    _TILE_OVERLAP.value, _ALPHA.value, _INTERPOLATE_WITH.value, _MASK.value,
-                    _DIRECTION.value)
+    translate_files(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.step, FLAGS.tile,
+                    FLAGS.tile_overlap, FLAGS.alpha, FLAGS.interpolate_with, FLAGS.mask,
+                    FLAGS.direction)
   except config_lib.ConfigError as e:
     console.fatal(e, console.EXIT_CONFIG_ERROR)
   except (checkpoints.CheckpointError, files_lib.ImageFileError) as e:
@@ -194,4 +198,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

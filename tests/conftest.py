@@ -74,7 +74,10 @@ def run_compiled_steps(config, num_steps: int, devices=None):
   """Runs the trainer's compiled step `num_steps` times on `devices` (default: all) from a fresh
   state: (final state, per-step metrics on the host, the jitted step function)."""
   import jax  # pylint: disable=g-import-not-at-top
-  from jaxgan import data, families, train, mesh as mesh_lib  # pylint: disable=g-import-not-at-top
+  from jaxgan import families  # pylint: disable=g-import-not-at-top
+  from jaxgan.data import sources as data  # pylint: disable=g-import-not-at-top
+  from jaxgan.training import trainer as train  # pylint: disable=g-import-not-at-top
+  from jaxgan.training import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
   mesh = mesh_lib.make_mesh(devices)
   family = families.make(config)
   state = families.init_state(family, mesh)
@@ -109,7 +112,7 @@ def straight_and_resumed(config, root) -> tuple[str, str]:
   """Workdirs under `root` of `config` (checkpointed every step, all kept) trained straight to
   train.num_steps, and of a copy without its last checkpoint resumed from the one before (what
   a kill after that save leaves)."""
-  from jaxgan import train  # pylint: disable=g-import-not-at-top
+  from jaxgan.training import trainer as train  # pylint: disable=g-import-not-at-top
   straight, resumed = os.path.join(root, 'straight'), os.path.join(root, 'resumed')
   train.train_and_evaluate(config, straight)
   shutil.copytree(straight, resumed)
@@ -144,7 +147,9 @@ class CompileCounter:
 def final_state(workdir: str, config):
   """The state of the latest checkpoint in `workdir`, on the host."""
   import jax  # pylint: disable=g-import-not-at-top
-  from jaxgan import checkpoints, families, mesh as mesh_lib  # pylint: disable=g-import-not-at-top
+  from jaxgan import families  # pylint: disable=g-import-not-at-top
+  from jaxgan.training import checkpoints  # pylint: disable=g-import-not-at-top
+  from jaxgan.training import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
   family = families.make(config)
   checkpointer = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),
                                           family.fingerprint(), 10)
@@ -177,7 +182,7 @@ def trained_run(tmp_path_factory):
   once per session for every test that asks for the same config. Tests only read it; a test that
   writes (resumes, damages, evaluates into it) passes `copy_to` and gets a private copy there.
   At the end of the session every shared run must be byte-for-byte as trained."""
-  from jaxgan import train  # pylint: disable=g-import-not-at-top
+  from jaxgan.training import trainer as train  # pylint: disable=g-import-not-at-top
   runs = {}
 
   def get(config, copy_to: str | None = None) -> str:

@@ -12,11 +12,11 @@ import ml_collections
 import numpy as np
 
 from configs import blocks
-from jaxgan import data
-from jaxgan import optim
+from jaxgan.data import images as image_lib
 from jaxgan.families import base
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.training import optim
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 PHASES = (base.Phase('low', 3, 8, 14), base.Phase('high', 4, 4, 28))
 
@@ -76,13 +76,13 @@ class PhasedTestFamily:
 
   @staticmethod
   def _upsampled(inputs):
-    x = data.normalize_images(inputs)
+    x = image_lib.normalize_images(inputs)
     return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
 
   def train_step(self, state, batch, rng):
     del rng
     self.traced_shapes.append(batch['input'].shape)
-    x, target = self._upsampled(batch['input']), data.normalize_images(batch['target'])
+    x, target = self._upsampled(batch['input']), image_lib.normalize_images(batch['target'])
 
     def loss_fn(params):
       return jnp.mean(jnp.abs(self.model.apply({'params': params}, x) - target))
@@ -98,4 +98,4 @@ class PhasedTestFamily:
     del rng
     outputs = self.translate(state, batch['input'])
     return {'translations': jnp.concatenate([self._upsampled(batch['input']), outputs,
-                                             data.normalize_images(batch['target'])])}
+                                             image_lib.normalize_images(batch['target'])])}

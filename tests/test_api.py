@@ -1,6 +1,6 @@
-"""jaxgan.api against the family functions it wraps, on runs written by the trainer: the trainer's
-own sample grid reproduced, padding to a bucket changing no image, one compilation per bucket,
-labels, interpolation, translation of batches, info, and one-line errors."""
+"""jaxgan.inference.api against the family functions it wraps, on runs written by the trainer: the
+trainer's own sample grid reproduced, padding to a bucket changing no image, one compilation per
+bucket, labels, interpolation, translation of batches, info, and one-line errors."""
 import json
 import os
 
@@ -12,13 +12,13 @@ from PIL import Image
 import jaxgan
 import translate_family
 from conftest import CompileCounter, shrunk_config, tiny_dcgan_config
-from jaxgan import api
 from jaxgan import config_lib
-from jaxgan import families
-from jaxgan import images as image_lib
-from jaxgan import runs
+from jaxgan.data import images as image_lib
 from jaxgan.evaluation import results as results_lib
+from jaxgan import families
 from jaxgan.families import gan as gan_family
+from jaxgan.inference import api
+from jaxgan.inference import runs
 from zoo_testing import tiny_zoo_config
 from test_pixelcnn import TINY_PIXELCNN
 

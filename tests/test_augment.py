@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import augment
+from jaxgan.adversarial import augment
 
 IMAGES = np.random.default_rng(0).uniform(-1, 1, (3, 8, 6, 2)).astype(np.float32)
 

@@ -1,4 +1,5 @@
-"""jaxgan.checkpoints on its own: round trip, rotation, refusal of another model, damaged files."""
+"""jaxgan.training.checkpoints on its own: round trip, rotation, refusal of another model, damaged
+files."""
 import glob
 import json
 import os
@@ -9,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import checkpoints
+from jaxgan.training import checkpoints
 
 FINGERPRINT = {'family': 'gan', 'image_shape': (28, 28, 1), 'model': {'latent_dim': 8}}
 

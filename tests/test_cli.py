@@ -13,11 +13,11 @@ from PIL import Image
 
 import jaxgan
 from conftest import REPO, final_state, run_module, tiny_dcgan_config, tiny_dcgan_flags
-from jaxgan import checkpoints
+from jaxgan.data import images as image_lib
 from jaxgan import families
-from jaxgan import images as image_lib
-from jaxgan import mesh as mesh_lib
-from jaxgan import train
+from jaxgan.training import checkpoints
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.training import trainer as train
 
 NUM_STEPS = 400
 

@@ -6,7 +6,7 @@ import skimage.data
 
 from conftest import run_module
 from jaxgan import compare_images
-from jaxgan import images as image_lib
+from jaxgan.data import images as image_lib
 from jaxgan.evaluation import image_quality
 from jaxgan.pretrained import lpips
 

@@ -4,11 +4,13 @@ import os
 import subprocess
 import sys
 
+from absl import flags
+from ml_collections import config_flags
 import pytest
 
 from conftest import DCGAN_CONFIG, REPO, run_module, tiny_dcgan_config
 from jaxgan import config_lib
-from jaxgan import train
+from jaxgan.training import trainer as train
 
 
 def test_dcgan_config_is_locked_and_has_contract_fields():
@@ -27,6 +29,32 @@ def test_unknown_field_message_lists_valid_fields():
                                                 'train.num_stepz')
   assert "'config.train.num_stepz'" in message and 'num_steps' in message
   assert 'batch_size' in message
+
+
+# The data fields the code reads (jaxgan/data/sources.py and the families), declared by
+# configs/blocks.py:data with their defaults.
+DATA_FIELDS = {'pad': 'True', 'crop': 'True', 'crops_per_image': '7', 'image_feature': 'hr',
+               'pairing': 'aligned', 'paired_test': 'True'}
+
+
+def test_a_data_field_may_be_overridden_on_a_config_that_does_not_set_it():
+  for field, value in DATA_FIELDS.items():
+    argv = ['main', f'--config={DCGAN_CONFIG}', f'--config.data.{field}={value}']
+    values = flags.FlagValues()  # as jaxgan.main defines and parses --config
+    config_flags.DEFINE_config_file('config', None, '', flag_values=values, lock_config=True,
+                                    sys_argv=argv)
+    values(argv)
+    assert str(values.config.data[field]) == value, field
+
+
+@pytest.mark.parametrize('name', sorted(
+    n[:-3] for n in os.listdir(os.path.join(REPO, 'configs'))
+    if n.endswith('.py') and n not in ('blocks.py', 'common.py', '__init__.py')))
+def test_every_config_declares_the_data_fields(name):
+  config = config_lib.load_config(os.path.join(REPO, 'configs', f'{name}.py'))
+  blocks = [config.data] + ([config.data.other] if 'other' in config.data else [])
+  for block in blocks:
+    assert not set(DATA_FIELDS) - set(block.keys()), name
 
 
 def _assert_one_fatal_line(result, exit_code, *fragments):

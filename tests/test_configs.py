@@ -11,7 +11,7 @@ from conftest import REPO
 from conftest import run_compiled_steps
 from jaxgan import config_lib
 from jaxgan import families
-from jaxgan import mesh as mesh_lib
+from jaxgan.training import mesh as mesh_lib
 from zoo_testing import tiny_zoo_config
 from zoo_testing import ZOO_CONFIGS
 

@@ -5,7 +5,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 from conftest import tiny_dcgan_config
-from jaxgan import data
+from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
 
 
 def test_mnist_5k_split_is_fixed_disjoint_and_stratified():
@@ -20,7 +21,7 @@ def test_mnist_5k_split_is_fixed_disjoint_and_stratified():
 
 def test_normalized_images_span_minus_one_to_one():
   images = data.load_mnist_5k('test').images
-  normalized = np.asarray(data.normalize_images(images))
+  normalized = np.asarray(image_lib.normalize_images(images))
   assert normalized.dtype == np.float32
   assert normalized.min() == -1.0 and normalized.max() == 1.0
 

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import data
+from jaxgan.data import sources as data
 from jaxgan.evaluation import digit_classifier as dc
 from jaxgan.pretrained import weights
 

@@ -8,7 +8,7 @@ import pytest
 from scipy import special
 from scipy import stats
 
-from jaxgan import distributions
+from jaxgan.models import distributions
 
 ALL_PIXELS = np.arange(256)
 

@@ -12,17 +12,17 @@ from scipy import special
 from scipy import stats
 
 from conftest import DCGAN_CONFIG, run_module, tiny_dcgan_config
-from jaxgan import mesh as mesh_lib
-from jaxgan import checkpoints
-from jaxgan import data
 from jaxgan import config_lib
+from jaxgan.data import sources as data
 from jaxgan import evaluation
-from jaxgan import families
-from jaxgan import fid as fid_cli
-from jaxgan import metrics
-from jaxgan import runs
+from jaxgan.evaluation import metrics
 from jaxgan.evaluation import results as results_lib
 from jaxgan.evaluation import sample_quality
+from jaxgan import families
+from jaxgan import fid as fid_cli
+from jaxgan.inference import runs
+from jaxgan.training import checkpoints
+from jaxgan.training import mesh as mesh_lib
 
 # A tiny evaluation: 8 samples against the first 8 training digits.
 TINY_EVAL = {f'eval__sample_quality__{k}': v for k, v in dict(

@@ -11,11 +11,11 @@ import pytest
 from conftest import shrunk_config, tiny_dcgan_config
 from jaxgan import config_lib
 from jaxgan import evaluation
-from jaxgan import mesh as mesh_lib
-from jaxgan import train
 from jaxgan.evaluation import heldout
 from jaxgan.evaluation import periodic
 from jaxgan.evaluation import results as results_lib
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.training import trainer as train
 
 TINY_PIXELCNN = {'model.features': 4, 'model.num_layers': 2, 'model.first_kernel_size': 3,
                  'model.output_hidden': 8, 'train.batch_size': 8, 'train.num_steps': 4,

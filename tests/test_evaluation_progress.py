@@ -2,10 +2,10 @@
 import logging
 
 from conftest import shrunk_config
-from jaxgan import families
-from jaxgan import mesh as mesh_lib
 from jaxgan.evaluation import heldout
 from jaxgan.evaluation import progress
+from jaxgan import families
+from jaxgan.training import mesh as mesh_lib
 
 
 class FakeClock:

@@ -11,13 +11,13 @@ import pytest
 from conftest import run_compiled_steps
 from conftest import shrunk_config
 from jaxgan import config_lib
-from jaxgan import data
+from jaxgan.data import image_sets
+from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
 from jaxgan import families
-from jaxgan import image_sets
-from jaxgan import images as image_lib
-from jaxgan import mesh as mesh_lib
-from jaxgan import style_transfer
-from jaxgan import train
+from jaxgan.style import objective as style_transfer
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.training import trainer as train
 
 TINY_FAST_STYLE = {
     'model.features': 4,
@@ -53,7 +53,7 @@ def test_training_loss_is_the_objective_against_the_photo_and_the_style_image():
   style = style_transfer.resize_longer_side(image_sets.photo('brick', 3), 48)
   assert style.shape == (48, 48, 3)
   vgg, objective = state.frozen['vgg16'], style_transfer.DEFAULT
-  photos = data.normalize_images(batch['image'])
+  photos = image_lib.normalize_images(batch['image'])
   outputs = family.network.apply({'params': state.generator.params}, photos, train=False)
   expected = style_transfer.losses(
       vgg, objective, outputs, style_transfer.content_targets(vgg, objective, photos),
@@ -84,7 +84,7 @@ def test_translate_takes_any_size_and_eval_scores_the_objective():
   image = np.random.default_rng(0).integers(0, 256, (1, 37, 50, 3), np.uint8)
   out = family.translate(state, image)
   assert out.shape == (1, 37, 50, 3)
-  padded = jnp.pad(data.normalize_images(image), ((0, 0), (0, 3), (0, 2), (0, 0)), mode='edge')
+  padded = jnp.pad(image_lib.normalize_images(image), ((0, 0), (0, 3), (0, 2), (0, 0)), mode='edge')
   direct = family.network.apply({'params': state.generator.params}, padded, train=False)
   np.testing.assert_allclose(out, direct[:, :37, :50], atol=1e-6)
   batch = {'image': np.repeat(image[:, :32, :32], 2, axis=0), 'label': np.zeros(2, np.int32)}
@@ -107,7 +107,7 @@ def test_translate_cli_stylizes_a_large_image_whole(tmp_path):
   translate.translate_files(workdir, str(tmp_path / 'in.png'), str(tmp_path / 'out.png'),
                             tile=16, overlap=4)
   family, state = _state(config)
-  from jaxgan import runs  # pylint: disable=g-import-not-at-top
+  from jaxgan.inference import runs  # pylint: disable=g-import-not-at-top
   _, family, state = runs.load_run(workdir)
   expected = image_lib.to_uint8(family.translate(state, image[None])[0])
   np.testing.assert_array_equal(image_lib.read_image(str(tmp_path / 'out.png')), expected)

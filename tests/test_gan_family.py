@@ -6,11 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import mesh as mesh_lib
 from jaxgan import families
-from jaxgan import train
 from jaxgan.families import base
 from jaxgan.families import gan
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.training import trainer as train
 from zoo_testing import tiny_zoo_config
 
 

@@ -1,11 +1,12 @@
-"""The image pool (jaxgan/image_pool.py) against a plain-Python twin of the reference ImagePool
-(pytorch-CycleGAN-and-pix2pix util/image_pool.py) driven by the same draws, and its statistics."""
+"""The image pool (jaxgan/adversarial/image_pool.py) against a plain-Python twin of the reference
+ImagePool (pytorch-CycleGAN-and-pix2pix util/image_pool.py) driven by the same draws, and its
+statistics."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import image_pool
+from jaxgan.adversarial import image_pool
 
 SHAPE = (2, 2, 1)
 

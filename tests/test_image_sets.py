@@ -6,8 +6,8 @@ from PIL import Image
 
 from conftest import REPO
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import image_sets
+from jaxgan.data import image_sets
+from jaxgan.data import sources as data
 
 
 def _unique_image(height, width):

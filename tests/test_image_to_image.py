@@ -11,11 +11,11 @@ from conftest import run_compiled_steps
 from conftest import shrunk_config
 from conftest import straight_and_resumed
 from jaxgan import config_lib
-from jaxgan import data
+from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
 from jaxgan import families
-from jaxgan import images as image_lib
-from jaxgan import mesh as mesh_lib
-from jaxgan import runs
+from jaxgan.inference import runs
+from jaxgan.training import mesh as mesh_lib
 from jaxgan import translate
 
 # The shrink applied to pix2pix.py and inpaint.py in tests: tiny widths, a few steps.
@@ -65,7 +65,7 @@ def test_masked_losses_ignore_known_pixels_and_the_composite_keeps_them():
   mask[:, 9:23, 9:23] = 1
   batch = {'input': target * (1 - mask), 'mask': mask, 'target': target}
   outputs = jnp.asarray(rng.uniform(-1, 1, target.shape), jnp.float32)
-  normalized = data.normalize_images(target)
+  normalized = image_lib.normalize_images(target)
 
   def term(name):
     def loss(out):
@@ -121,7 +121,7 @@ def test_edges_are_canny_of_the_padded_digit():
 
 
 def test_mri_pairs_are_the_same_voxels_of_tissue_maps_and_t1():
-  from jaxgan import image_sets  # pylint: disable=g-import-not-at-top
+  from jaxgan.data import image_sets  # pylint: disable=g-import-not-at-top
   config = tiny_config('pix2pix.py', 'mri')
   for split in ('train', 'test'):
     source = data.open_source(config.data, split)

@@ -1,17 +1,18 @@
-"""Image grids and PNG writing (jaxgan/images.py): exact values, tile positions, round trips."""
+"""Image grids and PNG writing (jaxgan/data/images.py): exact values, tile positions, round
+trips."""
 import os
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgan import data
-from jaxgan import images
+from jaxgan.data import images
 
 
 def test_to_uint8_inverts_normalize_images_on_every_value():
   values = np.arange(256, dtype=np.uint8)
-  np.testing.assert_array_equal(images.to_uint8(data.normalize_images(values)), values)
+  np.testing.assert_array_equal(images.to_uint8(images.normalize_images(values)), values)
 
 
 def test_to_uint8_rounds_to_nearest_on_either_side_of_the_half():
@@ -26,6 +27,19 @@ def test_to_uint8_clips_out_of_range_values():
   got = images.to_uint8(np.float32([-1e6, -1.5, -1.0, -1.003, 1.0, 1.003, 2.0, 1e6]))
   np.testing.assert_array_equal(got, np.uint8([0, 0, 0, 0, 255, 255, 255, 255]))
   assert got.dtype == np.uint8
+
+
+def test_to_uint8_in_jit_equals_numpy_at_every_rounding_boundary():
+  # Every level's rounding boundary (n + 0.5 levels) and its float32 neighbours, out of range too.
+  boundaries = (np.arange(-2, 258, dtype=np.float32) + 0.5) / np.float32(127.5) - 1
+  values = np.concatenate([np.nextafter(boundaries, -np.inf), boundaries,
+                           np.nextafter(boundaries, np.inf), [-1, 0, 1]]).astype(np.float32)
+  on_host = images.to_uint8(values)
+  in_jit = jax.jit(images.to_uint8)(values)
+  assert isinstance(on_host, np.ndarray) and isinstance(in_jit, jax.Array)
+  assert in_jit.dtype == on_host.dtype == np.uint8
+  np.testing.assert_array_equal(np.asarray(in_jit), on_host)
+  np.testing.assert_array_equal(on_host[-3:], [0, 128, 255])  # 127.5 rounds half to even
 
 
 def _tiles(num, height=3, width=4, channels=1):

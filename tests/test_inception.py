@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch  # a test dependency: its absence fails, never skips
 
-from jaxgan import data
+from jaxgan.data import sources as data
+from jaxgan.evaluation import metrics
+from jaxgan.evaluation import resize
 from jaxgan.pretrained import inception
-from jaxgan import metrics
-from jaxgan import resize
 
 
 

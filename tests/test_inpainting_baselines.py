@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import masks as mask_lib
+from jaxgan.data import masks as mask_lib
 from jaxgan.evaluation import image_quality
 from jaxgan.evaluation import inpainting_baselines as baselines
 

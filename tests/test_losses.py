@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from jaxgan import losses
+from jaxgan.adversarial import losses
 
 REAL = np.array([2.0, -1.0, 0.5, 0.0], np.float32)
 FAKE = np.array([-3.0, 1.5, 0.25, -0.5], np.float32)

@@ -3,7 +3,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxgan import masks
+from jaxgan.data import masks
 
 
 def _generate(kind, keys, height, width, **fields):

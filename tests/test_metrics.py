@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from jaxgan import metrics
-from jaxgan import resize
+from jaxgan.evaluation import metrics
+from jaxgan.evaluation import resize
 
 
 def _random_features(seed, num=200, dim=16, shift=0.0):

@@ -1,4 +1,5 @@
-"""Learning-rate schedules and optimizers (jaxgan/optim.py) against their formulas, by hand."""
+"""Learning-rate schedules and optimizers (jaxgan/training/optim.py) against their formulas, by
+hand."""
 import math
 
 import jax.numpy as jnp
@@ -9,7 +10,7 @@ import pytest
 
 from configs import blocks
 from jaxgan import config_lib
-from jaxgan import optim
+from jaxgan.training import optim
 
 PEAK, NUM_STEPS = 3e-3, 100
 STEPS = (0, 1, 5, 10, 11, 37, 55, 99, 100, 150)

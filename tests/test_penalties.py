@@ -6,7 +6,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxgan import penalties
+from jaxgan.adversarial import penalties
 
 RNG = np.random.default_rng(0)
 WEIGHTS = RNG.normal(size=(3, 4, 4, 2)).astype(np.float64) * 0.3

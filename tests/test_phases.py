@@ -9,13 +9,13 @@ import pytest
 import phased_family
 from conftest import CompileCounter
 from conftest import final_state
-from jaxgan import checkpoints
 from jaxgan import config_lib
-from jaxgan import data
+from jaxgan.data import sources as data
 from jaxgan import families
-from jaxgan import phases as phases_lib
-from jaxgan import train
 from jaxgan.families import base
+from jaxgan.training import checkpoints
+from jaxgan.training import phases as phases_lib
+from jaxgan.training import trainer as train
 
 
 @pytest.fixture(autouse=True)

@@ -8,12 +8,12 @@ import pytest
 
 from conftest import run_compiled_steps
 from conftest import shrunk_config
-from jaxgan import mesh as mesh_lib
-from jaxgan import data
-from jaxgan import families
-from jaxgan import train
+from jaxgan.data import sources as data
 from jaxgan.evaluation import heldout
+from jaxgan import families
 from jaxgan.models import pixelcnn
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.training import trainer as train
 
 TINY_PIXELCNN = {
     'model.features': 4,

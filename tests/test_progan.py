@@ -14,17 +14,17 @@ from conftest import CompileCounter
 from conftest import final_state
 from conftest import run_compiled_steps
 from conftest import shrunk_config
-from jaxgan import adversarial
+from jaxgan.adversarial import losses
+from jaxgan.adversarial import penalties
+from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import families
-from jaxgan import losses
-from jaxgan import penalties
-from jaxgan import train
+from jaxgan.data import sources as data
 from jaxgan.evaluation import results as results_lib
+from jaxgan import families
 from jaxgan.families import progan
-from jaxgan.mesh import make_mesh
 from jaxgan.models import progan as networks
+from jaxgan.training.mesh import make_mesh
+from jaxgan.training import trainer as train
 
 # configs/progan.py on sklearn's digits at 8x8: two phases (4x4, 8x8) of 6 updates each, the fade
 # over updates 7..9 (alpha 1/3, 2/3, 1).
@@ -134,7 +134,7 @@ def test_drift_term_adds_epsilon_times_squared_real_scores_to_the_penalty():
       del condition, train, rngs, mutable
       return (jnp.sum(images * variables['params']['w'], axis=(1, 2, 3)), None), {}
 
-  from jaxgan.state import NetworkState  # pylint: disable=g-import-not-at-top
+  from jaxgan.training.state import NetworkState  # pylint: disable=g-import-not-at-top
   import optax  # pylint: disable=g-import-not-at-top
   real = jax.random.normal(jax.random.key(1), (4, 2, 2, 1))
   fake = jax.random.normal(jax.random.key(2), (4, 2, 2, 1))
@@ -209,7 +209,7 @@ def test_samples_show_the_current_level_and_phase_ends_are_evaluated(tmp_path):
 
 def final_state_at(workdir: str, config, step: int):
   """The state of checkpoint `step` in `workdir`, on the host."""
-  from jaxgan import checkpoints  # pylint: disable=g-import-not-at-top
+  from jaxgan.training import checkpoints  # pylint: disable=g-import-not-at-top
   family = families.make(config)
   checkpointer = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),
                                           family.fingerprint(), 20)
@@ -226,7 +226,7 @@ def test_results_record_the_phase(tmp_path):
 
 
 def test_a_changed_growth_schedule_is_refused_on_resume(tmp_path):
-  from jaxgan import checkpoints  # pylint: disable=g-import-not-at-top
+  from jaxgan.training import checkpoints  # pylint: disable=g-import-not-at-top
   config = tiny_progan_config(train__num_steps=8, progan__steps_per_phase=4)
   train.train_and_evaluate(config, str(tmp_path))
   # 5-step phases: step 8 is still phase 1 at the same data position, yet the fade differs.

@@ -1,5 +1,5 @@
-"""Reading a training directory (jaxgan/runs.py): its config, family and checkpoints, checked
-against what the trainer wrote for one tiny run trained once for the module."""
+"""Reading a training directory (jaxgan/inference/runs.py): its config, family and checkpoints,
+checked against what the trainer wrote for the tiny run the session shares."""
 import json
 import os
 import shutil
@@ -10,9 +10,9 @@ import pytest
 
 from conftest import final_state
 from conftest import tiny_dcgan_config
-from jaxgan import checkpoints
 from jaxgan import families
-from jaxgan import runs
+from jaxgan.inference import runs
+from jaxgan.training import checkpoints
 
 
 @pytest.fixture

@@ -23,10 +23,10 @@ import jaxgan
 from conftest import REPO
 from conftest import shrunk_config
 from conftest import tiny_dcgan_config
-from jaxgan import api
+from jaxgan.data import image_sets
+from jaxgan.data import images as image_lib
 from jaxgan import families
-from jaxgan import image_sets
-from jaxgan import images as image_lib
+from jaxgan.inference import api
 from test_image_to_image import tiny_pconv_config
 from test_super_resolution import PSNR_RUN, tiny_sr_config
 from test_unpaired import TINY_UNPAIRED

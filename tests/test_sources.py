@@ -6,8 +6,8 @@ import pytest
 
 from conftest import tiny_dcgan_config
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import degradations
+from jaxgan.data import degradations
+from jaxgan.data import sources as data
 
 
 def _data_config(**fields):

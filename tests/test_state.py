@@ -6,10 +6,10 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgan import losses
-from jaxgan import penalties
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.adversarial import losses
+from jaxgan.adversarial import penalties
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 
 def test_apply_gradients_is_optax_then_constraint_then_warmed_up_ema():

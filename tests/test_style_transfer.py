@@ -10,8 +10,8 @@ import torch
 from skimage import color
 
 from jaxgan import config_lib
-from jaxgan import style_transfer
 from jaxgan.pretrained import vgg16
+from jaxgan.style import objective as style_transfer
 from torch_twins import IMAGENET_MEAN, IMAGENET_STD, to_torch, vgg16_layers
 
 

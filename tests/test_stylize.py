@@ -1,4 +1,4 @@
-"""Gatys et al.'s optimization (jaxgan/style_optimization.py, jaxgan.stylize): L-BFGS with the zoom
+"""Gatys et al.'s optimization (jaxgan/style/optimization.py, jaxgan.stylize): L-BFGS with the zoom
 line search never raises the objective, plain L-BFGS, Adam and the noise start lower it, colour
 preservation keeps the content's chroma, the command line writes the image, curves and iterates, and
 bad inputs are refused in one line before anything is written."""
@@ -10,11 +10,11 @@ import pytest
 
 from conftest import run_module
 from jaxgan import config_lib
-from jaxgan import image_sets
-from jaxgan import images as image_lib
-from jaxgan import style_optimization
-from jaxgan import style_transfer
+from jaxgan.data import image_sets
+from jaxgan.data import images as image_lib
 from jaxgan.pretrained import vgg16
+from jaxgan.style import objective as style_transfer
+from jaxgan.style import optimization as style_optimization
 
 
 # A strong style weight, so that a few iterations move the image far from the content.

@@ -14,12 +14,12 @@ from conftest import run_module
 from conftest import shrunk_config
 from conftest import straight_and_resumed
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import families
-from jaxgan import images as image_lib
-from jaxgan import mesh as mesh_lib
+from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
 from jaxgan.evaluation import image_quality
+from jaxgan import families
 from jaxgan.models import super_resolution as sr_models
+from jaxgan.training import mesh as mesh_lib
 
 # The shrink applied to the SR configs in tests: tiny networks, 32x32 crops, a few steps.
 TINY_SR = {
@@ -88,7 +88,7 @@ def test_srresnet_fits_a_fixed_batch_better_than_bicubic():
   family = families.make(config)
   state = families.init_state(family, mesh_lib.make_mesh())
   batch = data.host_batch(data.open_source(config.data, 'train'), 0, 4, seed=0)
-  low = data.normalize_images(batch['input'])
+  low = image_lib.normalize_images(batch['input'])
   bicubic = _psnr(image_lib.to_uint8(sr_models.upsample_input(low, family.scale)),
                   batch['target'])
   step = jax.jit(family.train_step)

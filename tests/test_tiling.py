@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import tiling
+from jaxgan.inference import tiling
 
 RADIUS = 3  # three 3x3 convolutions before the upsampling: 3 input pixels
 

@@ -7,13 +7,13 @@ import pytest
 
 from conftest import final_state as _final_params
 from conftest import DCGAN_CONFIG, run_compiled_steps, shrunk_config, tiny_dcgan_config
-from jaxgan import mesh as mesh_lib
-from jaxgan import checkpoints
 from jaxgan import config_lib
-from jaxgan import data
+from jaxgan.data import sources as data
 from jaxgan import families
-from jaxgan import train
 from jaxgan.families import base
+from jaxgan.training import checkpoints
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.training import trainer as train
 
 
 def _run_steps(config, devices, num_steps):

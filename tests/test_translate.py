@@ -13,13 +13,13 @@ from PIL import Image
 import translate_family
 from conftest import run_module, shrunk_config, tiny_dcgan_config
 from jaxgan import config_lib
+from jaxgan.data import image_files
+from jaxgan.data import images as image_lib
 from jaxgan import families
-from jaxgan import image_files
-from jaxgan import images as image_lib
-from jaxgan import runs
+from jaxgan.inference import runs
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 from jaxgan import translate
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
 from test_super_resolution import PSNR_RUN, tiny_sr_config
 
 
@@ -50,6 +50,16 @@ def other_rgb_run(tmp_path_factory):
 @pytest.fixture(scope='module')
 def gray_run(tmp_path_factory):
   return _run(tmp_path_factory, 'gray', channels=1, seed=0)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def translate_flags():
+  """jaxgan.translate's flags, defined as its command line defines them, for this module only."""
+  defined = set(flags.FLAGS)
+  translate.define_flags()
+  yield
+  for name in set(flags.FLAGS) - defined:
+    delattr(flags.FLAGS, name)
 
 
 def _cli(*args: str) -> int:

@@ -12,10 +12,11 @@ from conftest import run_compiled_steps
 from conftest import shrunk_config
 from conftest import straight_and_resumed
 from jaxgan import config_lib
-from jaxgan import data
+from jaxgan.data import image_sets
+from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
 from jaxgan import families
-from jaxgan import image_sets
-from jaxgan import mesh as mesh_lib
+from jaxgan.training import mesh as mesh_lib
 
 # The shrink applied to cyclegan.py and discogan.py in tests: tiny widths, a few steps.
 TINY_UNPAIRED = {
@@ -69,7 +70,7 @@ def test_generator_objective_is_its_formula_and_pools_keep_each_domains_fakes():
   batch = data.host_batch(source, 0, 4, config.seed)
   state = family.init(jax.random.key(0), batch)
   new_state, metrics = jax.jit(family.train_step)(state, batch, jax.random.key(1))
-  real = {d: data.normalize_images(batch[d]['image']) for d in 'ab'}
+  real = {d: image_lib.normalize_images(batch[d]['image']) for d in 'ab'}
 
   def generate(name, x):
     return family.generators[name].apply(state.networks[name].variables(), x, train=False)
@@ -108,7 +109,7 @@ def test_a_batch_norm_critic_scores_fakes_with_the_real_images():
   batch = data.host_batch(data.open_source(config.data, 'train'), 0, 4, config.seed)
   state = family.init(jax.random.key(0), batch)
   _, metrics = jax.jit(family.train_step)(state, batch, jax.random.key(1))
-  real = {d: data.normalize_images(batch[d]['image']) for d in 'ab'}
+  real = {d: image_lib.normalize_images(batch[d]['image']) for d in 'ab'}
 
   def train_mode(module, variables, *args):
     return module.apply(variables, *args, train=True, mutable=['batch_stats'])[0]
@@ -197,7 +198,7 @@ def test_translate_direction_maps_each_domain_and_pads_any_size():
     padded = np.pad(images, ((0, 0), (0, 2), (0, 2), (0, 0)), mode='edge')
     network = state.networks[name]
     expected = family.generators[name].apply(network.variables(ema=True),
-                                             data.normalize_images(padded), train=False)
+                                             image_lib.normalize_images(padded), train=False)
     np.testing.assert_allclose(out, np.asarray(expected)[:, :30, :26], atol=1e-6)
   np.testing.assert_array_equal(family.translate(state, images),
                                 family.translate_direction(state, images, 'a2b'))
@@ -257,8 +258,8 @@ def test_paired_test_needs_corresponding_splits():
 @pytest.mark.slow
 def test_translate_cli_maps_files_in_either_direction(cyclegan_runs, tmp_path):
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  from jaxgan import images as image_lib  # pylint: disable=g-import-not-at-top
-  from jaxgan import runs  # pylint: disable=g-import-not-at-top
+  from jaxgan.data import images as image_lib  # pylint: disable=g-import-not-at-top
+  from jaxgan.inference import runs  # pylint: disable=g-import-not-at-top
   from jaxgan import translate  # pylint: disable=g-import-not-at-top
   workdir = cyclegan_runs[1]
   image = np.random.default_rng(0).integers(0, 256, (30, 26), np.uint8)

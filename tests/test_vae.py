@@ -11,11 +11,11 @@ from scipy import stats
 
 from conftest import run_compiled_steps
 from conftest import shrunk_config
-from jaxgan import mesh as mesh_lib
-from jaxgan import data
-from jaxgan import families
-from jaxgan import train
+from jaxgan.data import sources as data
 from jaxgan.evaluation import heldout
+from jaxgan import families
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.training import trainer as train
 
 TINY_VAE = {
     'model.hidden_widths': (16,),

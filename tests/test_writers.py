@@ -1,4 +1,5 @@
-"""jaxgan.writers: TensorBoard event files without TensorFlow, read back by TensorBoard itself."""
+"""jaxgan.training.writers: TensorBoard event files without TensorFlow, read back by TensorBoard
+itself."""
 import io
 import os
 
@@ -6,7 +7,7 @@ import numpy as np
 from PIL import Image
 from tensorboard.backend.event_processing import event_accumulator
 
-from jaxgan import writers
+from jaxgan.training import writers
 
 
 def test_crc32c_standard_check_value():

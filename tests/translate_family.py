@@ -14,13 +14,13 @@ import numpy as np
 import optax
 
 from configs import blocks
-from jaxgan import checkpoints
 from jaxgan import config_lib
-from jaxgan import data
+from jaxgan.data import images as image_lib
 from jaxgan import families
-from jaxgan import mesh as mesh_lib
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.training import checkpoints
+from jaxgan.training import mesh as mesh_lib
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 SCALE = 2
 RADIUS = 2  # input pixels
@@ -69,7 +69,7 @@ class TranslateTestFamily:
     return {'family': 'translate_test', 'model': self.config.model.to_dict()}
 
   def init(self, rng, batch):
-    variables = self.model.init(rng, data.normalize_images(batch['input'][:1]))
+    variables = self.model.init(rng, image_lib.normalize_images(batch['input'][:1]))
     return TrainState.create({'model': NetworkState.create(variables, self.optimizer, ema=True)})
 
   def train_step(self, state, batch, rng):
@@ -77,7 +77,7 @@ class TranslateTestFamily:
     raise NotImplementedError('The translate tests write their runs without training.')
 
   def translate(self, state, inputs):
-    return self.model.apply({'params': state.model.ema_params}, data.normalize_images(inputs))
+    return self.model.apply({'params': state.model.ema_params}, image_lib.normalize_images(inputs))
 
 
 def write_run(workdir: str, config: ml_collections.ConfigDict):

@@ -7,6 +7,8 @@ per evaluator, config.eval.<name>, whose `type` picks its class in EVALUATORS:
   'inception'  sample_quality.SampleQualityEvaluator: FID, KID, precision/recall, IS of samples
   'heldout'    heldout.HeldOutEvaluator: the family's per-example eval_metrics over a split
 
+(an evaluator's module is imported when a config uses it: importing this package loads none)
+
 An evaluator class has
   check(name, block, config, family) -> result names   (static; ConfigError, no compute)
   cls(name, block, config, family, mesh)
@@ -15,22 +17,22 @@ An evaluator class has
 A new evaluator is one class and one EVALUATORS entry. Results: jaxgan/evaluation/results.py;
 the trainer's periodic runs and best checkpoint: jaxgan/evaluation/periodic.py.
 """
+import importlib
+
 import jax
 import ml_collections
 
 from jaxgan import config_lib
-from jaxgan.evaluation import heldout
-from jaxgan.evaluation import sample_quality
 
-EVALUATORS = {'inception': sample_quality.SampleQualityEvaluator,
-              'heldout': heldout.HeldOutEvaluator}
+EVALUATORS = {'inception': 'sample_quality:SampleQualityEvaluator',
+              'heldout': 'heldout:HeldOutEvaluator'}
 FIELDS = ('every_steps', 'best_metric', 'best_mode')  # config.eval's fields besides the blocks
 BEST_MODES = ('min', 'max')
 
 
 def evaluator_blocks(config: ml_collections.ConfigDict) -> dict[str, ml_collections.ConfigDict]:
   """{name: block} of config.eval's evaluators; a ConfigError for any other field or an unknown
-  type (among them the flat layout of config.json files written before this package)."""
+  type (among them the flat config.eval of config.json files written by older versions)."""
   blocks = {}
   for name, value in config.eval.items():
     if name in FIELDS:
@@ -39,7 +41,7 @@ def evaluator_blocks(config: ml_collections.ConfigDict) -> dict[str, ml_collecti
       raise config_lib.ConfigError(
           f'config.eval.{name} is not an evaluator block: config.eval holds {", ".join(FIELDS)} '
           'and one block config.eval.<name> per evaluator, with a `type`. A config.json written '
-          'before this layout (flat config.eval with `metrics`) needs the eval block of a '
+          'by an older jaxgan (flat config.eval with `metrics`) needs the eval block of a '
           'config file: pass --config=configs/<the file it was trained with>.py, e.g. '
           '--config=configs/dcgan.py, to jaxgan.eval.')
     if value.get('type') not in EVALUATORS:
@@ -49,13 +51,22 @@ def evaluator_blocks(config: ml_collections.ConfigDict) -> dict[str, ml_collecti
   return blocks
 
 
+def evaluator_class(evaluator_type: str) -> type:
+  """The class of EVALUATORS[evaluator_type], its module imported on first use."""
+  entry = EVALUATORS[evaluator_type]
+  if isinstance(entry, str):
+    module, attribute = entry.split(':')
+    entry = getattr(importlib.import_module(f'{__name__}.{module}'), attribute)
+  return entry
+
+
 def check_config(config: ml_collections.ConfigDict, family) -> dict[str, tuple[str, ...]]:
   """Checks config.eval before any compute; returns {evaluator name: its result names}."""
   every_steps = config.eval.get('every_steps')
   if not isinstance(every_steps, int) or every_steps < 0:
     raise config_lib.ConfigError(f'config.eval.every_steps must be an integer >= 0 (0 = off), '
                                  f'got {every_steps!r}.')
-  names = {name: EVALUATORS[block.type].check(name, block, config, family)
+  names = {name: evaluator_class(block.type).check(name, block, config, family)
            for name, block in evaluator_blocks(config).items()}
   producers = {}
   for name, results in names.items():
@@ -81,7 +92,7 @@ def make_evaluators(config: ml_collections.ConfigDict, family,
                     mesh: jax.sharding.Mesh) -> dict[str, object]:
   """{name: evaluator} for config.eval's blocks, in config order, after check_config."""
   check_config(config, family)
-  return {name: EVALUATORS[block.type](name, block, config, family, mesh)
+  return {name: evaluator_class(block.type)(name, block, config, family, mesh)
           for name, block in evaluator_blocks(config).items()}
 
 

@@ -54,7 +54,7 @@ def _prepare(images) -> jax.Array:
   if dtype != jnp.uint8 or len(shape) != 4 or shape[3] != 1 or shape[1:3] not in (
       (_SIZE, _SIZE), (_PADDED, _PADDED)):
     raise ValueError(f'The digit classifier takes uint8 digits [N, 28, 28, 1] or [N, 32, 32, 1] '
-                     f'(quantize outputs first, e.g. jaxgan.images.to_uint8), got {dtype} '
+                     f'(quantize outputs first, e.g. jaxgan.data.images.to_uint8), got {dtype} '
                      f'{tuple(shape)}.')
   border = (shape[1] - _SIZE) // 2
   images = images[:, border:border + _SIZE, border:border + _SIZE]

@@ -15,10 +15,10 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config_lib
-from jaxgan import data
+from jaxgan.data import sources as data
 from jaxgan.evaluation import progress
 from jaxgan.families import base
-from jaxgan.mesh import data_sharding, global_batch, replicated_sharding
+from jaxgan.training.mesh import data_sharding, global_batch, replicated_sharding
 
 _EVAL_STREAM = 0x4556414c  # 'EVAL': the evaluator's key is fold_in(key(seed), this)
 

@@ -1,7 +1,7 @@
 """Classical inpainting baselines and the hole metrics they and the learned models are scored on.
 
 Fills run on the host in numpy: fill(images uint8 [N, H, W, C], masks uint8 [N, H, W, 1]) ->
-uint8 images, with 1 = a missing pixel (jaxgan/masks.py) and every known pixel kept exactly.
+uint8 images, with 1 = a missing pixel (jaxgan/data/masks.py) and every known pixel kept exactly.
 
   dataset_mean_fill   each hole pixel = the per-channel mean of the training images
                       (`channel_mean`), rounded: what a model that ignores the context can do

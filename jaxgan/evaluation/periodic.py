@@ -11,9 +11,9 @@ import time
 from absl import logging
 import jax
 
-from jaxgan import checkpoints
 from jaxgan import evaluation
 from jaxgan.evaluation import results as results_lib
+from jaxgan.training import checkpoints
 
 
 class PeriodicEvaluation:

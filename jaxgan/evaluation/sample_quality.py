@@ -3,7 +3,8 @@
 Evaluator type 'inception'. Heusel et al. 2017 (FID, arXiv:1706.08500), Binkowski et al. 2018
 (KID, arXiv:1801.01401), Kynkaanniemi et al. 2019 (precision/recall, arXiv:1904.06991),
 Salimans et al. 2016 (Inception Score, arXiv:1606.03498), all on the pool3 features of the FID
-Inception-v3 (jaxgan/pretrained/inception.py) after a named resize protocol (jaxgan/resize.py).
+Inception-v3 (jaxgan/pretrained/inception.py) after a named resize protocol
+(jaxgan/evaluation/resize.py).
 """
 import math
 import os
@@ -13,12 +14,13 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import metrics as metrics_lib
-from jaxgan import resize
+from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
+from jaxgan.evaluation import metrics as metrics_lib
 from jaxgan.evaluation import progress
+from jaxgan.evaluation import resize
 from jaxgan.families import base
-from jaxgan.mesh import data_sharding, replicated_sharding
+from jaxgan.training.mesh import data_sharding, replicated_sharding
 from jaxgan.pretrained import inception
 
 # config.eval.<name>.metrics entry -> the result names it produces.
@@ -87,7 +89,7 @@ def reference_features(data_config: ml_collections.ConfigDict, split: str, count
         f'{split!r}); 0 uses the whole split.')
   key = '_'.join([data_config.name, split, str(count), f'{data_config.image_size}px',
                   f'c{data_config.channels}', 'crop' if data_config.resize else 'nocrop',
-                  'pad' if data_config.get('pad', False) else 'nopad',
+                  'pad' if data_config.pad else 'nopad',
                   extractor.resizer_name, inception.WEIGHTS_SHA1[:12]])
   path = os.path.join(inception.cache_dir(), 'reference', f'{key}.npz')
   if os.path.exists(path):
@@ -176,7 +178,7 @@ class SampleQualityEvaluator:
     batches = []
     for index in range(math.ceil(count / batch_size)):
       samples = self._sample(state, jax.random.fold_in(key, index), batch_size)
-      batches.append(resize.quantize(jax.device_get(samples)))
+      batches.append(image_lib.to_uint8(jax.device_get(samples)))
       tracker.update(min((index + 1) * batch_size, count))
     return np.concatenate(batches)[:count]
 

@@ -7,13 +7,14 @@ A family is one module that turns a config into pure functions on a train state.
   fingerprint() -> dict                  identifies the model; a checkpoint of another is refused
   example_batch(phase) -> batch          jax.ShapeDtypeStructs of one global batch of `phase`
 
-Batches are dicts of named arrays (pytrees), built by jaxgan/data.py's sources:
+Batches are dicts of named arrays (pytrees), built by jaxgan/data/sources.py's sources:
   labelled images   {'image': uint8 [N, H, W, C], 'label': int32 [N]}
   paired            {'input': uint8 [N, h, w, c], 'target': uint8 [N, H, W, C]}
   unpaired          {'a': {'image': ...}, 'b': {'image': ...}}  (two independent streams)
 
 Optional capabilities are declared in the class attribute `capabilities` (never guessed with
-hasattr); `families.make` checks that each declared one is implemented:
+hasattr); `families.make` checks that each declared one has the members of its Protocol below
+(CAPABILITIES):
 
   'sample'        sample(state, rng, num) -> images in [-1, 1], NHWC (a prior to sample from)
   'generate'      latent_dim; label_classes (0: unconditional); generate(state, latents,
@@ -121,19 +122,38 @@ class Phased(Protocol):
   def phases(self) -> tuple[Phase, ...]: ...
 
 
-CAPABILITIES = {
-    'sample': ('sample',),
-    'generate': ('generate', 'latent_dim', 'label_classes'),
-    'translate': ('translate', 'tileable'),
-    'bidirectional': ('translate_direction',),
-    'inpaint': ('inpaint', 'check_image_size'),
-    'image_grids': ('image_grids',),
-    'eval_metrics': ('eval_metrics', 'eval_protocol'),
-    'phases': ('phases',),
-    'frozen': ('frozen_params',),
-    'warm_start': ('warm_start',),
+class Frozen(Protocol):
+  def frozen_params(self) -> dict: ...
+
+
+class WarmStart(Protocol):
+  def warm_start(self, state: Any) -> Any: ...
+
+
+# Each optional capability and the protocol a family declaring it implements.
+CAPABILITIES: dict[str, type] = {
+    'sample': Sampler,
+    'generate': Generator,
+    'translate': Translator,
+    'bidirectional': BidirectionalTranslator,
+    'inpaint': Inpainter,
+    'image_grids': ImageGrids,
+    'eval_metrics': HeldOutMetrics,
+    'phases': Phased,
+    'frozen': Frozen,
+    'warm_start': WarmStart,
 }
-REQUIRED = ('init', 'train_step', 'fingerprint', 'example_batch', 'config', 'capabilities')
+
+
+def members(protocol: type) -> tuple[str, ...]:
+  """The attributes and methods a protocol asks for."""
+  names = set(getattr(protocol, '__annotations__', {}))
+  names |= {name for name, value in vars(protocol).items()
+            if callable(value) and not name.startswith('_')}
+  return tuple(sorted(names))
+
+
+REQUIRED = members(Family)
 
 
 def check_family(family) -> None:
@@ -144,7 +164,7 @@ def check_family(family) -> None:
   if missing or unknown:
     raise TypeError(f'{name} is not a Family: missing {missing}, unknown capabilities {unknown}.')
   for capability in family.capabilities:
-    absent = [m for m in CAPABILITIES[capability] if not hasattr(family, m)]
+    absent = [m for m in members(CAPABILITIES[capability]) if not hasattr(family, m)]
     if absent:
       raise TypeError(f'{name} declares {capability!r} but has no {absent}.')
 

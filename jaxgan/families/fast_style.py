@@ -1,6 +1,6 @@
 """Fast style transfer (Johnson et al. 2016, arXiv:1603.08155): an image transformation network
 trained to minimize, on its own output for photographs, the style-transfer objective that
-Gatys et al. minimize per image by optimization (jaxgan/style_transfer.py), for one style image.
+Gatys et al. minimize per image by optimization (jaxgan/style/objective.py), for one style image.
 
 The batches are labelled images (random crops of photographs; labels unused). For a photograph
 x and the network's output y = T(x), the loss is the objective with x as the content image:
@@ -24,16 +24,16 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import image_files
-from jaxgan import optim
-from jaxgan import style_transfer
+from jaxgan.data import image_files
+from jaxgan.data import images as image_lib
 from jaxgan.families import base
-from jaxgan.families.image_to_image import pad_to_multiple
+from jaxgan.families import common
 from jaxgan.models import style as models
 from jaxgan.pretrained import vgg16
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.style import objective as style_transfer
+from jaxgan.training import optim
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 
 def read_style_image(block: ml_collections.ConfigDict, channels: int) -> np.ndarray:
@@ -86,14 +86,14 @@ class FastStyleFamily:
             'style_image_shape': list(self.style_image.shape)}
 
   def init(self, rng: jax.Array, batch: base.Batch) -> TrainState:
-    variables = self.network.init(rng, data.normalize_images(batch['image'][:1]), train=False)
+    variables = self.network.init(rng, image_lib.normalize_images(batch['image'][:1]), train=False)
     return TrainState.create({'generator': NetworkState.create(variables, self.optimizer,
                                                                ema=False)})
 
   def frozen_params(self) -> dict:
     """VGG16 and the style image's Gram matrices at the style layers ({layer: [1, C, C]})."""
     vgg = vgg16.load_params()
-    style = jnp.asarray(self.style_image[None], jnp.float32) / 127.5 - 1
+    style = jnp.asarray(image_lib.normalize_images(self.style_image[None]))
     grams = style_transfer.style_targets(vgg, self.objective, style)
     return {'vgg16': vgg, 'style_grams': jax.tree.map(np.asarray, grams)}
 
@@ -108,7 +108,7 @@ class FastStyleFamily:
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     del rng  # the network and the objective are deterministic
-    photos = data.normalize_images(batch['image'])
+    photos = image_lib.normalize_images(batch['image'])
 
     def loss_fn(params):
       terms = self._losses(state.frozen, self._stylize(params, photos), photos,
@@ -124,24 +124,24 @@ class FastStyleFamily:
   def translate(self, state: TrainState, inputs: jax.Array) -> jax.Array:
     """Stylized images in [-1, 1] of uint8 inputs [N, h, w, 3] of any size (h, w >= 8)."""
     height, width = inputs.shape[1:3]
-    padded = pad_to_multiple(data.normalize_images(inputs), 4)
+    padded = common.pad_to_multiple(image_lib.normalize_images(inputs), 4)
     return self._stylize(state.generator.params, padded)[:, :height, :width]
 
   def image_grids(self, state: TrainState, rng: jax.Array, batch: base.Batch) -> dict:
     """One row per photograph: photograph | stylized."""
     del rng
-    rows = [data.normalize_images(batch['image']), self.translate(state, batch['image'])]
+    rows = [image_lib.normalize_images(batch['image']), self.translate(state, batch['image'])]
     return {'photo_stylized': jnp.concatenate(rows, axis=2)}
 
   def eval_metrics(self, state: TrainState, batch: base.Batch, rng: jax.Array) -> dict:
     del rng
     outputs = self.translate(state, batch['image'])
-    return self._losses(state.frozen, outputs, data.normalize_images(batch['image']),
+    return self._losses(state.frozen, outputs, image_lib.normalize_images(batch['image']),
                         style_transfer.HIGHEST)
 
   def eval_protocol(self) -> dict:
     return {'outputs': 'the trained network (no EMA) on each held-out tile, unquantized',
-            'objective': 'jaxgan/style_transfer.py with config.style (the tile is the content '
+            'objective': 'jaxgan/style/objective.py with config.style (the tile is the content '
                          'image)',
             'style_image': self.config.style.image,
             'style_image_shape': list(self.style_image.shape)}

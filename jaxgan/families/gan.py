@@ -1,11 +1,12 @@
 """The GAN family: `n_critic` discriminator updates, then one generator update, per train step.
 
 Every ablation axis is chosen by name in the config: architecture (`config.model.name`), loss
-(`config.gan.loss`, losses.py), penalty or weight constraint (`config.gan.penalty`,
-penalties.py), norms and spectral norm (`config.model.*_norm`, models/normalization.py),
-conditioning (`config.model.conditioning`: projection or auxiliary classifier), DiffAugment
-(`config.gan.augment`, augment.py) and the compute dtype (`config.model.compute_dtype`:
-bfloat16 computes in bf16 while parameters, optimizer states, losses and penalties stay float32).
+(`config.gan.loss`, adversarial/losses.py), penalty or weight constraint (`config.gan.penalty`,
+adversarial/penalties.py), norms and spectral norm (`config.model.*_norm`,
+models/normalization.py), conditioning (`config.model.conditioning`: projection or auxiliary
+classifier), DiffAugment (`config.gan.augment`, adversarial/augment.py) and the compute dtype
+(`config.model.compute_dtype`: bfloat16 computes in bf16 while parameters, optimizer states,
+losses and penalties stay float32).
 
 A train step consumes one batch of `train.batch_size` images: with n_critic > 1 it is split into
 n_critic disjoint sub-batches, one per D update (as WGAN's algorithm draws a fresh real batch per
@@ -22,13 +23,12 @@ import ml_collections
 import numpy as np
 import optax
 
-from jaxgan import adversarial
-from jaxgan import augment
+from jaxgan.adversarial import augment
+from jaxgan.adversarial import losses
+from jaxgan.adversarial import penalties
+from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import losses
-from jaxgan import optim
-from jaxgan import penalties
+from jaxgan.data import images as image_lib
 from jaxgan.families import base
 from jaxgan.models import conditioning
 from jaxgan.models import dcgan
@@ -36,8 +36,9 @@ from jaxgan.models import mlp
 from jaxgan.models import normalization
 from jaxgan.models import resnet
 from jaxgan.models import sndcgan
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.training import optim
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 
 class Architecture(NamedTuple):
@@ -62,7 +63,8 @@ def _classifier_loss(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 def balanced_labels(num: int, num_classes: int) -> np.ndarray:
   """int32 labels in contiguous equal blocks: with num = K * K a square grid shows class k in row
-  k. numpy, so that jaxgan.api computes them for a request's own size outside the jitted call."""
+  k. numpy, so that jaxgan.inference.api computes them for a request's own size outside the jitted
+  call."""
   return (np.arange(num) * num_classes // num).astype(np.int32)
 
 
@@ -149,7 +151,7 @@ class GanFamily:
     z = jnp.zeros((1, self.latent_dim), jnp.float32)
     labels = self._labels(jnp.zeros((1,), jnp.int32))
     g_variables = self.generator.init(g_rng, z, labels, train=False)
-    d_variables = self.critic.module.init(d_rng, data.normalize_images(batch['image'][:1]),
+    d_variables = self.critic.module.init(d_rng, image_lib.normalize_images(batch['image'][:1]),
                                           labels, train=False)
     return TrainState.create({
         'generator': NetworkState.create(g_variables, self.generator_optimizer, ema=True),
@@ -170,7 +172,7 @@ class GanFamily:
             jax.random.randint(label_rng, (num,), 0, max(self.num_classes, 1)))
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
-    real = data.normalize_images(batch['image'])
+    real = image_lib.normalize_images(batch['image'])
     per_update = real.shape[0] // self.n_critic
     d_rng, g_rng = jax.random.split(rng)
     g, d = state.generator, state.discriminator

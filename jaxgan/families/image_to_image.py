@@ -28,22 +28,21 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import adversarial
+from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import optim
+from jaxgan.data import images as image_lib
 from jaxgan.evaluation import image_quality
 from jaxgan.evaluation import inpainting_baselines
 from jaxgan.families import base
-from jaxgan.families.super_resolution import PIXEL_LOSSES
-from jaxgan.families.super_resolution import quantize
+from jaxgan.families import common
 from jaxgan.models import image_to_image as models
 from jaxgan.models import normalization
 from jaxgan.pretrained import lpips
 from jaxgan.pretrained import vgg16
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
-from jaxgan.style_transfer import gram
+from jaxgan.style.objective import gram
+from jaxgan.training import optim
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 STYLE_LAYERS = ('pool1', 'pool2', 'pool3')  # Liu et al.'s perceptual and style taps
 
@@ -62,36 +61,9 @@ def input_channels(config: ml_collections.ConfigDict) -> int:
   return 1 if config.data.degradation.name == 'edges' else config.data.channels
 
 
-def check_objective_terms(objective: ml_collections.ConfigDict, loss_field: str,
-                          weights: tuple) -> None:
-  """A ConfigError for an unknown pixel loss in objective.<loss_field> or a negative weight."""
-  if objective[loss_field] not in PIXEL_LOSSES:
-    raise config_lib.ConfigError(f'Unknown config.objective.{loss_field} '
-                                 f'{objective[loss_field]!r}; choose one of '
-                                 f'{sorted(PIXEL_LOSSES)}.')
-  negative = [w for w in weights if objective[w] < 0]
-  if negative:
-    raise config_lib.ConfigError(f'config.objective.{negative[0]} must be >= 0.')
-
-
-def pad_to_multiple(images: jax.Array, multiple: int) -> jax.Array:
-  """[N, h, w, C] edge-padded at the bottom and right to sides that are multiples of
-  `multiple` (crop the outputs back to h x w)."""
-  height, width = images.shape[1:3]
-  return jnp.pad(images, ((0, 0), (0, -height % multiple), (0, -width % multiple), (0, 0)),
-                 mode='edge')
-
-
-def with_channels(images: jax.Array, channels: int) -> jax.Array:
-  """Images shown with `channels` channels: as they are, or their channel mean repeated."""
-  if images.shape[-1] == channels:
-    return images
-  return jnp.repeat(jnp.mean(images, axis=-1, keepdims=True), channels, axis=-1)
-
-
 def _check_objective(config: ml_collections.ConfigDict, weights: tuple) -> None:
   objective = config.objective
-  check_objective_terms(objective, 'pixel_loss', weights)
+  common.check_objective_terms(objective, 'pixel_loss', weights)
   if not any(objective[w] for w in weights):
     raise config_lib.ConfigError(f'config.objective: every weight of {weights} is 0, so there '
                                  'is nothing to train.')
@@ -139,14 +111,13 @@ class PairedGenerator:
 
   def _check_data(self) -> None:
     data_config = self.config.data
-    degradation = data_config.get('degradation')
-    if data_config.get('pairing') == 'aligned' or (
-        data_config.get('pairing') == 'degradation' and degradation.name == 'edges'):
+    if data_config.pairing == 'aligned' or (
+        data_config.pairing == 'degradation' and data_config.degradation.name == 'edges'):
       return
     raise config_lib.ConfigError(
         "config.family='pix2pix' trains on aligned pairs (config.data.pairing='aligned') or on "
         "edge maps (pairing='degradation', degradation.name='edges'); got pairing "
-        f"{data_config.get('pairing')!r}.")
+        f"{data_config.pairing!r}.")
 
   def _make_generator(self, model):
     return models.UNetGenerator(self.channels, model.features, model.depth, model.max_features,
@@ -156,11 +127,11 @@ class PairedGenerator:
     return 2 ** model.depth
 
   def _generator_inputs(self, batch: base.Batch) -> tuple:
-    return (data.normalize_images(batch['input']),)
+    return (image_lib.normalize_images(batch['input']),)
 
   def _condition(self, batch: base.Batch):
     """What D sees beside an image: the input (conditional D) or nothing."""
-    return data.normalize_images(batch['input']) if self.config.model.conditional_d else None
+    return image_lib.normalize_images(batch['input']) if self.config.model.conditional_d else None
 
   def _compose(self, outputs: jax.Array, batch: base.Batch) -> jax.Array:
     del batch
@@ -168,8 +139,8 @@ class PairedGenerator:
 
   def _reconstruction_terms(self, frozen, outputs, composite, target, batch) -> dict:
     del frozen, composite, batch
-    return {'reconstruction_loss': PIXEL_LOSSES[self.config.objective.pixel_loss](outputs,
-                                                                                 target)}
+    distance = common.PIXEL_LOSSES[self.config.objective.pixel_loss]
+    return {'reconstruction_loss': distance(outputs, target)}
 
   # Protocol: shapes, identity, state.
 
@@ -191,7 +162,7 @@ class PairedGenerator:
     g_vars = self.generator.init(g_rng, *self._generator_inputs(one), train=False)
     networks = {'generator': NetworkState.create(g_vars, self.g_optimizer, ema=True)}
     if self.critic is not None:
-      d_vars = self.critic.module.init(d_rng, data.normalize_images(one['target']),
+      d_vars = self.critic.module.init(d_rng, image_lib.normalize_images(one['target']),
                                        self._condition(one), train=False)
       networks['discriminator'] = NetworkState.create(d_vars, self.critic.optimizer, ema=False)
     return TrainState.create(networks)
@@ -216,7 +187,7 @@ class PairedGenerator:
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     objective = self.config.objective
-    target = data.normalize_images(batch['target'])
+    target = image_lib.normalize_images(batch['target'])
     condition = self._condition(batch)
     g_rng, d_rng, dropout_rng = jax.random.split(rng, 3)
 
@@ -249,7 +220,7 @@ class PairedGenerator:
   def _padded(self, batch: base.Batch) -> tuple[base.Batch, tuple]:
     """The batch edge-padded to sides that are multiples of size_multiple, and its sides."""
     images = {k: v for k, v in batch.items() if k in ('input', 'mask')}
-    return ({k: pad_to_multiple(v, self.size_multiple) for k, v in images.items()},
+    return ({k: common.pad_to_multiple(v, self.size_multiple) for k, v in images.items()},
             batch['input'].shape[1:3])
 
   def _apply(self, state: TrainState, batch: base.Batch) -> jax.Array:
@@ -260,19 +231,19 @@ class PairedGenerator:
     return self._compose(outputs, batch)
 
   def _shown_input(self, batch: base.Batch) -> jax.Array:
-    return with_channels(data.normalize_images(batch['input']), self.channels)
+    return common.with_channels(image_lib.normalize_images(batch['input']), self.channels)
 
   def image_grids(self, state: TrainState, rng: jax.Array, batch: base.Batch) -> dict:
     """One row per example: input (its channels' mean if they differ; a hole in mid-grey) |
     EMA output | target."""
     del rng
     rows = [self._shown_input(batch), self._apply(state, batch),
-            data.normalize_images(batch['target'])]
+            image_lib.normalize_images(batch['target'])]
     return {'input_output_target': jnp.concatenate(rows, axis=2)}
 
   def eval_metrics(self, state: TrainState, batch: base.Batch, rng: jax.Array) -> dict:
     del rng
-    return self._metrics(state.frozen, quantize(self._apply(state, batch)), batch)
+    return self._metrics(state.frozen, image_lib.to_uint8(self._apply(state, batch)), batch)
 
   def _metrics(self, frozen: dict, outputs: jax.Array, batch: base.Batch) -> dict:
     target = batch['target']
@@ -282,8 +253,8 @@ class PairedGenerator:
                'ssim': image_quality.ssim(outputs, target)}
     if min(target.shape[1:3]) >= lpips.MIN_SIZE:
       metrics['lpips'] = lpips.distance(frozen['vgg16'], frozen['lpips_heads'],
-                                        data.normalize_images(outputs),
-                                        data.normalize_images(target))
+                                        image_lib.normalize_images(outputs),
+                                        image_lib.normalize_images(target))
     return metrics
 
   def eval_protocol(self) -> dict:
@@ -320,7 +291,7 @@ class InpaintingFamily(PairedGenerator):
 
   def _check_data(self) -> None:
     data_config = self.config.data
-    if data_config.get('pairing') != 'degradation' or data_config.degradation.name != 'mask':
+    if data_config.pairing != 'degradation' or data_config.degradation.name != 'mask':
       raise config_lib.ConfigError(
           "config.family='inpainting' trains on masked images: config.data.pairing="
           "'degradation' with config.data.degradation.name='mask'.")
@@ -344,7 +315,7 @@ class InpaintingFamily(PairedGenerator):
 
   def _generator_inputs(self, batch: base.Batch) -> tuple:
     hole = batch['mask'].astype(jnp.float32)
-    known = data.normalize_images(batch['input']) * (1.0 - hole)  # the hole is 0 (mid-grey)
+    known = image_lib.normalize_images(batch['input']) * (1.0 - hole)  # the hole is 0 (mid-grey)
     if self.config.model.generator == 'partial_unet':
       return known, 1.0 - hole  # partial convolutions take the valid-pixel mask
     return (jnp.concatenate([known, hole], axis=-1),)
@@ -355,7 +326,7 @@ class InpaintingFamily(PairedGenerator):
 
   def _compose(self, outputs: jax.Array, batch: base.Batch) -> jax.Array:
     hole = batch['mask'].astype(outputs.dtype)
-    return hole * outputs + (1.0 - hole) * data.normalize_images(batch['input'])
+    return hole * outputs + (1.0 - hole) * image_lib.normalize_images(batch['input'])
 
   def _reconstruction_terms(self, frozen, outputs, composite, target, batch) -> dict:
     objective = self.config.objective

@@ -15,13 +15,14 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import distributions
-from jaxgan import optim
+from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
 from jaxgan.families import base
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.models import distributions
 from jaxgan.models import pixelcnn as pixelcnn_models
+from jaxgan.training import optim
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 State = TrainState  # networks: {'model': parameters, optimizer state, their EMA}
 
@@ -68,7 +69,7 @@ class PixelCnnFamily:
             'image_shape': list(self.image_shape)}
 
   def init(self, rng: jax.Array, batch: data.Batch) -> State:
-    params = self.model.init(rng, data.normalize_images(batch['image'][:1]))['params']
+    params = self.model.init(rng, image_lib.normalize_images(batch['image'][:1]))['params']
     return TrainState.create(
         {'model': NetworkState.create({'params': params}, self.optimizer, ema=True)})
 
@@ -81,7 +82,7 @@ class PixelCnnFamily:
   def negative_log_likelihood(self, params, images: jax.Array) -> jax.Array:
     """Exact -log p(x) in nats per example for uint8 images [N, H, W, C]."""
     pixels = images.astype(jnp.int32)
-    outputs = self.model.apply({'params': params}, data.normalize_images(images))
+    outputs = self.model.apply({'params': params}, image_lib.normalize_images(images))
     return -jnp.sum(self.pixel_log_probs(outputs, pixels), axis=(1, 2))
 
   def train_step(self, state: State, batch: data.Batch, rng: jax.Array):
@@ -123,7 +124,7 @@ class PixelCnnFamily:
           jax.lax.dynamic_index_in_dim(outputs, row, axis=1, keepdims=False),
           column, axis=1, keepdims=False)
       pixel = self._sample_pixel(jax.random.fold_in(rng, index), pixel_outputs)
-      value = data.normalize_images(pixel)[:, None, None, :]  # exactly as in training
+      value = image_lib.normalize_images(pixel)[:, None, None, :]  # exactly as in training
       return jax.lax.dynamic_update_slice(canvas, value, (0, row, column, 0))
 
     canvas = jnp.zeros((num, height, width, channels), jnp.float32)

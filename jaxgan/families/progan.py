@@ -21,16 +21,16 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxgan import adversarial
+from jaxgan.adversarial import losses
+from jaxgan.adversarial import penalties
+from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import losses
-from jaxgan import optim
-from jaxgan import penalties
+from jaxgan.data import images as image_lib
 from jaxgan.families import base
 from jaxgan.models import progan as networks
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.training import optim
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 
 class _AtLevel(NamedTuple):
@@ -205,7 +205,7 @@ class ProganFamily:
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     level = self.level_of_size(batch['image'].shape[1])
     alpha = self.alpha(level, state.step + 1)
-    real = data.normalize_images(batch['image'])
+    real = image_lib.normalize_images(batch['image'])
     if alpha is not None:
       real = fade_reals(real, alpha)
     num = real.shape[0]

@@ -24,44 +24,36 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import adversarial
+from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import optim
+from jaxgan.data import images as image_lib
 from jaxgan.evaluation import image_quality
 from jaxgan.families import base
+from jaxgan.families import common
+from jaxgan.inference import runs
 from jaxgan.models import super_resolution as sr_models
 from jaxgan.pretrained import lpips
 from jaxgan.pretrained import vgg16
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
-
-PIXEL_LOSSES = {
-    'l1': lambda x, y: jnp.mean(jnp.abs(x - y)),
-    'l2': lambda x, y: jnp.mean(jnp.square(x - y)),
-}
-
-
-def quantize(images: jax.Array) -> jax.Array:
-  """[-1, 1] floats -> uint8 as a saved PNG holds them (rounded to nearest, clipped)."""
-  return jnp.clip(jnp.round((images + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
-
+from jaxgan.training import optim
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 def _check_config(config: ml_collections.ConfigDict) -> None:
-  degradation = config.data.get('degradation')
-  if config.data.get('pairing') != 'degradation' or degradation.name != 'downscale':
+  pairing = config.data.pairing
+  degradation = config.data.degradation.name if pairing == 'degradation' else None
+  if degradation != 'downscale':
     raise config_lib.ConfigError(
         "The super_resolution family trains on config.data.pairing='degradation' with "
         "config.data.degradation.name='downscale'; got pairing "
-        f"{config.data.get('pairing')!r}, degradation {degradation and degradation.name!r}.")
+        f"{pairing!r}, degradation {degradation!r}.")
   if config.model.generator not in sr_models.GENERATORS:
     raise config_lib.ConfigError(f'Unknown config.model.generator {config.model.generator!r}; '
                                  f'choose one of {sorted(sr_models.GENERATORS)}.')
   sr = config.sr
   for name in ('pixel_loss', 'perceptual_loss'):
-    if sr[name] not in PIXEL_LOSSES:
+    if sr[name] not in common.PIXEL_LOSSES:
       raise config_lib.ConfigError(f'Unknown config.sr.{name} {sr[name]!r}; choose one of '
-                                   f'{sorted(PIXEL_LOSSES)}.')
+                                   f'{sorted(common.PIXEL_LOSSES)}.')
   if sr.perceptual_weight and sr.perceptual_layer not in vgg16.LAYERS:
     raise config_lib.ConfigError(f'Unknown config.sr.perceptual_layer {sr.perceptual_layer!r}; '
                                  f'choose one of VGG16\'s {vgg16.LAYERS}.')
@@ -138,10 +130,10 @@ class SuperResolutionFamily:
 
   def init(self, rng: jax.Array, batch: base.Batch) -> TrainState:
     g_rng, d_rng = jax.random.split(rng)
-    g_vars = self.generator.init(g_rng, data.normalize_images(batch['input'][:1]))
+    g_vars = self.generator.init(g_rng, image_lib.normalize_images(batch['input'][:1]))
     networks = {'generator': NetworkState.create(g_vars, self.g_optimizer, ema=True)}
     if self.critic is not None:
-      d_vars = self.critic.module.init(d_rng, data.normalize_images(batch['target'][:2]),
+      d_vars = self.critic.module.init(d_rng, image_lib.normalize_images(batch['target'][:2]),
                                        None, train=False)
       networks['discriminator'] = NetworkState.create(d_vars, self.critic.optimizer, ema=False)
     return TrainState.create(networks)
@@ -157,7 +149,6 @@ class SuperResolutionFamily:
     workdir = self.config.sr.init_from
     if not workdir:
       return state
-    from jaxgan import runs  # pylint: disable=g-import-not-at-top (runs imports families)
     other_config, other, other_state = runs.load_run(workdir, self.config.sr.init_step)
     theirs = other.generator_fingerprint() if isinstance(other, SuperResolutionFamily) else {
         'family': other_config.family}
@@ -183,16 +174,16 @@ class SuperResolutionFamily:
                                         precision=jax.lax.Precision.DEFAULT)[layer]
     # Two passes, not one on both halves: the backward pass then runs for the outputs only.
     target = jax.lax.stop_gradient(features(targets))
-    return PIXEL_LOSSES[self.config.sr.perceptual_loss](features(outputs), target)
+    return common.PIXEL_LOSSES[self.config.sr.perceptual_loss](features(outputs), target)
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     sr = self.config.sr
-    low, high = data.normalize_images(batch['input']), data.normalize_images(batch['target'])
+    low, high = image_lib.normalize_images(batch['input']), image_lib.normalize_images(batch['target'])
     g_rng, d_rng = jax.random.split(rng)
 
     def generator_objective(params):
       outputs = self.generator.apply({'params': params}, low)
-      terms = {'pixel_loss': PIXEL_LOSSES[sr.pixel_loss](outputs, high)}
+      terms = {'pixel_loss': common.PIXEL_LOSSES[sr.pixel_loss](outputs, high)}
       if sr.perceptual_weight:
         terms['perceptual_loss'] = self._perceptual(state.frozen, outputs, high)
       if self.critic is not None:
@@ -208,7 +199,7 @@ class SuperResolutionFamily:
         state.generator.params)
     networks = {'generator': state.generator.apply_gradients(
         grads, self.g_optimizer, ema_decay=self.config.train.ema_decay)}
-    errors = quantize(outputs).astype(jnp.float32) - batch['target'].astype(jnp.float32)
+    errors = image_lib.to_uint8(outputs).astype(jnp.float32) - batch['target'].astype(jnp.float32)
     # Of the batch's mean squared error: finite even when a crop is reproduced exactly.
     batch_psnr = 10.0 * jnp.log10(255.0 ** 2 / jnp.maximum(jnp.mean(jnp.square(errors)), 1e-10))
     metrics = {'generator_loss': total, **terms, 'train_psnr': batch_psnr}
@@ -224,24 +215,24 @@ class SuperResolutionFamily:
   def translate(self, state: TrainState, inputs: jax.Array) -> jax.Array:
     """Super-resolves uint8 LR images with the EMA generator: [-1, 1] floats, scale x larger."""
     outputs = self.generator.apply({'params': state.generator.ema_params},
-                                   data.normalize_images(inputs))
+                                   image_lib.normalize_images(inputs))
     return jnp.clip(outputs, -1.0, 1.0)
 
   def image_grids(self, state: TrainState, rng: jax.Array, batch: base.Batch) -> dict:
     """One row per example: LR (nearest-upscaled) | EMA output | HR."""
     del rng
-    low = data.normalize_images(batch['input'])
+    low = image_lib.normalize_images(batch['input'])
     nearest = jnp.repeat(jnp.repeat(low, self.scale, axis=1), self.scale, axis=2)
-    rows = [nearest, self.translate(state, batch['input']), data.normalize_images(batch['target'])]
+    rows = [nearest, self.translate(state, batch['input']), image_lib.normalize_images(batch['target'])]
     return {'lr_sr_hr': jnp.concatenate(rows, axis=2)}
 
   def eval_metrics(self, state: TrainState, batch: base.Batch, rng: jax.Array) -> dict:
     del rng
-    outputs = quantize(self.translate(state, batch['input']))
+    outputs = image_lib.to_uint8(self.translate(state, batch['input']))
     metrics = image_quality.sr_metrics(outputs, batch['target'], self.scale)
     metrics['lpips'] = lpips.distance(state.frozen['vgg16'], state.frozen['lpips_heads'],
-                                      data.normalize_images(outputs),
-                                      data.normalize_images(batch['target']))
+                                      image_lib.normalize_images(outputs),
+                                      image_lib.normalize_images(batch['target']))
     return metrics
 
   def eval_protocol(self) -> dict:

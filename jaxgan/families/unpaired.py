@@ -5,7 +5,7 @@ independent streams: no example of A is ever shown with its counterpart in B).
   CycleGAN  Zhu et al. 2017 (arXiv:1703.10593): ResNet generators, PatchGAN discriminators,
             least-squares GAN loss, cycle consistency |G_BA(G_AB(a)) - a|_1 (and for b) weight
             10, identity |G_AB(b) - b|_1 (and for a) weight 5, D updated on a history of 50
-            generated images per domain (jaxgan/image_pool.py).
+            generated images per domain (jaxgan/adversarial/image_pool.py).
   DiscoGAN  Kim et al. 2017 (arXiv:1703.05192): encoder-decoder generators, image-level
             discriminators, the standard GAN loss, reconstruction |G_BA(G_AB(a)) - a|_2^2 in
             both directions; no identity loss, no pool.
@@ -31,21 +31,19 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import adversarial
+from jaxgan.adversarial import image_pool
+from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import image_pool
-from jaxgan import optim
+from jaxgan.data import images as image_lib
 from jaxgan.evaluation import image_quality
 from jaxgan.families import base
-from jaxgan.families import image_to_image as i2i_family
-from jaxgan.families.super_resolution import PIXEL_LOSSES
-from jaxgan.families.super_resolution import quantize
+from jaxgan.families import common
 from jaxgan.models import image_to_image
 from jaxgan.models import normalization
 from jaxgan.models import unpaired as models
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.training import optim
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 DIRECTIONS = {'a2b': ('generator_ab', 'b'), 'b2a': ('generator_ba', 'a')}  # -> (network, target)
 GENERATORS = ('resnet', 'encoder_decoder')
@@ -57,16 +55,16 @@ def _check_config(config: ml_collections.ConfigDict, channels: dict) -> int:
   """A one-line ConfigError for a config this family cannot train; returns the generators' size
   multiple (2^downsamplings)."""
   data_config, model, objective = config.data, config.model, config.objective
-  if data_config.get('pairing') != 'unpaired':
+  if data_config.pairing != 'unpaired':
     raise config_lib.ConfigError(
         f"config.family={config.family!r} trains on two unpaired domains: set "
         f"config.data.pairing='unpaired' (domain A: config.data, B: config.data.other); got "
-        f"{data_config.get('pairing')!r}.")
+        f"{data_config.pairing!r}.")
   if data_config.other.image_size != data_config.image_size:
     raise config_lib.ConfigError(
         f'config.data.other.image_size={data_config.other.image_size} differs from '
         f'config.data.image_size={data_config.image_size}: both domains train at one size.')
-  i2i_family.check_objective_terms(objective, 'cycle_loss', WEIGHTS)
+  common.check_objective_terms(objective, 'cycle_loss', WEIGHTS)
   if not objective.adversarial_weight:
     raise config_lib.ConfigError('config.objective.adversarial_weight is 0: without the GAN '
                                  'loss nothing pulls a translation towards the other domain.')
@@ -146,7 +144,7 @@ class UnpairedTranslationFamily:
   def init(self, rng: jax.Array, batch: base.Batch) -> TrainState:
     keys = dict(zip(('generator_ab', 'generator_ba', 'discriminator_a', 'discriminator_b'),
                     jax.random.split(rng, 4)))
-    images = {d: data.normalize_images(batch[d]['image'][:1]) for d in ('a', 'b')}
+    images = {d: image_lib.normalize_images(batch[d]['image'][:1]) for d in ('a', 'b')}
     networks = {}
     for name, (generator, source) in {'generator_ab': (self.generators['generator_ab'], 'a'),
                                       'generator_ba': (self.generators['generator_ba'], 'b')
@@ -166,8 +164,8 @@ class UnpairedTranslationFamily:
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     objective = self.config.objective
-    distance = PIXEL_LOSSES[objective.cycle_loss]
-    real = {d: data.normalize_images(batch[d]['image']) for d in ('a', 'b')}
+    distance = common.PIXEL_LOSSES[objective.cycle_loss]
+    real = {d: image_lib.normalize_images(batch[d]['image']) for d in ('a', 'b')}
     g_rng, d_rng, pool_rng = jax.random.split(rng, 3)
     names = tuple(self.generators)
 
@@ -226,10 +224,10 @@ class UnpairedTranslationFamily:
       raise ValueError(f'Unknown direction {direction!r}; choose one of {tuple(DIRECTIONS)}.')
     name = DIRECTIONS[direction][0]
     height, width = inputs.shape[1:3]
-    padded = i2i_family.pad_to_multiple(inputs, self.size_multiple)
+    padded = common.pad_to_multiple(inputs, self.size_multiple)
     network = state.networks[name]
     outputs = self.generators[name].apply(network.variables(ema=True),
-                                          data.normalize_images(padded), train=False)
+                                          image_lib.normalize_images(padded), train=False)
     return jnp.clip(outputs[:, :height, :width], -1.0, 1.0)
 
   def translate(self, state: TrainState, inputs: jax.Array) -> jax.Array:
@@ -241,23 +239,23 @@ class UnpairedTranslationFamily:
     files written and read back would be)."""
     outputs = {}
     for direction, back in (('a2b', 'b2a'), ('b2a', 'a2b')):
-      outputs[direction] = quantize(self.translate_direction(
+      outputs[direction] = image_lib.to_uint8(self.translate_direction(
           state, batch[direction[0]]['image'], direction))
-      outputs[direction + back[1:]] = quantize(self.translate_direction(
+      outputs[direction + back[1:]] = image_lib.to_uint8(self.translate_direction(
           state, outputs[direction], back))
     return outputs
 
   def image_grids(self, state: TrainState, rng: jax.Array, batch: base.Batch) -> dict:
     """One row per example: x | G(x) | the cycle back, for x in A and in B."""
     del rng
-    outputs = {k: data.normalize_images(v) for k, v in self._translations(state, batch).items()}
+    outputs = {k: image_lib.normalize_images(v) for k, v in self._translations(state, batch).items()}
     grids = {}
     for domain, direction in (('a', 'a2b'), ('b', 'b2a')):
       channels = max(self.channels.values())
-      rows = [data.normalize_images(batch[domain]['image']), outputs[direction],
+      rows = [image_lib.normalize_images(batch[domain]['image']), outputs[direction],
               outputs[f'{direction}2{domain}']]
       grids[f'{domain}_{direction}_{direction}2{domain}'] = jnp.concatenate(
-          [i2i_family.with_channels(x, channels) for x in rows], axis=2)
+          [common.with_channels(x, channels) for x in rows], axis=2)
     return grids
 
   def eval_metrics(self, state: TrainState, batch: base.Batch, rng: jax.Array) -> dict:
@@ -266,7 +264,7 @@ class UnpairedTranslationFamily:
     a, b = batch['a']['image'], batch['b']['image']
     metrics = {'cycle_psnr_a': image_quality.psnr(outputs['a2b2a'], a),
                'cycle_psnr_b': image_quality.psnr(outputs['b2a2b'], b)}
-    if self.config.data.get('paired_test', False):
+    if self.config.data.paired_test:
       for direction, target in (('a2b', b), ('b2a', a)):
         metrics[f'psnr_{direction}'] = image_quality.psnr(outputs[direction], target)
         metrics[f'ssim_{direction}'] = image_quality.ssim(outputs[direction], target)
@@ -276,7 +274,7 @@ class UnpairedTranslationFamily:
     protocol = {'outputs': 'EMA generators, quantized to uint8 after each translation',
                 'cycle_psnr': 'PSNR of x -> G(x) -> back against x, peak 255, all channels',
                 'coverage': 'example i of both held-out splits, each wrapped to the longer'}
-    if self.config.data.get('paired_test', False):
+    if self.config.data.paired_test:
       protocol.update(psnr='translation against the corresponding held-out image, peak 255, '
                            'all channels, no border crop',
                       ssim=f'{image_quality.SSIM_WINDOW}x{image_quality.SSIM_WINDOW} Gaussian '

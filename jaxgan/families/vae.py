@@ -20,13 +20,14 @@ import numpy as np
 from scipy import stats
 
 from jaxgan import config_lib
-from jaxgan import data
-from jaxgan import distributions
-from jaxgan import optim
+from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
 from jaxgan.families import base
-from jaxgan.state import NetworkState
-from jaxgan.state import TrainState
+from jaxgan.models import distributions
 from jaxgan.models import vae as vae_models
+from jaxgan.training import optim
+from jaxgan.training.state import NetworkState
+from jaxgan.training.state import TrainState
 
 State = TrainState  # networks: {'model': parameters, optimizer state, their EMA}
 
@@ -78,7 +79,7 @@ class VaeFamily:
             'image_shape': list(self.image_shape)}
 
   def init(self, rng: jax.Array, batch: data.Batch) -> State:
-    images = data.normalize_images(batch['image'][:1])
+    images = image_lib.normalize_images(batch['image'][:1])
     params = self.model.init(rng, images, jnp.zeros((1, self.latent_dim)))['params']
     return TrainState.create(
         {'model': NetworkState.create({'params': params}, self.optimizer, ema=True)})
@@ -95,7 +96,7 @@ class VaeFamily:
     """Encoder input in [-1, 1]: the binarized image itself, or the normalized pixels."""
     if self.config.vae.likelihood == 'bernoulli':
       return 2.0 * targets - 1.0
-    return distributions.pixels_to_unit_range(targets)
+    return image_lib.normalize_images(targets)
 
   def log_likelihood(self, decoded: jax.Array, targets: jax.Array) -> jax.Array:
     """log p(x|z) in nats per example: decoded [..., H, W, C*P], targets [..., H, W, C]."""

@@ -27,12 +27,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import config_lib
-from jaxgan import images as image_lib
-from jaxgan import runs
-from jaxgan import tiling
+from jaxgan.data import images as image_lib
 from jaxgan.evaluation import results as results_lib
 from jaxgan.families import base
 from jaxgan.families import gan as gan_family
+from jaxgan.inference import runs
+from jaxgan.inference import tiling
 
 
 def bucket_size(num: int) -> int:
@@ -219,8 +219,8 @@ class Model:
                 overlap: int = 32) -> np.ndarray:
     """uint8 images of `input_channels(direction)` channels, one [h, w, C] or a batch
     [N, h, w, C], -> the run's uint8 outputs of the same layout (EMA weights). Images larger
-    than `tile` in a side go in overlapping tiles (jaxgan/tiling.py) when the network allows
-    (`tileable`); `direction` 'a2b' (default) or 'b2a' for an unpaired run."""
+    than `tile` in a side go in overlapping tiles (jaxgan/inference/tiling.py) when the network
+    allows (`tileable`); `direction` 'a2b' (default) or 'b2a' for an unpaired run."""
     self._require('translate', 'translate')
     direction = self._direction(direction)
     batch = self._images(images, self.input_channels(direction))

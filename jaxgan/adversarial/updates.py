@@ -18,11 +18,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import augment
-from jaxgan import losses
-from jaxgan import optim
-from jaxgan import penalties
-from jaxgan.state import NetworkState
+from jaxgan.adversarial import augment
+from jaxgan.adversarial import losses
+from jaxgan.adversarial import penalties
+from jaxgan.training import optim
+from jaxgan.training.state import NetworkState
 
 
 class Scored(NamedTuple):

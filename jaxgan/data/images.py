@@ -1,8 +1,10 @@
-"""Image files and grids: the one image-file reader, float images in [-1, 1] -> one uint8
-mosaic, and PNG writing."""
+"""Images: the one conversion between uint8 pixels and the [-1, 1] floats networks see (both
+ways), the one image-file reader, float images in [-1, 1] -> one uint8 mosaic, and PNG writing."""
 import math
 import os
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 from PIL import ImageOps
@@ -40,9 +42,24 @@ def read_image(path: str) -> np.ndarray:
   return array[..., None] if array.ndim == 2 else array
 
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
-  """[-1, 1] float -> [0, 255] uint8, rounding to nearest (the inverse of data.normalize_images)."""
-  return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+_HALF_RANGE = 127.5  # pixel k of [0, 255] is the float k / _HALF_RANGE - 1 of [-1, 1]
+UINT8_FORMULA = (f'clip(round_half_to_even((x + 1) * {_HALF_RANGE}), 0, 255) of the [-1, 1] '
+                 'output')
+
+
+def normalize_images(pixels):
+  """uint8 (or integer) pixels [0, 255] -> float32 [-1, 1], the range generators produce
+  (tanh). numpy arrays stay numpy, jax arrays (also inside jit) stay jax."""
+  return pixels.astype(np.float32) / _HALF_RANGE - 1.0
+
+
+def to_uint8(images):
+  """[-1, 1] floats -> uint8 [0, 255]: UINT8_FORMULA, i.e. rounded to the nearest level (half
+  to even, as numpy and XLA round) and clipped; the inverse of normalize_images, and what a saved
+  PNG holds. A jax array (also a tracer inside jit) gives a jax array, anything else numpy."""
+  xp = jnp if isinstance(images, jax.Array) else np
+  scaled = (xp.asarray(images, xp.float32) + 1.0) * _HALF_RANGE
+  return xp.clip(xp.round(scaled), 0, 255).astype(xp.uint8)
 
 
 def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:

@@ -9,6 +9,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from jaxgan.data import images as image_lib
+
 NUM_PIXEL_VALUES = 256
 _HALF_BIN = 1.0 / 255.0  # pixel values k map to 2k/255 - 1 in [-1, 1]: bins of width 2/255
 
@@ -16,11 +18,6 @@ _HALF_BIN = 1.0 / 255.0  # pixel values k map to 2k/255 - 1 in [-1, 1]: bins of 
 def bits_per_dim(nats: jax.Array, num_dims: int) -> jax.Array:
   """Negative log-likelihood in nats per example -> bits per dimension (divide by D ln 2)."""
   return nats / (num_dims * math.log(2.0))
-
-
-def pixels_to_unit_range(pixels: jax.Array) -> jax.Array:
-  """Integer pixels [0, 255] -> bin centres in [-1, 1] (as data.normalize_images)."""
-  return pixels.astype(jnp.float32) / 127.5 - 1.0
 
 
 def bernoulli_log_prob(logits: jax.Array, x: jax.Array) -> jax.Array:
@@ -55,7 +52,7 @@ def discretized_logistic_log_prob(pixels: jax.Array, mean: jax.Array,
   `pixels` are integers in [0, 255]; mean and log_scale live in the [-1, 1] pixel range and
   broadcast against them. Tiny bin masses fall back to density x bin width, as in PixelCNN++.
   """
-  x = pixels_to_unit_range(pixels)
+  x = image_lib.normalize_images(pixels)
   inverse_scale = jnp.exp(-log_scale)
   upper = inverse_scale * (x - mean + _HALF_BIN)
   lower = inverse_scale * (x - mean - _HALF_BIN)
@@ -111,7 +108,7 @@ def logistic_mixture_log_prob(pixels: jax.Array, params: jax.Array,
   """
   channels = pixels.shape[-1]
   logits, means, log_scales, coefficients = _split_mixture_params(params, channels, num_mixtures)
-  means = _conditional_means(means, coefficients, pixels_to_unit_range(pixels))
+  means = _conditional_means(means, coefficients, image_lib.normalize_images(pixels))
   per_channel = discretized_logistic_log_prob(pixels[..., None], means, log_scales)
   per_component = jnp.sum(per_channel, axis=-2) + jax.nn.log_softmax(logits, axis=-1)
   return jax.nn.logsumexp(per_component, axis=-1)
@@ -135,7 +132,7 @@ def sample_logistic_mixture(rng: jax.Array, params: jax.Array, channels: int,
     values.append(jnp.clip(means[..., c] + shift + noise[..., c], -1.0, 1.0))
     k += c
   unit = jnp.stack(values, axis=-1)
-  return jnp.round((unit + 1.0) * 127.5).astype(jnp.int32)
+  return image_lib.to_uint8(unit).astype(jnp.int32)
 
 
 def log_mean_exp(log_values: jax.Array, axis: int) -> jax.Array:

@@ -2,8 +2,9 @@
 
 A source has len() and get(indices) -> batch (a dict of named numpy arrays):
   ArraySource / RandomAccessSource  labelled images {'image', 'label'}
-  PairedSource      a degradation made on the fly from each clean image (jaxgan/degradations.py):
-                    {'input', 'target', 'label'} (+ e.g. 'mask'); or two aligned datasets
+  PairedSource      a degradation made on the fly from each clean image
+                    (jaxgan/data/degradations.py): {'input', 'target', 'label'} (+ e.g.
+                    'mask'); or two aligned datasets
   UnpairedSource    two independent streams {'a': batch of A, 'b': batch of B}, each in its own
                     seeded order (and a collection's crops in B's own windows), so no pairing
                     between the domains is seen while training
@@ -24,7 +25,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config_lib
-from jaxgan import image_sets
+from jaxgan.data import image_sets
 
 MNIST_5K_TEST_PER_CLASS = 50  # fixed split: 4,500 train / 500 test, 50 test digits per class
 _SPLIT_SEED = 20150  # the split is part of the dataset's definition, not of the run's seed
@@ -222,10 +223,10 @@ def box_downscale(images: np.ndarray, factor: int) -> np.ndarray:
 
 def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_size: int):
   """A labelled image source of data_config.name at image_size: whole images or, for a bundled
-  collection or with data.crop, image_size crops (jaxgan/image_sets.py: random in the train
+  collection or with data.crop, image_size crops (jaxgan/data/image_sets.py: random in the train
   split, a grid of tiles in the others). Whole images at a smaller phase size are the
   data.image_size images (resized, padded) box-filtered down (`DownscaledSource`)."""
-  crop = data_config.get('crop', False) or data_config.name in image_sets.COLLECTIONS
+  crop = data_config.crop or data_config.name in image_sets.COLLECTIONS
   if not crop and image_size != data_config.image_size:
     factor = data_config.image_size // image_size
     if image_size * factor != data_config.image_size:
@@ -235,7 +236,7 @@ def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_siz
     return DownscaledSource(_open_labelled(data_config, split, data_config.image_size), factor)
   resize = data_config.resize
   mode = 'random' if split == data_config.train_split else 'tiles'
-  crops_per_image = data_config.get('crops_per_image', 100)
+  crops_per_image = data_config.crops_per_image
   if data_config.name in image_sets.COLLECTIONS:
     try:
       source = image_sets.open_collection(data_config.name, split, image_size,
@@ -244,7 +245,7 @@ def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_siz
       raise DatasetError(str(e)) from None
   elif crop:
     images = _open_tfds(data_config.name, split, data_config.data_dir, image_size, False,
-                        data_config.get('image_feature', 'image'), crop=True)
+                        data_config.image_feature, crop=True)
     source = image_sets.CropSource(images, image_size, mode, crops_per_image)
   elif data_config.name in ('mnist_5k', 'sklearn_digits'):
     source = {'mnist_5k': load_mnist_5k, 'sklearn_digits': load_sklearn_digits}[
@@ -254,10 +255,10 @@ def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_siz
                            source.labels)
   else:
     source = _open_tfds(data_config.name, split, data_config.data_dir, image_size, resize,
-                        data_config.get('image_feature', 'image'))
+                        data_config.image_feature)
   if len(source) == 0:
     raise DatasetError(f'Split {split!r} of dataset {data_config.name!r} is empty.')
-  if data_config.get('pad', False) and isinstance(source, ArraySource):
+  if data_config.pad and isinstance(source, ArraySource):
     source = ArraySource(pad_images(source.images, image_size), source.labels)
   shape = source.get(np.array([0]))['image'].shape[1:]
   expected = (image_size, image_size, data_config.channels)
@@ -331,10 +332,10 @@ def open_source(data_config: ml_collections.ConfigDict, split: str,
   data.degradation), 'aligned' (PairedSource with inputs from data.other) or 'unpaired'
   (UnpairedSource of data and data.other; data.paired_test: the held-out splits correspond).
   """
-  from jaxgan import degradations  # pylint: disable=g-import-not-at-top
+  from jaxgan.data import degradations  # pylint: disable=g-import-not-at-top
   image_size = image_size or data_config.image_size
   source = _open_labelled(data_config, split, image_size)
-  pairing = data_config.get('pairing', '')
+  pairing = data_config.pairing
   if pairing not in PAIRINGS:
     raise config_lib.ConfigError(f'Unknown config.data.pairing {pairing!r}; choose one of '
                                  f'{PAIRINGS}.')
@@ -366,7 +367,7 @@ def _unpaired(data_config: ml_collections.ConfigDict, split: str, a, b) -> Unpai
     if isinstance(b, image_sets.CropSource):
       b = b.reseeded(image_sets.CROP_SEED + UNPAIRED_STREAM)
     return UnpairedSource(a, b)
-  paired_test = data_config.get('paired_test', False)
+  paired_test = data_config.paired_test
   if paired_test and isinstance(a, image_sets.CropSource) and isinstance(b, image_sets.CropSource):
     try:
       b = a.aligned(b.images)
@@ -374,11 +375,6 @@ def _unpaired(data_config: ml_collections.ConfigDict, split: str, a, b) -> Unpai
       raise DatasetError(f'config.data.paired_test: {data_config.name!r} and '
                          f'{data_config.other.name!r}: {e}') from None
   return UnpairedSource(a, b, corresponding=paired_test)
-
-
-def normalize_images(images: jax.Array) -> jax.Array:
-  """uint8 [0, 255] -> float32 [-1, 1], the range generators produce (tanh)."""
-  return images.astype(np.float32) / 127.5 - 1.0
 
 
 def batch_indices(position: int, batch_size: int, num_examples: int, seed: int,

@@ -12,14 +12,8 @@ Both take uint8 NHWC images (C = 1 or 3; grayscale is repeated to RGB) and retur
 import numpy as np
 from PIL import Image
 
-from jaxgan import images as image_lib
 
 SIZE = 299
-
-
-def quantize(images: np.ndarray) -> np.ndarray:
-  """Generated float images in [-1, 1] -> uint8, rounding to nearest (as saving a PNG)."""
-  return image_lib.to_uint8(images)
 
 
 def _check(images: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ in the split when evaluating (a fixed test set).
               default hysteresis thresholds 0.1 / 0.2): pix2pix's edges -> image task (Isola et
               al. 2017 made theirs with HED; Canny needs no network).
   mask        input = the image with its hole set to 0; 'mask' uint8 [N, H, W, 1], 1 = missing,
-              drawn by jaxgan/masks.py (`mask`: a masks config: centre square, rectangles or
+              drawn by jaxgan/data/masks.py (`mask`: a masks config: centre square, rectangles or
               free-form strokes) from each example's key.
 """
 from typing import Callable
@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from jaxgan import config_lib
-from jaxgan import masks as masks_lib
+from jaxgan.data import masks as masks_lib
 
 Degrade = Callable[[np.ndarray, np.ndarray], dict]
 

@@ -47,10 +47,10 @@ from starlette import datastructures
 from starlette import exceptions as starlette_exceptions
 from starlette import concurrency
 
-from jaxgan import api
-from jaxgan import checkpoints
-from jaxgan import image_files
-from jaxgan import images as image_lib
+from jaxgan.data import image_files
+from jaxgan.data import images as image_lib
+from jaxgan.inference import api
+from jaxgan.training import checkpoints
 
 _ROUTES = 'GET /healthz, GET /info, POST /sample, POST /translate'
 _MAX_SEED = 2**31 - 1

@@ -40,8 +40,8 @@ import numpy as np
 from PIL import Image
 
 from jaxgan import config_lib
-from jaxgan import image_files
-from jaxgan import image_sets
+from jaxgan.data import image_files
+from jaxgan.data import image_sets
 from jaxgan.pretrained import vgg16
 
 GATYS_CONTENT_LAYERS = ('relu4_2',)

@@ -17,10 +17,10 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
-from jaxgan.state import TrainState
+from jaxgan.training.state import TrainState
 
 
-FORMAT = 2  # 1: before spine v2 (flat GanState, data position in steps)
+FORMAT = 2  # 1: one flat state per family (e.g. GanState), data position in steps
 
 
 class CheckpointError(RuntimeError):
@@ -150,8 +150,8 @@ class Checkpointer:
     if meta.get('format') != FORMAT:
       raise CheckpointError(
           f'Checkpoint {path} has format {meta.get("format", 1)}; this jaxgan reads format '
-          f'{FORMAT} (spine v2: one NetworkState per network, data position in examples). '
-          'Retrain in a new --workdir, or read it with a jaxgan checkout before spine v2.')
+          f'{FORMAT} (one NetworkState per network, data position in examples). Retrain in a '
+          'new --workdir, or read it with the jaxgan version that wrote it.')
     difference = _model_difference(meta, self.fingerprint)
     if difference:
       raise CheckpointError(

@@ -5,10 +5,10 @@ import os
 
 import numpy as np
 
-from jaxgan import checkpoints
 from jaxgan import config_lib
-from jaxgan import image_sets
-from jaxgan import images as image_lib
+from jaxgan.data import image_sets
+from jaxgan.data import images as image_lib
+from jaxgan.training import checkpoints
 
 
 class ImageFileError(RuntimeError):

@@ -1,7 +1,7 @@
 """Style transfer by optimizing the image (Gatys et al. 2016, arXiv:1508.06576): the library
 behind `python -m jaxgan.stylize` (see there for the outputs).
 
-The image is the only parameter; it minimizes jaxgan/style_transfer.py's objective by L-BFGS (the
+The image is the only parameter; it minimizes jaxgan/style/objective.py's objective by L-BFGS (the
 paper's optimizer; optax, with or without a line search) or Adam, one jitted step with the VGG16
 weights as arguments. The step is compiled ahead of time, so its temporary memory (XLA's estimate)
 is known before the first iteration.
@@ -17,10 +17,10 @@ import numpy as np
 import optax
 
 from jaxgan import config_lib
-from jaxgan import image_files
-from jaxgan import images as image_lib
-from jaxgan import style_transfer
+from jaxgan.data import image_files
+from jaxgan.data import images as image_lib
 from jaxgan.pretrained import vgg16
+from jaxgan.style import objective as style_transfer
 
 OPTIMIZERS = ('lbfgs', 'lbfgs_zoom', 'adam')
 INITS = ('content', 'noise')
@@ -82,11 +82,11 @@ def optimize(vgg, content: np.ndarray, style: np.ndarray, objective: style_trans
   only then is the iterate brought to the host as an image); the console
   shows the terms every `log_every` steps unless `quiet`.
   """
-  content_x = jnp.asarray(content[None], jnp.float32) / 127.5 - 1
-  style_x = jnp.asarray(style[None], jnp.float32) / 127.5 - 1
+  content_x = jnp.asarray(image_lib.normalize_images(content[None]))
+  style_x = jnp.asarray(image_lib.normalize_images(style[None]))
   if preserve_color:
     content_x, style_x = style_transfer.luminance_images(content_x, style_x)
-    rgb_content = jnp.asarray(content[None], jnp.float32) / 127.5 - 1
+    rgb_content = jnp.asarray(image_lib.normalize_images(content[None]))
   contents = style_transfer.content_targets(vgg, objective, content_x)
   grams = style_transfer.style_targets(vgg, objective, style_x)
   x = content_x

@@ -2,7 +2,7 @@
 
 train_and_evaluate(config, workdir) checks everything first (config, family, phases, data, the
 latest checkpoint) and writes nothing until those checks pass; then, phase by phase
-(jaxgan/phases.py), it compiles one step, streams sharded batches and loops: jitted step ->
+(jaxgan/training/phases.py), it compiles one step, streams sharded batches and loops: jitted step ->
 (at intervals) metrics, sample grids, checkpoints and config.eval's evaluators (the best
 checkpoint follows config.eval.best_metric); with several phases, sample grids and evaluations
 also at every phase end. Metrics stay on device between log steps (no per-step host sync); the
@@ -14,24 +14,24 @@ import os
 import time
 
 from absl import logging
-from jaxgan import writers
+from jaxgan.training import writers
 import jax
 from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import checkpoints
 from jaxgan import config_lib
-from jaxgan import data
+from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
 from jaxgan import evaluation
-from jaxgan import families
-from jaxgan import images as image_lib
-from jaxgan import phases as phases_lib
 from jaxgan.evaluation import periodic
 from jaxgan.evaluation import progress as progress_lib
+from jaxgan import families
 from jaxgan.families import base
-from jaxgan.mesh import data_sharding, make_mesh, replicate, replicated_sharding
+from jaxgan.training import checkpoints
+from jaxgan.training import phases as phases_lib
+from jaxgan.training.mesh import data_sharding, make_mesh, replicate, replicated_sharding
 
 _NO_NONFINITE = -1
 

@@ -8,10 +8,10 @@ import os
 import jax
 import ml_collections
 
-from jaxgan import mesh as mesh_lib
-from jaxgan import checkpoints
 from jaxgan import config_lib
 from jaxgan import families
+from jaxgan.training import checkpoints
+from jaxgan.training import mesh as mesh_lib
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
