@@ -2,6 +2,7 @@
 jax is imported, and inherited by the command lines the tests start), shrunk real configs, and
 tiny runs trained once per session."""
 import hashlib
+import importlib
 import os
 import shutil
 import subprocess
@@ -103,9 +104,38 @@ def tiny_dcgan_flags(**overrides) -> list[str]:
 
 
 def run_module(module: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-  """Runs `python -m module args` from the repo root with the test environment."""
+  """Runs `python -m module args` from the repo root with the test environment: the real
+  command line, for the one end-to-end test of each tool (the rest use run_in_process)."""
   return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO, capture_output=True,
                         text=True, timeout=timeout, env=dict(os.environ), check=False)
+
+
+def run_in_process(module: str, *args: str) -> int:
+  """`python -m module args` in this process, as absl's app.run would run it: the tool's flags
+  defined for this call only, parsed (with the tool's own parser if it has one), then its main.
+  Returns the exit code; what it printed is in pytest's capsys/capfd. Saves a Python start-up,
+  imports and compilations per call over run_module, for tests of refusals and messages."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  tool = importlib.import_module(module)
+  defined = set(flags.FLAGS)
+  tool.define_flags()
+  argv = [module, *args]
+  saved_argv, sys.argv = sys.argv, argv  # config_flags reads `--config.*` overrides from it
+  try:
+    try:
+      argv = tool.parse_flags(argv) if hasattr(tool, 'parse_flags') else flags.FLAGS(argv)
+    except flags.Error as e:  # what app.run prints for a flag it cannot parse
+      sys.stderr.write(f'FATAL Flags parsing error: {e}\n')
+      return 1
+    tool.main(argv)
+  except SystemExit as e:
+    return 0 if e.code is None else e.code
+  finally:
+    sys.argv = saved_argv
+    flags.FLAGS.unparse_flags()
+    for name in set(flags.FLAGS) - defined:
+      delattr(flags.FLAGS, name)
+  return 0
 
 
 def straight_and_resumed(config, root) -> tuple[str, str]:

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 import jaxgan
-from conftest import REPO, final_state, run_module, tiny_dcgan_config, tiny_dcgan_flags
+from conftest import REPO, final_state, run_in_process, run_module, tiny_dcgan_config
+from conftest import tiny_dcgan_flags
 from jaxgan.data import images as image_lib
 from jaxgan import families
 from jaxgan.training import checkpoints
@@ -82,10 +83,10 @@ def test_sample_cli_writes_grid_and_interpolation(tmp_path, trained_run, tiny_co
       image_lib.make_grid(strips.reshape(-1, *strips.shape[2:]), columns=5)[..., 0])
 
 
-def test_sample_cli_without_checkpoint_is_a_clear_error(tmp_path):
-  result = run_module('jaxgan.sample', f'--workdir={tmp_path}', f'--out={tmp_path}/g.png')
-  assert result.returncode == 1
-  assert 'config.json does not exist' in result.stderr
+def test_sample_cli_without_checkpoint_is_a_clear_error(tmp_path, capsys):
+  code = run_in_process('jaxgan.sample', f'--workdir={tmp_path}', f'--out={tmp_path}/g.png')
+  assert code == 1
+  assert 'config.json does not exist' in capsys.readouterr().err
 
 
 def _free_port() -> int:
@@ -115,7 +116,7 @@ def test_two_processes_match_one_process_with_the_same_devices(tmp_path, tiny_co
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_damaged_checkpoint_is_one_fatal_line(tmp_path, tiny_config):
+def test_damaged_checkpoint_is_one_fatal_line(tmp_path, tiny_config, capsys):
   """Checkpoints of steps 2 and 4 written directly (no training); bytes flipped in every file
   of step 4's state: the run stops with one line naming step 4 and the way back to step 2."""
   workdir = tmp_path / 'run'
@@ -132,10 +133,11 @@ def test_damaged_checkpoint_is_one_fatal_line(tmp_path, tiny_config):
       data = bytearray(path.read_bytes())
       data[len(data) // 2] ^= 0xFF
       path.write_bytes(bytes(data))
-  result = run_module('jaxgan.main', *tiny_dcgan_flags(), f'--workdir={workdir}')
-  fatal = [line for line in result.stderr.splitlines() if line.startswith('FATAL')]
-  assert len(fatal) == 1 and 'Traceback' not in result.stderr, result.stderr[-3000:]
-  assert result.returncode == 1
+  code = run_in_process('jaxgan.main', *tiny_dcgan_flags(), f'--workdir={workdir}')
+  err = capsys.readouterr().err
+  fatal = [line for line in err.splitlines() if line.startswith('FATAL')]
+  assert len(fatal) == 1 and 'Traceback' not in err, err[-3000:]
+  assert code == 1
   assert fatal[0].startswith(f'FATAL CheckpointError: Checkpoint {damaged} ')
   assert 'damaged' in fatal[0] and 'to resume from step 2,' in fatal[0]
 

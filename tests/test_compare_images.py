@@ -4,6 +4,7 @@ import pytest
 from PIL import Image
 import skimage.data
 
+from conftest import run_in_process
 from conftest import run_module
 from jaxgan import compare_images
 from jaxgan.data import images as image_lib
@@ -68,11 +69,12 @@ def test_cli_on_a_file_pair_equals_the_library(folders):
     assert printed[name] == pytest.approx(expected[name.lower()], abs=2e-6)
 
 
-def test_cli_on_folders_with_y_channel_and_crop_equals_the_library(folders):
-  result = run_module('jaxgan.compare_images', str(folders / 'a'), str(folders / 'b'),
-                      '--y_channel', '--crop_border=4', '--metrics=psnr,ssim')
-  assert result.returncode == 0, result.stderr[-2000:]
-  printed = _printed(result.stdout)
+def test_cli_on_folders_with_y_channel_and_crop_equals_the_library(folders, capsys):
+  code = run_in_process('jaxgan.compare_images', str(folders / 'a'), str(folders / 'b'),
+                        '--y_channel', '--crop_border=4', '--metrics=psnr,ssim')
+  out, err = capsys.readouterr()
+  assert code == 0, err[-2000:]
+  printed = _printed(out)
   # camera.png is gray and paired with a gray image: scored as it is, as RGB repeats of it would
   # not be (their luma is 16 + 219/255 g).
   pairs = compare_images.pair_paths(str(folders / 'a'), str(folders / 'b'))
@@ -113,7 +115,7 @@ def test_image_modes_are_read_by_the_stated_rule(tmp_path):
     ('negative_crop', 2, '--crop_border=-1 must be >= 0.'),
     ('big_crop', 2, 'ssim needs sides of at least 11; use a smaller crop.'),
 ])
-def test_cli_errors_are_one_line(case, code, message, folders, tmp_path):
+def test_cli_errors_are_one_line(case, code, message, folders, tmp_path, capsys):
   a, b = folders / 'a', folders / 'b'
   (tmp_path / 'lonely').mkdir()
   _save(tmp_path / 'lonely' / 'astronaut.png', np.zeros((80, 96, 3), np.uint8))
@@ -124,10 +126,11 @@ def test_cli_errors_are_one_line(case, code, message, folders, tmp_path):
           'metric': [str(a), str(b), '--metrics=psnr,fid'],
           'negative_crop': [str(a), str(b), '--crop_border=-1'],
           'big_crop': [str(a), str(b), '--crop_border=27', '--metrics=ssim']}[case]
-  result = run_module('jaxgan.compare_images', *args)
-  fatal = [line for line in result.stderr.splitlines() if line.startswith('FATAL')]
-  assert result.returncode == code, result.stderr[-2000:]
-  assert len(fatal) == 1 and 'Traceback' not in result.stderr, result.stderr[-2000:]
+  returncode = run_in_process('jaxgan.compare_images', *args)
+  err = capsys.readouterr().err
+  fatal = [line for line in err.splitlines() if line.startswith('FATAL')]
+  assert returncode == code, err[-2000:]
+  assert len(fatal) == 1 and 'Traceback' not in err, err[-2000:]
   assert message in fatal[0], fatal
   if case == 'unpaired':
     assert str(a / 'camera.png') in fatal[0] and 'astronaut' not in fatal[0]

@@ -8,7 +8,7 @@ from absl import flags
 from ml_collections import config_flags
 import pytest
 
-from conftest import DCGAN_CONFIG, REPO, run_module, tiny_dcgan_config
+from conftest import DCGAN_CONFIG, REPO, run_in_process, tiny_dcgan_config
 from jaxgan import config_lib
 from jaxgan.training import trainer as train
 
@@ -57,10 +57,10 @@ def test_every_config_declares_the_data_fields(name):
     assert not set(DATA_FIELDS) - set(block.keys()), name
 
 
-def _assert_one_fatal_line(result, exit_code, *fragments):
-  fatal = [line for line in result.stderr.splitlines() if line.startswith('FATAL')]
-  assert len(fatal) == 1 and 'Traceback' not in result.stderr, result.stderr[-3000:]
-  assert result.returncode == exit_code, result.stderr[-3000:]
+def _assert_one_fatal_line(returncode, stderr, exit_code, *fragments):
+  fatal = [line for line in stderr.splitlines() if line.startswith('FATAL')]
+  assert len(fatal) == 1 and 'Traceback' not in stderr, stderr[-3000:]
+  assert returncode == exit_code, stderr[-3000:]
   for fragment in fragments:
     assert fragment in fatal[0], fatal[0]
 
@@ -77,15 +77,17 @@ def _assert_one_fatal_line(result, exit_code, *fragments):
     ('dcgan.py', ['--config.gan.penalty=bogus'], ["Unknown config.gan.penalty 'bogus'", 'r1']),
     ('dcgan.py', ['--config.gan.n_critic=3'], ['config.gan.n_critic=3']),
 ])
-def test_cli_config_errors_are_one_fatal_line_before_compute(tmp_path, config, flags, fragments):
-  result = run_module('jaxgan.main', f'--config={os.path.join(REPO, "configs", config)}',
-                      *flags, f'--workdir={tmp_path}/w')
-  _assert_one_fatal_line(result, 2, *fragments)
+def test_cli_config_errors_are_one_fatal_line_before_compute(tmp_path, config, flags, fragments,
+                                                            capsys):
+  code = run_in_process('jaxgan.main', f'--config={os.path.join(REPO, "configs", config)}',
+                        *flags, f'--workdir={tmp_path}/w')
+  _assert_one_fatal_line(code, capsys.readouterr().err, 2, *fragments)
   assert not os.path.exists(tmp_path / 'w')
 
 
-def test_cli_missing_workdir_is_one_fatal_line():
-  _assert_one_fatal_line(run_module('jaxgan.main', f'--config={DCGAN_CONFIG}'), 2, '--workdir')
+def test_cli_missing_workdir_is_one_fatal_line(capsys):
+  code = run_in_process('jaxgan.main', f'--config={DCGAN_CONFIG}')
+  _assert_one_fatal_line(code, capsys.readouterr().err, 2, '--workdir')
 
 
 def _run_elsewhere(cwd, *args):
@@ -113,7 +115,8 @@ def test_main_loads_a_config_from_any_directory(tmp_path):
   config = os.path.relpath(os.path.join(REPO, 'configs', 'sngan.py'), tmp_path)
   result = _run_elsewhere(tmp_path, '-m', 'jaxgan.main', f'--config={config}',
                           '--config.train.num_steps=0', '--workdir=w')
-  _assert_one_fatal_line(result, 2, 'config.train.num_steps must be a positive integer')
+  _assert_one_fatal_line(result.returncode, result.stderr, 2,
+                         'config.train.num_steps must be a positive integer')
 
 
 @pytest.mark.parametrize('field,value,match', [

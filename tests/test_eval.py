@@ -11,7 +11,7 @@ from PIL import Image
 from scipy import special
 from scipy import stats
 
-from conftest import DCGAN_CONFIG, run_module, tiny_dcgan_config
+from conftest import DCGAN_CONFIG, run_in_process, run_module, tiny_dcgan_config
 from jaxgan import config_lib
 from jaxgan.data import sources as data
 from jaxgan import evaluation
@@ -144,7 +144,7 @@ def test_trainer_records_results_and_keeps_best_fid_checkpoint(trained_with_eval
 
 
 @pytest.mark.slow
-def test_eval_cli_fills_missing_eval_block_and_merges_results(trained_run, tmp_path):
+def test_eval_cli_fills_missing_eval_block_and_merges_results(trained_run, tmp_path, capsys):
   trained_with_eval = trained_run(_with_eval_config(), copy_to=str(tmp_path / 'run'))
   config_path = os.path.join(trained_with_eval, 'config.json')
   with open(config_path) as f:
@@ -152,15 +152,17 @@ def test_eval_cli_fills_missing_eval_block_and_merges_results(trained_run, tmp_p
   del run_config['eval']  # as written by a trainer that predates evaluation
   with open(config_path, 'w') as f:
     json.dump(run_config, f)
-  result = run_module('jaxgan.eval', f'--workdir={trained_with_eval}', '--step=5')
-  assert result.returncode == 1 and 'pass --config' in result.stderr, result.stderr[-2000:]
+  code = run_in_process('jaxgan.eval', f'--workdir={trained_with_eval}', '--step=5')
+  err = capsys.readouterr().err
+  assert code == 1 and 'pass --config' in err, err[-2000:]
   run_config['eval'] = {'every_steps': 5, 'metrics': ['fid'], 'num_samples': 8}  # flat, old
   with open(config_path, 'w') as f:
     json.dump(run_config, f)
-  result = run_module('jaxgan.eval', f'--workdir={trained_with_eval}', '--step=5')
-  assert result.returncode == 1, result.stderr[-2000:]
-  assert 'config.eval.metrics is not an evaluator block' in result.stderr
-  assert '--config=configs/dcgan.py' in result.stderr
+  code = run_in_process('jaxgan.eval', f'--workdir={trained_with_eval}', '--step=5')
+  err = capsys.readouterr().err
+  assert code == 1, err[-2000:]
+  assert 'config.eval.metrics is not an evaluator block' in err
+  assert '--config=configs/dcgan.py' in err
 
   trainer_entries = results_lib.read_results(trained_with_eval)
   results_lib.record_results(trained_with_eval, 7, {'fid': 1.0}, {}, source='elsewhere')

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import translate_family
-from conftest import run_module, shrunk_config, tiny_dcgan_config
+from conftest import run_in_process, run_module, shrunk_config, tiny_dcgan_config
 from jaxgan import config_lib
 from jaxgan import families
 from jaxgan.inference import api
@@ -189,7 +189,7 @@ def test_refusals_write_nothing(tmp_path_factory, tmp_path, dcgan_export):
 
 
 @pytest.mark.slow  # the command line twice
-def test_trained_run_from_the_command_line(tmp_path, trained_run):
+def test_trained_run_from_the_command_line(tmp_path, trained_run, capsys):
   workdir, out = trained_run(tiny_dcgan_config()), str(tmp_path / 'out')  # steps 5 and 10
   result = run_module('jaxgan.export', f'--workdir={workdir}', f'--out={out}')
   assert result.returncode == 0, result.stderr[-2000:]
@@ -204,8 +204,8 @@ def test_trained_run_from_the_command_line(tmp_path, trained_run):
   assert mismatch(api.load(workdir, step=5).generate(latents),
                   _call(saved, 'serving_default', latents=latents))
 
-  result = run_module('jaxgan.export', f'--workdir={workdir}', f'--out={out}')
-  assert result.returncode == 2
-  assert [line for line in result.stderr.splitlines() if line.startswith('FATAL')] == [
+  capsys.readouterr()
+  assert run_in_process('jaxgan.export', f'--workdir={workdir}', f'--out={out}') == 2
+  assert [line for line in capsys.readouterr().err.splitlines() if line.startswith('FATAL')] == [
       f'FATAL {out} exists and is not empty; pass a new --out (an export is never written over '
       'another).']

@@ -8,7 +8,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import run_compiled_steps
 from conftest import shrunk_config
 from jaxgan import config_lib
 from jaxgan.data import image_sets
@@ -63,11 +62,9 @@ def test_training_loss_is_the_objective_against_the_photo_and_the_style_image():
   np.testing.assert_allclose(metrics['generator_loss'], np.mean(expected['total']), rtol=2e-3)
 
 
-def test_config_trains_shrunk_and_lowers_the_objective_of_a_batch():
+def test_config_lowers_the_objective_of_a_batch():
+  """(The trainer runs the config in test_translate_cli_stylizes_a_large_image_whole.)"""
   config = tiny_config(**{'optim.generator.learning_rate': 1e-2, 'style.style_weight': 1e4})
-  state, history, _ = run_compiled_steps(config, 2)
-  assert int(state.step) == 2 and np.isfinite(history[-1]['generator_loss'])
-  assert {'content_loss', 'style_loss', 'tv_loss', 'generator_loss'} <= set(history[0])
   family, state = _state(config)
   batch = data.first_examples(data.open_source(config.data, 'train'), 4)
   step = jax.jit(family.train_step)
@@ -75,6 +72,8 @@ def test_config_trains_shrunk_and_lowers_the_objective_of_a_batch():
   for i in range(15):
     state, metrics = step(state, batch, jax.random.key(i))
     losses.append(float(metrics['generator_loss']))
+  assert {'content_loss', 'style_loss', 'tv_loss', 'generator_loss'} <= set(metrics)
+  assert int(state.step) == 15 and np.all(np.isfinite(losses))
   assert losses[-1] < 0.6 * losses[0], losses
 
 
@@ -106,7 +105,6 @@ def test_translate_cli_stylizes_a_large_image_whole(tmp_path):
   image_lib.save_png(image, str(tmp_path / 'in.png'))
   translate.translate_files(workdir, str(tmp_path / 'in.png'), str(tmp_path / 'out.png'),
                             tile=16, overlap=4)
-  family, state = _state(config)
   from jaxgan.inference import runs  # pylint: disable=g-import-not-at-top
   _, family, state = runs.load_run(workdir)
   expected = image_lib.to_uint8(family.translate(state, image[None])[0])

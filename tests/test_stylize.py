@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 
+from conftest import run_in_process
 from conftest import run_module
 from jaxgan import config_lib
 from jaxgan.data import image_sets
@@ -110,10 +111,11 @@ def test_bad_inputs_are_refused_before_anything_is_written(tmp_path, change, mes
   assert os.listdir(tmp_path) == ['content.png']
 
 
-def test_an_unreadable_content_file_is_refused_on_the_command_line(tmp_path):
+def test_an_unreadable_content_file_is_refused_on_the_command_line(tmp_path, capsys):
   (tmp_path / 'content.png').write_bytes(b'not an image')
-  result = run_module('jaxgan.stylize', f'--content={tmp_path / "content.png"}',
-                      '--style=brick', f'--output={tmp_path / "out.png"}', '--steps=1')
-  assert result.returncode == 1
-  assert result.stderr.strip().splitlines()[-1].startswith('FATAL Cannot read 1 of 1 images')
+  code = run_in_process('jaxgan.stylize', f'--content={tmp_path / "content.png"}',
+                        '--style=brick', f'--output={tmp_path / "out.png"}', '--steps=1')
+  assert code == 1
+  assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+      'FATAL Cannot read 1 of 1 images')
   assert os.listdir(tmp_path) == ['content.png']

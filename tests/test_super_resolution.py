@@ -10,7 +10,7 @@ import pytest
 from conftest import final_state
 from conftest import override
 from conftest import run_compiled_steps
-from conftest import run_module
+from conftest import run_in_process
 from conftest import shrunk_config
 from conftest import straight_and_resumed
 from jaxgan import config_lib
@@ -143,8 +143,7 @@ def test_srgan_warm_start_resume_and_evaluation(psnr_run, tmp_path):
   assert set(resumed.frozen) == {'vgg16', 'lpips_heads'}
 
   # jaxgan.eval scores the held-out tiles into results.json.
-  result = run_module('jaxgan.eval', f'--workdir={gan_dir}')
-  assert result.returncode == 0, result.stderr[-2000:]
+  assert run_in_process('jaxgan.eval', f'--workdir={gan_dir}') == 0
   with open(os.path.join(gan_dir, 'eval', 'results.json')) as f:
     entry = json.load(f)['3']
   assert {'psnr_y', 'ssim_y', 'psnr_rgb', 'ssim_rgb', 'lpips'} <= set(entry['metrics'])
