@@ -104,10 +104,12 @@ def optimize(vgg, content: np.ndarray, style: np.ndarray, objective: style_trans
           f'{memory_mib:.0f} MiB of temporary memory ({x.shape[2]}x{x.shape[1]} px).',
           flush=True)
 
-  def output(image):
+  def output(image) -> np.ndarray:
     if preserve_color:
-      return image_lib.to_uint8(style_transfer.with_content_colour(image, rgb_content)[0])
-    return image_lib.to_uint8(jnp.clip(image[0], -1.0, 1.0))
+      image = style_transfer.with_content_colour(image, rgb_content)[0]
+    else:
+      image = jnp.clip(image[0], -1.0, 1.0)
+    return image_lib.to_uint8(np.asarray(image))
 
   curves = {'total': [], 'line_search_steps': [], 'logged_steps': [],
             **{name: [] for name in style_transfer.TERMS}, 'seconds': [],
