@@ -107,7 +107,8 @@ def test_interpolation_rows_run_between_two_latents(dcgan_run):
     np.testing.assert_array_equal(strips[:, frame], ends)
 
 
-def test_info_is_json_and_holds_the_run(dcgan_run):
+def test_info_is_json_and_holds_the_run(trained_run, tmp_path):
+  dcgan_run = trained_run(tiny_dcgan_config(), copy_to=str(tmp_path / 'run'))  # it writes eval/
   results_lib.record_results(dcgan_run, 5, {'fid': 12.5}, {'fid': {'num_samples': 8}}, 'eval')
   info = api.load(dcgan_run).info
   json.dumps(info)
