@@ -258,7 +258,6 @@ def test_paired_test_needs_corresponding_splits():
 @pytest.mark.slow
 def test_translate_cli_maps_files_in_either_direction(cyclegan_runs, tmp_path):
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  from jaxgan.data import images as image_lib  # pylint: disable=g-import-not-at-top
   from jaxgan.inference import runs  # pylint: disable=g-import-not-at-top
   from jaxgan import translate  # pylint: disable=g-import-not-at-top
   workdir = cyclegan_runs[1]
