@@ -67,9 +67,39 @@ def test_config_schedule_follows_steps_per_phase_and_presets():
     shrunk_config('progan.py', {}, 'svhn')
 
 
+def test_a_shorter_growth_is_one_override():
+  """image_size, features and num_steps follow progan.resolutions; the 16x16 data are the full
+  schedule's 16x16 phase (MNIST padded to 32x32, then halved)."""
+  full = shrunk_config('progan.py', {'model.max_features': 8})
+  short = shrunk_config('progan.py', {'model.max_features': 8, 'progan.resolutions': (4, 8, 16)})
+  assert short.data.image_size == 16 and short.train.num_steps == 3 * short.progan.steps_per_phase
+  assert tuple(short.model.features) == (8, 8, 8) and tuple(full.model.features) == (8, 8, 8, 8)
+  family = families.make(short)
+  assert [p.image_size for p in family.phases()] == [4, 8, 16]
+  key = jax.random.key(0)
+  state = jax.eval_shape(family.init, key, family.example_batch(family.phases()[-1]))
+  assert jax.eval_shape(lambda s, k: family.sample(s, k, 2), state, key).shape == (2, 16, 16, 1)
+  indices = np.arange(5)
+  np.testing.assert_array_equal(data.open_source(short.data, 'train').get(indices)['image'],
+                                data.open_source(full.data, 'train', 16).get(indices)['image'])
+  assert tuple(shrunk_config('progan.py', {}, 'celeb_a').model.features) == (128,) * 4 + (64,)
+
+
+def test_fields_set_apart_from_the_resolutions_are_named_in_one_error():
+  config = shrunk_config('progan.py', {'progan.resolutions': (4, 8, 16), 'data.image_size': 32,
+                                       'model.features': (8, 8, 8, 8), 'train.num_steps': 4000})
+  with pytest.raises(config_lib.ConfigError) as error:
+    families.make(config)
+  message = str(error.value)
+  for fix in ('config.data.image_size=32 -> 16', 'config.model.features=(8, 8, 8, 8) -> one '
+              'width per resolution', 'config.train.num_steps=4000 -> at most 3000'):
+    assert fix in message
+  assert '\n' not in message
+
+
 @pytest.mark.parametrize('field, value, message', [
     ('progan.resolutions', (4, 8, 32), 'must double from 4'),
-    ('progan.resolutions', (4, 8, 16), 'ends at 16 but config.data.image_size is 32'),
+    ('data.image_size', 16, 'config.data.image_size=16 -> 32'),
     ('model.features', (8, 8, 8), 'one width per resolution'),
     ('progan.batch_sizes', (8, 8), 'one batch size per resolution'),
     ('progan.batch_sizes', (8, 8, 6, 8), 'multiple of config.model.minibatch_group_size=4'),

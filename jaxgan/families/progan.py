@@ -51,6 +51,30 @@ def fade_reals(images: jax.Array, alpha: jax.Array) -> jax.Array:
   return coarse + alpha * (images - coarse)
 
 
+def _check_schedule_fields(config: ml_collections.ConfigDict, resolutions: tuple) -> None:
+  """One ConfigError naming every field that disagrees with progan.resolutions (configs/
+  progan.py derives image_size, features and num_steps from it; these were set apart)."""
+  block, features = config.progan, tuple(config.model.features)
+  fixes = []
+  if resolutions[-1] != config.data.image_size:
+    fixes.append(f'config.data.image_size={config.data.image_size} -> {resolutions[-1]} (the '
+                 'last resolution)')
+  if len(features) != len(resolutions):
+    fixes.append(f'config.model.features={features} -> one width per resolution')
+  if block.batch_sizes and len(block.batch_sizes) != len(resolutions):
+    fixes.append(f'config.progan.batch_sizes={tuple(block.batch_sizes)} -> one batch size per '
+                 'resolution, or () for config.train.batch_size everywhere')
+  if block.progressive and isinstance(block.steps_per_phase, int) and (
+      config.train.num_steps > block.steps_per_phase * len(resolutions)):
+    fixes.append(f'config.train.num_steps={config.train.num_steps} -> at most '
+                 f'{block.steps_per_phase * len(resolutions)} (steps_per_phase x resolutions)')
+  if fixes:
+    raise config_lib.ConfigError(
+        f'config.progan.resolutions={resolutions} disagrees with: {"; ".join(fixes)}. Set '
+        'them together, or leave them unset: configs/progan.py derives them from the '
+        'resolutions.')
+
+
 def _check_config(config: ml_collections.ConfigDict) -> None:
   block = config.progan
   resolutions = tuple(block.resolutions)
@@ -58,18 +82,7 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
       or any(b != 2 * a for a, b in zip(resolutions, resolutions[1:]))):
     raise config_lib.ConfigError(
         f'config.progan.resolutions={resolutions} must double from 4, e.g. (4, 8, 16, 32).')
-  if resolutions[-1] != config.data.image_size:
-    raise config_lib.ConfigError(
-        f'config.progan.resolutions ends at {resolutions[-1]} but config.data.image_size is '
-        f'{config.data.image_size}; make them equal.')
-  if len(config.model.features) != len(resolutions):
-    raise config_lib.ConfigError(
-        f'config.model.features={tuple(config.model.features)} needs one width per resolution '
-        f'of {resolutions}.')
-  if block.batch_sizes and len(block.batch_sizes) != len(resolutions):
-    raise config_lib.ConfigError(
-        f'config.progan.batch_sizes={tuple(block.batch_sizes)} needs one batch size per '
-        f'resolution of {resolutions}, or () for config.train.batch_size everywhere.')
+  _check_schedule_fields(config, resolutions)
   group = config.model.minibatch_group_size
   batch_sizes = tuple(block.batch_sizes) or (config.train.batch_size,)
   if config.model.minibatch_stddev and any(b % group for b in batch_sizes):
@@ -135,7 +148,11 @@ class ProganFamily:
     """The model and, for a progressive run, its growth schedule: resuming with other phase
     lengths, fade or resets would silently change the run (the trainer's phase check passes
     whenever the phase index and data position happen to agree)."""
-    fingerprint = {'family': 'progan', 'model': self.config.model.to_dict(),
+    # feature_base and max_features only derive model.features (in it): runs from before them
+    # resume.
+    model = {k: v for k, v in self.config.model.to_dict().items()
+             if k not in ('feature_base', 'max_features')}
+    fingerprint = {'family': 'progan', 'model': model,
                    'resolutions': list(self.resolutions),
                    'progressive': bool(self.config.progan.progressive),
                    'image_shape': [self.config.data.image_size] * 2 + [self.config.data.channels]}
