@@ -85,6 +85,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.progan.batch_sizes = ()  # one per resolution; (): config.train.batch_size everywhere
   config.progan.progressive = True  # False: the final networks trained at full size throughout
   config.progan.reset_optimizer = True  # fresh Adam moments at every new resolution
+  # Real images flipped left-right with probability 1/2 (the official code's mirror_augment,
+  # used for CelebA-HQ; off for digits, which flipping turns into other glyphs).
+  config.progan.mirror_augment = False
 
   config.gan = ml_collections.ConfigDict()
   config.gan.loss = 'wasserstein'

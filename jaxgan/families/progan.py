@@ -12,8 +12,8 @@ The phase of a train step is static (its batch's image size), so each phase comp
 alpha and the phase's first step come from state.step. Sampling follows the phase of the last
 update and upsamples (nearest) to the final resolution, so grids and FID see the current
 resolution at one fixed image size. Every switch of the paper's ablation (equalized learning
-rate, pixel norm, minibatch stddev, the drift term, EMA, fade-in, optimizer reset per phase) is
-a config field.
+rate, pixel norm, minibatch stddev, the drift term, EMA, fade-in, optimizer reset per phase,
+the official code's mirror augmentation) is a config field.
 """
 from typing import NamedTuple
 
@@ -31,6 +31,16 @@ from jaxgan.families import base
 from jaxgan.models import progan as networks
 from jaxgan.state import NetworkState
 from jaxgan.state import TrainState
+
+
+_MIRROR_STREAM = 0x4d495252  # 'MIRR': the flips' key is fold_in(step key, this)
+
+
+def mirror(images: jax.Array, key: jax.Array) -> jax.Array:
+  """Each image [N, H, W, C] flipped left-right with probability 1/2 (the official code's
+  mirror_augment, applied to the real images D sees)."""
+  flip = jax.random.bernoulli(key, 0.5, (images.shape[0], 1, 1, 1))
+  return jnp.where(flip, images[:, :, ::-1], images)
 
 
 class _AtLevel(NamedTuple):
@@ -162,6 +172,8 @@ class ProganFamily:
           'phases': [[p.num_steps, p.batch_size] for p in self._phases],
           'fade_fraction': float(block.fade_fraction),
           'reset_optimizer': bool(block.reset_optimizer)}
+      if block.get('mirror_augment', False):  # off: the fingerprint of runs from before it
+        fingerprint['schedule']['mirror_augment'] = True
     return fingerprint
 
   def init(self, rng: jax.Array, batch: base.Batch) -> TrainState:
@@ -223,6 +235,8 @@ class ProganFamily:
     level = self.level_of_size(batch['image'].shape[1])
     alpha = self.alpha(level, state.step + 1)
     real = data.normalize_images(batch['image'])
+    if self.config.progan.get('mirror_augment', False):  # its own stream: the others unchanged
+      real = mirror(real, jax.random.fold_in(rng, _MIRROR_STREAM))
     if alpha is not None:
       real = fade_reals(real, alpha)
     num = real.shape[0]
