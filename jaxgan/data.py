@@ -16,6 +16,7 @@ import gzip
 import importlib.util
 import os
 import queue
+import re
 import threading
 from typing import Iterator
 
@@ -227,6 +228,17 @@ def box_downscale(images: np.ndarray, factor: int) -> np.ndarray:
   return np.rint(blocks.mean(axis=(2, 4))).astype(np.uint8)
 
 
+def split_slice(split: str) -> tuple[str, slice]:
+  """('train', slice(None, 4250)) of 'train[:4250]': tensorflow-datasets' split slicing (in
+  examples; in images for a bundled collection), e.g. a validation split held back from the
+  training split; (split, slice(None)) of a split name alone."""
+  match = re.fullmatch(r'(\w+)\[(-?\d*):(-?\d*)\]', split)
+  if match is None:
+    return split, slice(None)
+  start, stop = (int(bound) if bound else None for bound in match.group(2, 3))
+  return match.group(1), slice(start, stop)
+
+
 def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_size: int):
   """A labelled image source of data_config.name at image_size: whole images or, for a bundled
   collection or with data.crop, image_size crops (jaxgan/image_sets.py: random in the train
@@ -244,9 +256,10 @@ def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_siz
   mode = 'random' if split == data_config.train_split else 'tiles'
   crops_per_image = data_config.get('crops_per_image', 100)
   if data_config.name in image_sets.COLLECTIONS:
+    name, part = split_slice(split)
     try:
-      source = image_sets.open_collection(data_config.name, split, image_size,
-                                          data_config.channels, crops_per_image)
+      source = image_sets.open_collection(data_config.name, name, image_size,
+                                          data_config.channels, crops_per_image, mode, part)
     except image_sets.CollectionError as e:
       raise DatasetError(str(e)) from None
   elif crop:
@@ -254,8 +267,10 @@ def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_siz
                         data_config.get('image_feature', 'image'), crop=True)
     source = image_sets.CropSource(images, image_size, mode, crops_per_image)
   elif data_config.name in ('mnist_5k', 'sklearn_digits'):
+    name, part = split_slice(split)
     source = {'mnist_5k': load_mnist_5k, 'sklearn_digits': load_sklearn_digits}[
-        data_config.name](split)
+        data_config.name](name)
+    source = ArraySource(source.images[part], source.labels[part])
     if resize:
       source = ArraySource(np.stack([_fit_image(x, image_size, True) for x in source.images]),
                            source.labels)
