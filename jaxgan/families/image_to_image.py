@@ -82,6 +82,22 @@ def pad_to_multiple(images: jax.Array, multiple: int) -> jax.Array:
                  mode='edge')
 
 
+def pad_as_trained(images: jax.Array, data_config: ml_collections.ConfigDict
+                   ) -> tuple[jax.Array, tuple[slice, slice]]:
+  """Images [N, h, w, C] that fit in the training size, zero-padded (centred) to it as data.pad
+  padded the training images (a raw 28x28 digit of a run trained on digits padded to 32x32),
+  and the rows and columns of the result that hold them, to crop outputs back with; any other
+  images (data.pad off, larger, or of a symbolic size being exported) as they are."""
+  height, width = images.shape[1:3]
+  size = data_config.image_size
+  if not (data_config.get('pad', False) and isinstance(height, int) and isinstance(width, int)
+          and height <= size and width <= size):
+    return images, (slice(0, height), slice(0, width))
+  (top, bottom), (left, right) = data.centred_padding(height, width, size)
+  return (jnp.pad(images, ((0, 0), (top, bottom), (left, right), (0, 0))),
+          (slice(top, top + height), slice(left, left + width)))
+
+
 def with_channels(images: jax.Array, channels: int) -> jax.Array:
   """Images shown with `channels` channels: as they are, or their channel mean repeated."""
   if images.shape[-1] == channels:
@@ -246,17 +262,22 @@ class PairedGenerator:
 
   # Applying the trained generator.
 
-  def _padded(self, batch: base.Batch) -> tuple[base.Batch, tuple]:
-    """The batch edge-padded to sides that are multiples of size_multiple, and its sides."""
-    images = {k: v for k, v in batch.items() if k in ('input', 'mask')}
-    return ({k: pad_to_multiple(v, self.size_multiple) for k, v in images.items()},
-            batch['input'].shape[1:3])
+  def _padded(self, batch: base.Batch) -> tuple[base.Batch, tuple[slice, slice]]:
+    """The batch's images padded as in training (pad_as_trained: zeros, so a mask's padding is
+    known pixels), then edge-padded to sides that are multiples of size_multiple, and the rows
+    and columns that hold the batch's own pixels."""
+    padded = {}
+    for key in ('input', 'mask'):
+      if key in batch:
+        images, window = pad_as_trained(batch[key], self.config.data)
+        padded[key] = pad_to_multiple(images, self.size_multiple)
+    return padded, window
 
   def _apply(self, state: TrainState, batch: base.Batch) -> jax.Array:
     """The EMA generator's composited output in [-1, 1] for a batch of any image size."""
-    padded, (height, width) = self._padded(batch)
+    padded, (rows, columns) = self._padded(batch)
     outputs, _ = self._generate(state.generator, state.generator.ema_params, padded)
-    outputs = jnp.clip(outputs[:, :height, :width], -1.0, 1.0)
+    outputs = jnp.clip(outputs[:, rows, columns], -1.0, 1.0)
     return self._compose(outputs, batch)
 
   def _shown_input(self, batch: base.Batch) -> jax.Array:
@@ -388,10 +409,20 @@ class InpaintingFamily(PairedGenerator):
     return self._apply(state, {'input': images * (1 - masks), 'mask': masks})
 
   def check_image_size(self, height: int, width: int) -> None:
-    size = self.config.data.image_size
-    if self.config.model.generator == 'context_encoder' and (height, width) != (size, size):
-      raise ValueError(f'a context encoder fills {size}x{size} images only (its fully '
-                       f'connected layer), not {width}x{height}; crop or resize the image.')
+    """A ValueError for a size the generator cannot fill: a context encoder (a fully connected
+    layer) takes its training size, or with data.pad any smaller size, padded as in training."""
+    data_config = self.config.data
+    size = data_config.image_size
+    if self.config.model.generator != 'context_encoder' or (height, width) == (size, size):
+      return
+    if data_config.get('pad', False):
+      if height <= size and width <= size:
+        return
+      raise ValueError(f'a context encoder fills images of at most {size}x{size} (smaller ones '
+                       f'are zero-padded to it, as in training), not {width}x{height}; crop or '
+                       'resize the image.')
+    raise ValueError(f'a context encoder fills {size}x{size} images only (its fully '
+                     f'connected layer), not {width}x{height}; crop or resize the image.')
 
   def _shown_input(self, batch: base.Batch) -> jax.Array:
     return self._generator_inputs(batch)[0][..., :self.channels]
