@@ -186,9 +186,9 @@ def test_translate_refuses_a_direction_on_a_paired_run(translate_run):
     api.load(translate_run[0]).translate(np.zeros((8, 8, 3), np.uint8), direction='b2a')
 
 
-def _untrained_run(tmp_path_factory, name: str, config) -> str:
+def _untrained_run(tmp_path_factory, name: str, config, scale: float = 1.0) -> str:
   workdir = str(tmp_path_factory.mktemp(name))
-  translate_family.write_run(workdir, config)
+  translate_family.write_run(workdir, config, scale)
   return workdir
 
 
@@ -196,7 +196,8 @@ def test_a_run_trained_on_padded_digits_inpaints_raw_28x28_digits(tmp_path_facto
   """inpaint.py's default: a context encoder on mnist_5k's 28x28 digits zero-padded to 32x32.
   A raw digit is padded as in training (mask too, the padding known) and cropped back."""
   workdir = _untrained_run(tmp_path_factory, 'inpaint_digits',
-                           shrunk_config('inpaint.py', TINY_I2I, 'digits'))
+                           shrunk_config('inpaint.py', TINY_I2I, 'digits'),
+                           scale=4.0)  # initial weights x 4: a fill that varies with position
   model = api.load(workdir)
   digits = data.load_mnist_5k('test').images[:3]
   masks = np.zeros_like(digits)
@@ -205,6 +206,7 @@ def test_a_run_trained_on_padded_digits_inpaints_raw_28x28_digits(tmp_path_facto
   assert filled.shape == digits.shape
   np.testing.assert_array_equal(filled[masks == 0], digits[masks == 0])
   as_trained = model.inpaint(data.pad_images(digits, 32), data.pad_images(masks, 32))
+  assert np.ptp(as_trained[:, 9:23, 9:23]) > 10  # the fill could tell a misplaced padding
   difference = np.abs(filled.astype(int) - as_trained[:, 2:30, 2:30])
   assert difference.max() <= 1  # two compilations may round a level apart
   np.testing.assert_array_equal(model.inpaint(digits[0], masks[0]), filled[0])
