@@ -144,27 +144,22 @@ def test_fade_reals_blends_the_coarsened_batch_with_the_batch():
                              atol=1e-6)
 
 
-def test_mirror_augment_flips_about_half_the_reals_d_sees_and_nothing_else():
+def test_mirror_augment_flips_about_half_the_reals_d_sees(monkeypatch):
   images = jax.random.uniform(jax.random.key(0), (2000, 4, 4, 1))
   mirrored = np.asarray(progan.mirror(images, jax.random.key(1)))
   flipped = np.all(mirrored == np.asarray(images)[:, :, ::-1], axis=(1, 2, 3))
   kept = np.all(mirrored == np.asarray(images), axis=(1, 2, 3))
   assert np.all(flipped ^ kept) and 900 < flipped.sum() < 1100
-
-  digits = np.asarray(jax.random.randint(jax.random.key(2), (8, 4, 4, 1), 0, 256), np.uint8)
-  symmetric = np.concatenate([digits[:, :, :2], digits[:, :, 1::-1]], axis=2)
-  batches = [{'image': images, 'label': np.zeros(8, np.int32)} for images in (symmetric, digits)]
-  after = {}
-  for mirror_augment in (False, True):
-    family = families.make(tiny_progan_config(progan__mirror_augment=mirror_augment,
-                                              gan__penalty='none'))  # a cheaper compile
-    state = jax.jit(family.init)(jax.random.key(0), batches[0])
-    step = jax.jit(family.train_step)
-    after[mirror_augment] = [jax.tree.leaves(step(state, batch, jax.random.key(5))[0])
-                             for batch in batches]
-  for index, same in ((0, True), (1, False)):  # flipping changes only an asymmetric batch
-    assert all(np.array_equal(a, b) for a, b in zip(after[False][index],
-                                                    after[True][index])) == same
+  # The step mirrors the real batch (and nothing else) when asked: traced, not compiled.
+  calls = []
+  monkeypatch.setattr(progan, 'mirror', lambda x, key: calls.append(x.shape) or x[:, :, ::-1])
+  for mirror_augment, expected in ((False, []), (True, [(8, 4, 4, 1)])):
+    calls.clear()
+    family = families.make(tiny_progan_config(progan__mirror_augment=mirror_augment))
+    batch = family.example_batch(family.phases()[0])
+    state = jax.eval_shape(family.init, jax.random.key(0), batch)
+    jax.eval_shape(family.train_step, state, batch, jax.random.key(5))
+    assert calls == expected
 
 
 def test_phase_batches_are_the_padded_images_box_filtered():
