@@ -85,7 +85,9 @@ def test_srresnet_fits_a_fixed_batch_better_than_its_bicubic_start():
   for i in range(100):
     state, metrics = step(state, batch, jax.random.key(i))
     losses.append(float(metrics['pixel_loss']))
-  assert losses[-1] < 0.8 * losses[0]
+  # Measured 0.84 on this batch (0.8 held on the batch of the 16 photographs, before rocket and
+  # china were held back for validation).
+  assert losses[-1] < 0.9 * losses[0]
 
 
 @pytest.fixture(scope='module')
