@@ -35,6 +35,25 @@ def data(name: str, image_size: int, channels: int, resize: bool = False
   return block
 
 
+# (training split, validation split) of the bundled datasets the image-to-image configs train
+# on: images held back from training to choose the best checkpoint on, so that the test split
+# stays for reporting only. tensorflow-datasets' split slicing (jaxgan/data/sources.py: split_slice).
+VALIDATION_SPLITS = {
+    'photos': ('train', 'validation'),  # rocket and china (image_sets.PHOTOS_VALIDATION)
+    'mnist_5k': ('train[:4250]', 'train[4250:]'),  # the last 250 of the 4,500 training digits
+    # slices z 145..149; z 140..144 are used by neither (neighbouring slices are near copies)
+    'mni152_t1': ('train[:-10]', 'train[-5:]'),
+    'mni152_tissue': ('train[:-10]', 'train[-5:]'),
+}
+
+
+def hold_out_validation(block: ml_collections.ConfigDict) -> str:
+  """Sets the data `block`'s train_split to its dataset's training images without the
+  validation images (VALIDATION_SPLITS) and returns the validation split ('' if none)."""
+  block.train_split, validation = VALIDATION_SPLITS.get(block.name, (block.train_split, ''))
+  return validation
+
+
 def adam(learning_rate: float, b1: float, b2: float, eps: float) -> ml_collections.ConfigDict:
   """One network's optimizer block (jaxgan/training/optim.py), with a constant learning rate."""
   block = ml_collections.ConfigDict()
@@ -67,18 +86,31 @@ def train(num_steps: int, batch_size: int, log_every: int, checkpoint_every: int
 
 
 def heldout_eval(every_steps: int, best_metric: str, best_mode: str, batch_size: int,
-                 split: str = 'test') -> ml_collections.ConfigDict:
+                 split: str = 'test', validation_split: str = '') -> ml_collections.ConfigDict:
   """The `eval` block of a family with per-example metrics (jaxgan/evaluation/): the held-out
   pass over the whole `split` every `every_steps` steps (and by `python -m jaxgan.eval`), the
-  checkpoint with the best `best_metric` ('min' or 'max') kept in workdir/checkpoints_best."""
+  checkpoint with the best `best_metric` ('min' or 'max') kept in workdir/checkpoints_best.
+  With a `validation_split` (images held back from training), a second pass over it reports
+  'validation_<metric>', and the best checkpoint is chosen on it, not on `split`, which is
+  then only reported."""
   block = ml_collections.ConfigDict()
   block.every_steps = every_steps
-  block.best_metric = best_metric
+  block.best_metric = f'validation_{best_metric}' if validation_split else best_metric
   block.best_mode = best_mode
-  block.heldout = ml_collections.ConfigDict()
-  block.heldout.type = 'heldout'
-  block.heldout.split = split
-  block.heldout.batch_size = batch_size  # global, split over all devices
+  block.heldout = heldout(split, batch_size)
+  if validation_split:
+    block.validation = heldout(validation_split, batch_size, prefix='validation_')
+  return block
+
+
+def heldout(split: str, batch_size: int, prefix: str = '') -> ml_collections.ConfigDict:
+  """An evaluator block of type 'heldout' (jaxgan/evaluation/heldout.py): the family's
+  per-example metrics averaged over `split`, reported as `prefix` + their names."""
+  block = ml_collections.ConfigDict()
+  block.type = 'heldout'
+  block.split = split
+  block.batch_size = batch_size  # global, split over all devices
+  block.prefix = prefix
   return block
 
 

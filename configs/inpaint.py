@@ -14,7 +14,10 @@ replaced by the input's (the composite is what is scored and saved). Presets (af
                  (jaxgan/data/image_sets.py), never trained on or selected on.
   photos_pconv   the photographs with free-form strokes (Yu et al. 2019's algorithm), partial-
                  convolution U-Net.
-Widths are sized for a 2-core CPU (the papers' are 2-8x wider).
+The best checkpoint is chosen on images held back from training (250 training digits; the
+photographs rocket and china: configs/blocks.py VALIDATION_SPLITS), never on the held-out test
+images, which are scored for reporting. Widths are sized for a 2-core CPU (the papers' are 2-8x
+wider).
 
 Usage:
   python -m jaxgan.main --config=configs/inpaint.py:photos --workdir=/tmp/inpaint
@@ -98,6 +101,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                               num_sample_images=8, ema_decay=0.999)
 
   config.eval = blocks.heldout_eval(500, 'hole_psnr', 'max',
-                                    batch_size=50 if dataset == 'mnist_5k' else 16)
+                                    batch_size=50 if dataset == 'mnist_5k' else 16,
+                                    validation_split=blocks.hold_out_validation(config.data))
   config.lock()
   return config

@@ -10,10 +10,12 @@ Presets (the part after ':'):
   edges2digits  mnist_5k zero-padded to 32x32; input = Canny edges (sigma 1) of the digit
                 (jaxgan/data/degradations.py). PatchGAN of 2 layers: 34x34 receptive field, the
                 whole digit (the paper's 70x70 patches on 256x256 images see a quarter).
-                Held out: the 500 test digits.
+                Held out: the 500 test digits; the best checkpoint is chosen on 250
+                training digits held back (configs/blocks.py: VALIDATION_SPLITS).
   mri           grey- and white-matter probability maps -> T1 of the MNI152 template (nilearn
                 0.14.1, voxel-aligned): aligned 64x64 crops of axial slices z 30-79 and
-                105-149; held out: 64x64 tiles of slices z 85-99 (jaxgan/data/image_sets.py).
+                105-139; held out: 64x64 tiles of slices z 85-99 (jaxgan/data/image_sets.py); the
+                best checkpoint is chosen on the tiles of z 145-149, held back from training.
   Any other aligned pair: set data.name / data.other.name (e.g. two tensorflow-datasets sets or
   features, data.image_feature / data.other.image_feature, whose examples correspond).
 
@@ -88,6 +90,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                               checkpoint_every=500, keep_checkpoints=2, sample_every=500,
                               num_sample_images=8, ema_decay=0.999)
 
-  config.eval = blocks.heldout_eval(500, 'l1', 'min', batch_size=50)
+  validation = blocks.hold_out_validation(config.data)
+  if config.data.pairing == 'aligned':  # the inputs: the same images of the other set
+    blocks.hold_out_validation(config.data.other)
+  config.eval = blocks.heldout_eval(500, 'l1', 'min', batch_size=50, validation_split=validation)
   config.lock()
   return config

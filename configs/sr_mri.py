@@ -1,6 +1,7 @@
 """SRResNet x2 on MRI: axial slices of the MNI152 T1 template (nilearn 0.14.1).
 
-Train on slices z in 30..79 and 105..149, test on z in 85..99 (jaxgan/data/image_sets.py), 96x96
+Train on slices z in 30..79 and 105..139, choose the best checkpoint on z 145..149 (held back:
+configs/blocks.py VALIDATION_SPLITS), test on z in 85..99 (jaxgan/data/image_sets.py), 96x96
 crops (the test split: the 2x2 grid of tiles centred in each 233x197 slice, all inside the
 head), greyscale, LR by PIL bicubic downscaling x2. The template is an average of 152 brains and
 smoother than a single scan, so gains over bicubic here look better than they would on real

@@ -36,7 +36,7 @@ def gan_stage(config: ml_collections.ConfigDict, perceptual_layer: str,
   config.train.checkpoint_every = 200
   config.train.sample_every = 200
   config.eval.every_steps = 200
-  config.eval.best_metric = 'lpips'
+  config.eval.best_metric = 'validation_lpips' if 'validation' in config.eval else 'lpips'
   config.eval.best_mode = 'min'
   return config
 

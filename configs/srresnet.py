@@ -1,12 +1,15 @@
 """SRResNet x4 on the bundled photographs (Ledig et al. 2017, arXiv:1609.04802).
 
 The PSNR-oriented model: L1 loss only (BasicSR's MSRResNet), Adam(2e-4, 0.9, 0.99) with cosine
-annealing, batch 16 of random 64x64 HR crops, LR made on the fly by PIL bicubic downscaling
-(jaxgan/data/degradations.py). The paper's network is 64 features x 16 blocks; the default here (32
-x 8) is sized for a 2-core CPU, so its figures are not the paper's. Held out: astronaut, chelsea,
-coffee (jaxgan/data/image_sets.py), scored on their 64x64 tiles; the best checkpoint is the highest
-PSNR (Y).
-`:div2k` trains on tensorflow-datasets' div2k (HR images), tested on its validation split.
+annealing, batch 16
+of random 64x64 HR crops, LR made on the fly by PIL bicubic downscaling (jaxgan/data/degradations.py).
+The paper's network is 64 features x 16 blocks; the default here (32 x 8) is sized for a 2-core
+CPU, so its figures are not the paper's. The best checkpoint is the highest PSNR (Y) on the
+64x64 tiles of the validation photographs (rocket, china: held back from training); the held-out
+test photographs astronaut, chelsea, coffee (jaxgan/data/image_sets.py) are scored on theirs for
+reporting. `:mri` holds back slices likewise (configs/blocks.py: VALIDATION_SPLITS). `:div2k`
+trains on tensorflow-datasets' div2k (HR images), tested on its validation split (which also
+chooses the best checkpoint: no split is held back there).
 
 Usage:
   python -m jaxgan.main --config=configs/srresnet.py --workdir=/tmp/srresnet
@@ -77,7 +80,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                               checkpoint_every=500, keep_checkpoints=2, sample_every=500,
                               num_sample_images=8, ema_decay=0.999)
 
-  config.eval = blocks.heldout_eval(500, 'psnr_y', 'max', batch_size=16, split=test_split)
+  config.eval = blocks.heldout_eval(500, 'psnr_y', 'max', batch_size=16, split=test_split,
+                                    validation_split=blocks.hold_out_validation(config.data))
 
   config.lock()
   return config

@@ -6,7 +6,7 @@ feed-forward network on the same objective, on this machine's CPU.
       [--fast_steps=600] [--fast_features=16]
 
 Objective: jaxgan/style_transfer.DEFAULT (content relu4_2, style relu1_1 ... relu5_1, weights
-1 and 1e4, no TV), the style image at a longer side of 256. Content: the held-out photographs
+1 and 1, no TV), the style image at a longer side of 256. Content: the held-out photographs
 (astronaut, chelsea, coffee; never trained on), resized to a longer side of --size.
 
   timing     seconds per Gatys iteration (L-BFGS without and with a line search; Adam) at

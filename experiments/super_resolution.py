@@ -8,7 +8,8 @@ recording each one's wall-clock training time (periodic evaluation included):
   srresnet   configs/srresnet.py             rrdb_psnr  configs/esrgan.py:psnr
   srgan      configs/srgan.py <- srresnet    esrgan     configs/esrgan.py <- rrdb_psnr
   sr_mri     configs/sr_mri.py
-then scores each run's final checkpoint (not the best one: that is chosen on the test images)
+then scores each run's final checkpoint (the README figures' protocol, from before the configs
+chose their best checkpoint on validation images held back from training)
 on whole held-out images, the papers' protocol: HR = the image cropped to a multiple of the
 scale s (BasicSR's modcrop), LR = PIL bicubic downscaling of the uint8 HR, outputs quantized to
 uint8; PSNR/SSIM on BT.601 luma (Y) with s border pixels cropped, and LPIPS (VGG16, v0.1) on

@@ -11,6 +11,7 @@ import types
 from typing import Sequence
 
 import ml_collections
+from ml_collections.config_dict import config_dict as _config_dict
 
 
 class ConfigError(ValueError):
@@ -42,6 +43,17 @@ def sibling_module(config_file: str, name: str) -> types.ModuleType:
   """
   path = os.path.join(os.path.dirname(os.path.abspath(config_file)), f'{name}.py')
   return _exec_file(path, f'_jaxgan_config_{name}')
+
+
+def derived(function, field_type: type, *references: ml_collections.FieldReference
+            ) -> ml_collections.FieldReference:
+  """A field computed from other fields when read: function(*their values), of `field_type`
+  (e.g. an image size from the last entry of a tuple of resolutions, which FieldReference's
+  arithmetic cannot express). Set from a flag, it holds the value set instead. Built as
+  ml_collections builds its own casts (FieldReference._apply_cast_op)."""
+  operation = _config_dict._Op(  # pylint: disable=protected-access
+      lambda _, *values: function(*values), list(references))
+  return ml_collections.FieldReference(field_type(), field_type=field_type, op=operation)
 
 
 def config_from_json(path: str) -> ml_collections.ConfigDict:

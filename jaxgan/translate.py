@@ -15,7 +15,8 @@ Inpainting runs take a --mask per image (a file for one input, a folder of masks
 inputs' file stems for a folder; read as greyscale, >= 128 = missing, i.e. white = missing) or,
 without --mask, draw the config's mask (jaxgan/data/masks.py) keyed by the input's position in the
 sorted list. Known pixels are kept exactly; the whole image is one call (the fill needs its
-context; a context encoder takes only its training size).
+context; a context encoder takes only its training size or, trained on padded images, any
+smaller size, padded as in training and cropped back).
 
 --input is an image file or a folder (its image files, images.IMAGE_EXTENSIONS, not
 recursive); --output is a .png file for one input (or a folder to write it into) and a folder

@@ -14,13 +14,16 @@ import translate_family
 from conftest import CompileCounter, shrunk_config, tiny_dcgan_config
 from jaxgan import config_lib
 from jaxgan.data import images as image_lib
+from jaxgan.data import sources as data
 from jaxgan.evaluation import results as results_lib
 from jaxgan import families
 from jaxgan.families import gan as gan_family
 from jaxgan.inference import api
 from jaxgan.inference import runs
 from zoo_testing import tiny_zoo_config
+from test_image_to_image import TINY_I2I
 from test_pixelcnn import TINY_PIXELCNN
+from test_unpaired import TINY_UNPAIRED
 
 
 @pytest.fixture
@@ -174,6 +177,54 @@ def test_translate_refuses_wrong_images(translate_run, images, message):
 def test_translate_refuses_a_direction_on_a_paired_run(translate_run):
   with pytest.raises(ValueError, match='unpaired'):
     api.load(translate_run[0]).translate(np.zeros((8, 8, 3), np.uint8), direction='b2a')
+
+
+def _untrained_run(tmp_path_factory, name: str, config, scale: float = 1.0) -> str:
+  workdir = str(tmp_path_factory.mktemp(name))
+  translate_family.write_run(workdir, config, scale)
+  return workdir
+
+
+def test_a_run_trained_on_padded_digits_inpaints_raw_28x28_digits(tmp_path_factory):
+  """inpaint.py's default: a context encoder on mnist_5k's 28x28 digits zero-padded to 32x32.
+  A raw digit is padded as in training (mask too, the padding known) and cropped back."""
+  workdir = _untrained_run(tmp_path_factory, 'inpaint_digits',
+                           shrunk_config('inpaint.py', TINY_I2I, 'digits'),
+                           scale=4.0)  # initial weights x 4: a fill that varies with position
+  model = api.load(workdir)
+  digits = data.load_mnist_5k('test').images[:3]
+  masks = np.zeros_like(digits)
+  masks[:, 7:21, 7:21] = 1  # the centre of the digit, where training's 14x14 hole lies
+  filled = model.inpaint(digits, masks)
+  assert filled.shape == digits.shape
+  np.testing.assert_array_equal(filled[masks == 0], digits[masks == 0])
+  as_trained = model.inpaint(data.pad_images(digits, 32), data.pad_images(masks, 32))
+  assert np.ptp(as_trained[:, 9:23, 9:23]) > 10  # the fill could tell a misplaced padding
+  difference = np.abs(filled.astype(int) - as_trained[:, 2:30, 2:30])
+  assert difference.max() <= 1  # two compilations may round a level apart
+  np.testing.assert_array_equal(model.inpaint(digits[0], masks[0]), filled[0])
+  with pytest.raises(ValueError, match='at most 32x32'):
+    model.inpaint(np.zeros((36, 30, 1), np.uint8), np.zeros((36, 30, 1), np.uint8))
+  # jaxgan.translate on a 28x28 PNG, with the config's centred 14x14 hole: the same fill.
+  from jaxgan import translate  # pylint: disable=g-import-not-at-top
+  path = tmp_path_factory.mktemp('digit')
+  Image.fromarray(digits[0, ..., 0]).save(path / 'digit.png')
+  translate.translate_files(workdir, str(path / 'digit.png'), str(path / 'filled.png'))
+  np.testing.assert_array_equal(np.asarray(Image.open(path / 'filled.png'))[..., None],
+                                filled[0])
+
+
+@pytest.mark.parametrize('config_file, shrink', [('pix2pix.py', TINY_I2I),
+                                                 ('cyclegan.py', TINY_UNPAIRED)])
+def test_translators_trained_on_padded_digits_pad_raw_digits_as_in_training(
+    tmp_path_factory, config_file, shrink):
+  model = api.load(_untrained_run(tmp_path_factory, config_file[:-3],
+                                  shrunk_config(config_file, shrink)))
+  digits = data.load_mnist_5k('test').images[:2]
+  translated = model.translate(digits)
+  assert translated.shape == digits.shape
+  as_trained = model.translate(data.pad_images(digits, 32))[:, 2:30, 2:30]
+  assert np.abs(translated.astype(int) - as_trained).max() <= 1
 
 
 @pytest.mark.slow

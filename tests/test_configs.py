@@ -1,5 +1,7 @@
 """Every zoo config: loads with its paper cited, accepts the common overrides, builds at every
-dataset preset, and runs 3 of the trainer's compiled steps in shrunk form."""
+dataset preset, and runs 3 of the trainer's compiled steps in shrunk form. The image-to-image
+configs choose their best checkpoint on images held back from training, not on the test split."""
+import hashlib
 import importlib.util
 import os
 
@@ -7,9 +9,12 @@ import jax
 import numpy as np
 import pytest
 
+from configs import blocks
 from conftest import REPO
 from conftest import run_compiled_steps
 from jaxgan import config_lib
+from jaxgan.data import image_sets
+from jaxgan.data import sources as data
 from jaxgan import families
 from jaxgan.training import mesh as mesh_lib
 from zoo_testing import tiny_zoo_config
@@ -90,3 +95,36 @@ def test_config_trains_three_compiled_steps(name):
   samples = np.asarray(jax.jit(family.sample, static_argnums=2)(state, jax.random.key(0), num))
   assert samples.shape == (num, 28, 28, 1)
   assert np.all(np.isfinite(samples)) and np.abs(samples).max() <= 1.0
+
+
+def _image_hashes(data_config, split: str) -> set:
+  """sha1 of every whole image (a digit, a photograph, a slice) of a split's (target) images."""
+  source = data.open_source(data_config, split)
+  images = getattr(source, 'targets', source).images
+  return {hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest() for image in images}
+
+
+@pytest.mark.parametrize('spec', ['fast_style', 'srresnet', 'srresnet:mri', 'sr_mri', 'srgan',
+                                  'esrgan', 'pix2pix', 'pix2pix:mri', 'inpaint',
+                                  'inpaint:photos_pconv'])
+def test_image_to_image_configs_choose_their_best_checkpoint_on_held_back_images(spec):
+  name, _, arg = spec.partition(':')
+  config = config_lib.load_config(_path(name) + (f':{arg}' if arg else ''))
+  evaluation, data_config = config.eval, config.data
+  assert evaluation.heldout.split == data_config.test_split  # reported, not selected on
+  assert evaluation.validation.prefix == 'validation_'
+  assert evaluation.best_metric.startswith('validation_')
+  train, validation, test = (_image_hashes(data_config, split) for split in (
+      data_config.train_split, evaluation.validation.split, data_config.test_split))
+  assert validation and len(train) > len(validation)
+  assert not train & validation and not validation & test and not train & test
+
+
+def test_mri_validation_slices_are_five_slices_from_training_and_test():
+  zs = {}
+  for role, split in zip(('train', 'validation'), blocks.VALIDATION_SPLITS['mni152_t1']):
+    _, part = data.split_slice(split)
+    zs[role] = image_sets.MRI_TRAIN_SLICES[part]
+  assert set(zs['train']) | set(zs['validation']) < set(image_sets.MRI_TRAIN_SLICES)
+  for other in (zs['train'], image_sets.MRI_TEST_SLICES):
+    assert min(abs(a - b) for a in zs['validation'] for b in other) > 5

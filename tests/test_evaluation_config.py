@@ -8,6 +8,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from configs import blocks
 from conftest import shrunk_config, tiny_dcgan_config
 from jaxgan import config_lib
 from jaxgan import evaluation
@@ -120,6 +121,24 @@ def test_best_checkpoint_follows_best_metric_and_mode(tmp_path, mode):
   assert os.listdir(tmp_path / 'checkpoints_best') == [str(best)]
   assert entries[4]['protocol']['heldout']['type'] == 'heldout'
   assert entries[4]['protocol']['heldout']['split'] == 'test'
+
+
+def test_the_best_checkpoint_is_chosen_on_validation_images_and_results_say_so(tmp_path):
+  config = shrunk_config('pixelcnn.py', TINY_PIXELCNN, eval__best_metric='validation_nll_nats')
+  with config.eval.unlocked():  # 500 training digits held back (split slicing)
+    config.eval.validation = blocks.heldout('train[4000:]', 100, prefix='validation_')
+  config.data.train_split = 'train[:4000]'
+  train.train_and_evaluate(config, str(tmp_path))
+  entries = results_lib.read_results(str(tmp_path))
+  values = {step: entry['metrics']['validation_nll_nats'] for step, entry in entries.items()}
+  assert os.listdir(tmp_path / 'checkpoints_best') == [str(min(values, key=values.get))]
+  assert {'bits_per_dim', 'validation_bits_per_dim'} <= set(entries[4]['metrics'])
+  assert entries[4]['protocol']['validation']['split'] == 'train[4000:]'
+  assert entries[4]['protocol']['validation']['count'] == 500
+  assert entries[4]['protocol']['heldout']['split'] == 'test'
+  assert entries[2]['selected_on'] == entries[4]['selected_on'] == {
+      'metric': 'validation_nll_nats', 'mode': 'min', 'evaluator': 'validation',
+      'split': 'train[4000:]'}
 
 
 def test_no_best_metric_keeps_no_best_checkpoint(tmp_path):

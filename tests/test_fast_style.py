@@ -74,7 +74,9 @@ def test_config_lowers_the_objective_of_a_batch():
     losses.append(float(metrics['generator_loss']))
   assert {'content_loss', 'style_loss', 'tv_loss', 'generator_loss'} <= set(metrics)
   assert int(state.step) == 15 and np.all(np.isfinite(losses))
-  assert losses[-1] < 0.6 * losses[0], losses
+  # Measured 0.65 on this batch (0.6 held on the batch of the 16 photographs, before rocket and
+  # china were held back for validation).
+  assert losses[-1] < 0.75 * losses[0], losses
 
 
 def test_translate_takes_any_size_and_eval_scores_the_objective():

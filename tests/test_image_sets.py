@@ -21,7 +21,9 @@ def _decode(pixel):
 
 
 def test_photo_splits_are_disjoint_and_load_as_rgb():
-  assert not set(image_sets.PHOTOS_TEST) & set(image_sets.PHOTOS_TRAIN)
+  names = [set(image_sets.PHOTOS_TRAIN), set(image_sets.PHOTOS_VALIDATION),
+           set(image_sets.PHOTOS_TEST)]
+  assert all(names) and sum(map(len, names)) == len(set.union(*names))
   test = image_sets.photos('test', 3)
   assert [im.shape for im in test] == [(512, 512, 3), (300, 451, 3), (400, 600, 3)]
   train = image_sets.photos('train', 3)
@@ -31,8 +33,8 @@ def test_photo_splits_are_disjoint_and_load_as_rgb():
   grey = image_sets.photos('test', 1)[0]
   astronaut = Image.fromarray(test[0]).convert('L')
   np.testing.assert_array_equal(grey[..., 0], np.asarray(astronaut))
-  with pytest.raises(image_sets.CollectionError, match='train and test'):
-    image_sets.photos('validation', 3)
+  with pytest.raises(image_sets.CollectionError, match='train, validation and test'):
+    image_sets.photos('valid', 3)
 
 
 def test_random_crops_are_windows_of_their_image_in_one_of_eight_orientations():

@@ -258,8 +258,12 @@ def test_bad_inpainting_configs_are_refused():
     data.open_source(tiny_config('inpaint.py', **{'data.degradation.mask.kind': 'blob'}).data,
                      'test')
   family = families.make(tiny_config('inpaint.py', 'digits'))
-  with pytest.raises(ValueError, match='32x32 images only'):
+  with pytest.raises(ValueError, match='at most 32x32'):  # smaller ones: padded as in training
     family.check_image_size(40, 32)
+  family.check_image_size(28, 28)
+  unpadded = families.make(tiny_config('inpaint.py', 'digits', **{'data.pad': False}))
+  with pytest.raises(ValueError, match='32x32 images only'):
+    unpadded.check_image_size(28, 28)
 
 
 @pytest.mark.slow

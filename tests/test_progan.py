@@ -67,9 +67,39 @@ def test_config_schedule_follows_steps_per_phase_and_presets():
     shrunk_config('progan.py', {}, 'svhn')
 
 
+def test_a_shorter_growth_is_one_override():
+  """image_size, features and num_steps follow progan.resolutions; the 16x16 data are the full
+  schedule's 16x16 phase (MNIST padded to 32x32, then halved)."""
+  full = shrunk_config('progan.py', {'model.max_features': 8})
+  short = shrunk_config('progan.py', {'model.max_features': 8, 'progan.resolutions': (4, 8, 16)})
+  assert short.data.image_size == 16 and short.train.num_steps == 3 * short.progan.steps_per_phase
+  assert tuple(short.model.features) == (8, 8, 8) and tuple(full.model.features) == (8, 8, 8, 8)
+  family = families.make(short)
+  assert [p.image_size for p in family.phases()] == [4, 8, 16]
+  key = jax.random.key(0)
+  state = jax.eval_shape(family.init, key, family.example_batch(family.phases()[-1]))
+  assert jax.eval_shape(lambda s, k: family.sample(s, k, 2), state, key).shape == (2, 16, 16, 1)
+  indices = np.arange(5)
+  np.testing.assert_array_equal(data.open_source(short.data, 'train').get(indices)['image'],
+                                data.open_source(full.data, 'train', 16).get(indices)['image'])
+  assert tuple(shrunk_config('progan.py', {}, 'celeb_a').model.features) == (128,) * 4 + (64,)
+
+
+def test_fields_set_apart_from_the_resolutions_are_named_in_one_error():
+  config = shrunk_config('progan.py', {'progan.resolutions': (4, 8, 16), 'data.image_size': 32,
+                                       'model.features': (8, 8, 8, 8), 'train.num_steps': 4000})
+  with pytest.raises(config_lib.ConfigError) as error:
+    families.make(config)
+  message = str(error.value)
+  for fix in ('config.data.image_size=32 -> 16', 'config.model.features=(8, 8, 8, 8) -> one '
+              'width per resolution', 'config.train.num_steps=4000 -> at most 3000'):
+    assert fix in message
+  assert '\n' not in message
+
+
 @pytest.mark.parametrize('field, value, message', [
     ('progan.resolutions', (4, 8, 32), 'must double from 4'),
-    ('progan.resolutions', (4, 8, 16), 'ends at 16 but config.data.image_size is 32'),
+    ('data.image_size', 16, 'config.data.image_size=16 -> 32'),
     ('model.features', (8, 8, 8), 'one width per resolution'),
     ('progan.batch_sizes', (8, 8), 'one batch size per resolution'),
     ('progan.batch_sizes', (8, 8, 6, 8), 'multiple of config.model.minibatch_group_size=4'),
@@ -112,6 +142,24 @@ def test_fade_reals_blends_the_coarsened_batch_with_the_batch():
   np.testing.assert_allclose(progan.fade_reals(images, 1.0), images, atol=1e-6)
   np.testing.assert_allclose(progan.fade_reals(images, 0.25), 0.75 * coarse + 0.25 * images,
                              atol=1e-6)
+
+
+def test_mirror_augment_flips_about_half_the_reals_d_sees(monkeypatch):
+  images = jax.random.uniform(jax.random.key(0), (2000, 4, 4, 1))
+  mirrored = np.asarray(progan.mirror(images, jax.random.key(1)))
+  flipped = np.all(mirrored == np.asarray(images)[:, :, ::-1], axis=(1, 2, 3))
+  kept = np.all(mirrored == np.asarray(images), axis=(1, 2, 3))
+  assert np.all(flipped ^ kept) and 900 < flipped.sum() < 1100
+  # The step mirrors the real batch (and nothing else) when asked: traced, not compiled.
+  calls = []
+  monkeypatch.setattr(progan, 'mirror', lambda x, key: calls.append(x.shape) or x[:, :, ::-1])
+  for mirror_augment, expected in ((False, []), (True, [(8, 4, 4, 1)])):
+    calls.clear()
+    family = families.make(tiny_progan_config(progan__mirror_augment=mirror_augment))
+    batch = family.example_batch(family.phases()[0])
+    state = jax.eval_shape(family.init, jax.random.key(0), batch)
+    jax.eval_shape(family.train_step, state, batch, jax.random.key(5))
+    assert calls == expected
 
 
 def test_phase_batches_are_the_padded_images_box_filtered():

@@ -188,18 +188,25 @@ def test_sklearn_digits_are_drawn_in_mnist_frame():
 
 
 def test_translate_direction_maps_each_domain_and_pads_any_size():
+  """The digits preset trains on 28x28 digits padded to 32x32: an image that fits is padded so
+  (centred zeros), a larger one edge-padded to the generator's multiple of 4."""
   config = tiny_config()
   family = families.make(config)
   state = families.init_state(family, mesh_lib.make_mesh())
-  images = np.random.default_rng(0).integers(0, 256, (1, 30, 26, 1), np.uint8)
+  rng = np.random.default_rng(0)
+  fits, larger = (rng.integers(0, 256, (1, *size, 1), np.uint8) for size in ((30, 26), (38, 34)))
   for direction, name in (('a2b', 'generator_ab'), ('b2a', 'generator_ba')):
-    out = np.asarray(family.translate_direction(state, jnp.asarray(images), direction))
-    assert out.shape == (1, 30, 26, 1)
-    padded = np.pad(images, ((0, 0), (0, 2), (0, 2), (0, 0)), mode='edge')
     network = state.networks[name]
-    expected = family.generators[name].apply(network.variables(ema=True),
-                                             image_lib.normalize_images(padded), train=False)
-    np.testing.assert_allclose(out, np.asarray(expected)[:, :30, :26], atol=1e-6)
+    for images, padded, (rows, columns) in (
+        (fits, data.pad_images(fits, 32), (slice(1, 31), slice(3, 29))),
+        (larger, np.pad(larger, ((0, 0), (0, 2), (0, 2), (0, 0)), mode='edge'),
+         (slice(0, 38), slice(0, 34)))):
+      out = np.asarray(family.translate_direction(state, jnp.asarray(images), direction))
+      assert out.shape == images.shape
+      expected = family.generators[name].apply(network.variables(ema=True),
+                                               image_lib.normalize_images(padded), train=False)
+      np.testing.assert_allclose(out, np.asarray(expected)[:, rows, columns], atol=1e-6)
+  images = fits
   np.testing.assert_array_equal(family.translate(state, images),
                                 family.translate_direction(state, images, 'a2b'))
   with pytest.raises(ValueError, match='direction'):

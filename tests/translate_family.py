@@ -80,11 +80,17 @@ class TranslateTestFamily:
     return self.model.apply({'params': state.model.ema_params}, image_lib.normalize_images(inputs))
 
 
-def write_run(workdir: str, config: ml_collections.ConfigDict):
-  """A run of `config` (config.json and its initial state as the checkpoint of step 1) in
-  `workdir`, as jaxgan.main would leave it; returns the state on the host."""
+def write_run(workdir: str, config: ml_collections.ConfigDict, scale: float = 1.0):
+  """A run of `config` (config.json and its initial state as the checkpoint of step 1, every
+  parameter times `scale`: an initial network whose outputs vary with its input) in `workdir`,
+  as jaxgan.main would leave it; returns the state on the host."""
   family = families.make(config)
   state = families.init_state(family, mesh_lib.make_mesh())
+  if scale != 1.0:
+    state = state.replace(networks={
+        name: network.replace(params=jax.tree.map(lambda p: p * scale, network.params),
+                              ema_params=jax.tree.map(lambda p: p * scale, network.ema_params))
+        for name, network in state.networks.items()})
   os.makedirs(workdir, exist_ok=True)
   config_lib.write_config_json(config, os.path.join(workdir, 'config.json'))
   checkpointer = checkpoints.Checkpointer(os.path.join(workdir, 'checkpoints'),

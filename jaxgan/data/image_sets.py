@@ -17,8 +17,10 @@ part of held-out ones (Ledig et al. 2017 train on 96x96 crops; BasicSR's paired 
 
 Bundled collections (offline: they ship inside wheels):
   photos     natural photographs from scikit-image and scikit-learn. Test split: PHOTOS_TEST
-             (astronaut, chelsea, coffee), never trained on; train split: PHOTOS_TRAIN. Greyscale
-             photographs are repeated to RGB when config.data.channels = 3.
+             (astronaut, chelsea, coffee), never trained on or selected on, for reporting;
+             validation split: PHOTOS_VALIDATION (rocket, china), held back from training to
+             choose checkpoints on; train split: PHOTOS_TRAIN. Greyscale photographs are
+             repeated to RGB when config.data.channels = 3.
   mni152_t1  axial slices of the MNI152 2009a symmetric T1 template (nilearn 0.14.1; 1 mm,
              197 x 233 x 189, anterior up), greyscale. Test split: slices z in MRI_TEST_SLICES;
              train split: z in MRI_TRAIN_SLICES; the 5-slice gaps keep neighbouring (almost
@@ -47,14 +49,16 @@ PHOTOS_TEST = {
     'chelsea': (_SKIMAGE, 'data/chelsea.png'),
     'coffee': (_SKIMAGE, 'data/coffee.png'),
 }
-PHOTOS_TRAIN = {
+PHOTOS_VALIDATION = {
     'rocket': (_SKIMAGE, 'data/rocket.jpg'),
+    'china': (_SKLEARN, 'datasets/images/china.jpg'),
+}
+PHOTOS_TRAIN = {
     'hubble_deep_field': (_SKIMAGE, 'data/hubble_deep_field.jpg'),
     'immunohistochemistry': (_SKIMAGE, 'data/ihc.png'),
     'retina': (_SKIMAGE, 'data/retina.jpg'),
     'motorcycle_left': (_SKIMAGE, 'data/motorcycle_left.png'),
     'motorcycle_right': (_SKIMAGE, 'data/motorcycle_right.png'),
-    'china': (_SKLEARN, 'datasets/images/china.jpg'),
     'flower': (_SKLEARN, 'datasets/images/flower.jpg'),
     'camera': (_SKIMAGE, 'data/camera.png'),
     'coins': (_SKIMAGE, 'data/coins.png'),
@@ -65,6 +69,7 @@ PHOTOS_TRAIN = {
     'page': (_SKIMAGE, 'data/page.png'),
     'text': (_SKIMAGE, 'data/text.png'),
 }
+PHOTOS = {**PHOTOS_TRAIN, **PHOTOS_VALIDATION, **PHOTOS_TEST}
 MNI152_FILE = 'datasets/data/mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz'  # t1, gm, wm
 MRI_TEST_SLICES = range(85, 100)
 MRI_TRAIN_SLICES = tuple(range(30, 80)) + tuple(range(105, 150))
@@ -103,18 +108,19 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
 
 
 def photo(name: str, channels: int) -> np.ndarray:
-  """One bundled photograph by name (a key of PHOTOS_TRAIN or PHOTOS_TEST), uint8 [H, W,
-  channels]."""
-  package, path = {**PHOTOS_TRAIN, **PHOTOS_TEST}[name]
+  """One bundled photograph by name (a key of PHOTOS_TRAIN, PHOTOS_VALIDATION or PHOTOS_TEST),
+  uint8 [H, W, channels]."""
+  package, path = PHOTOS[name]
   install = {_SKIMAGE: 'scikit-image', _SKLEARN: 'scikit-learn'}[package]
   return to_channels(np.asarray(Image.open(_package_file(package, path, install))), channels)
 
 
 def photos(split: str, channels: int) -> list[np.ndarray]:
-  """The bundled photographs of `split` ('train' or 'test'), uint8 [H, W, channels]."""
-  names = {'train': PHOTOS_TRAIN, 'test': PHOTOS_TEST}.get(split)
+  """The bundled photographs of `split` ('train', 'validation' or 'test'), uint8 [H, W,
+  channels]."""
+  names = {'train': PHOTOS_TRAIN, 'validation': PHOTOS_VALIDATION, 'test': PHOTOS_TEST}.get(split)
   if names is None:
-    raise CollectionError(f'photos has splits train and test, not {split!r}.')
+    raise CollectionError(f'photos has splits train, validation and test, not {split!r}.')
   return [photo(name, channels) for name in names]
 
 
@@ -220,11 +226,12 @@ class CropSource:
     return {'image': images, 'label': np.zeros(len(indices), np.int32)}
 
 
-def open_collection(name: str, split: str, size: int, channels: int,
-                    crops_per_image: int) -> CropSource:
-  """A bundled collection's split as size x size crops (random for 'train', tiles otherwise)."""
+def open_collection(name: str, split: str, size: int, channels: int, crops_per_image: int,
+                    mode: str | None = None, part: slice = slice(None)) -> CropSource:
+  """A bundled collection's split (its images `part`, e.g. slice(-5, None): the last five) as
+  size x size crops: `mode` ('random' or 'tiles'; default: random for 'train', else tiles)."""
   load = {'photos': photos, 'mni152_t1': mni152_slices,
           'mni152_tissue': lambda *a: mni152_slices(*a, volumes=('gm', 'wm')),
           'mni152_gm': lambda *a: mni152_slices(*a, volumes=('gm',))}[name]
-  return CropSource(load(split, channels), size, 'random' if split == 'train' else 'tiles',
-                    crops_per_image)
+  mode = mode or ('random' if split == 'train' else 'tiles')
+  return CropSource(load(split, channels)[part], size, mode, crops_per_image)

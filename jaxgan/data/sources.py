@@ -17,6 +17,7 @@ import gzip
 import importlib.util
 import os
 import queue
+import re
 import threading
 from typing import Iterator
 
@@ -93,16 +94,23 @@ def _fit_image(image: np.ndarray, size: int, resize: bool) -> np.ndarray:
   return out[..., None] if channels == 1 else out
 
 
+def centred_padding(height: int, width: int, size: int) -> tuple[tuple[int, int], ...]:
+  """((top, bottom), (left, right)) zeros that centre a height x width image in size x size."""
+  top, left = (size - height) // 2, (size - width) // 2
+  return (top, size - height - top), (left, size - width - left)
+
+
 def pad_images(images: np.ndarray, size: int) -> np.ndarray:
   """Zero-pads uint8 [N, h, w, C] images, centred, to size x size (data.pad: e.g. MNIST's
-  28 x 28 -> 32 x 32 for networks that halve the size five times)."""
+  28 x 28 -> 32 x 32 for networks that halve the size five times). Images larger than size are
+  padded to the smallest size x 2^k that holds them and box-filtered down by 2^k: 28 x 28 at
+  16 is the 32 x 32 padding halved, as the 16 x 16 phase of a progressive run at 32 sees it."""
   height, width = images.shape[1:3]
-  if height > size or width > size:
-    raise DatasetError(f'config.data.pad: the {height}x{width} images are larger than '
-                       f'image_size {size}; turn pad off or raise image_size.')
-  top, left = (size - height) // 2, (size - width) // 2
-  return np.pad(images, ((0, 0), (top, size - height - top), (left, size - width - left),
-                         (0, 0)))
+  factor = 1
+  while height > size * factor or width > size * factor:
+    factor *= 2
+  padded = np.pad(images, ((0, 0), *centred_padding(height, width, size * factor), (0, 0)))
+  return box_downscale(padded, factor) if factor > 1 else padded
 
 
 def mnist_5k_path() -> str:
@@ -221,6 +229,17 @@ def box_downscale(images: np.ndarray, factor: int) -> np.ndarray:
   return np.rint(blocks.mean(axis=(2, 4))).astype(np.uint8)
 
 
+def split_slice(split: str) -> tuple[str, slice]:
+  """('train', slice(None, 4250)) of 'train[:4250]': tensorflow-datasets' split slicing (in
+  examples; in images for a bundled collection), e.g. a validation split held back from the
+  training split; (split, slice(None)) of a split name alone."""
+  match = re.fullmatch(r'(\w+)\[(-?\d*):(-?\d*)\]', split)
+  if match is None:
+    return split, slice(None)
+  start, stop = (int(bound) if bound else None for bound in match.group(2, 3))
+  return match.group(1), slice(start, stop)
+
+
 def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_size: int):
   """A labelled image source of data_config.name at image_size: whole images or, for a bundled
   collection or with data.crop, image_size crops (jaxgan/data/image_sets.py: random in the train
@@ -238,9 +257,10 @@ def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_siz
   mode = 'random' if split == data_config.train_split else 'tiles'
   crops_per_image = data_config.crops_per_image
   if data_config.name in image_sets.COLLECTIONS:
+    name, part = split_slice(split)
     try:
-      source = image_sets.open_collection(data_config.name, split, image_size,
-                                          data_config.channels, crops_per_image)
+      source = image_sets.open_collection(data_config.name, name, image_size,
+                                          data_config.channels, crops_per_image, mode, part)
     except image_sets.CollectionError as e:
       raise DatasetError(str(e)) from None
   elif crop:
@@ -248,8 +268,10 @@ def _open_labelled(data_config: ml_collections.ConfigDict, split: str, image_siz
                         data_config.image_feature, crop=True)
     source = image_sets.CropSource(images, image_size, mode, crops_per_image)
   elif data_config.name in ('mnist_5k', 'sklearn_digits'):
+    name, part = split_slice(split)
     source = {'mnist_5k': load_mnist_5k, 'sklearn_digits': load_sklearn_digits}[
-        data_config.name](split)
+        data_config.name](name)
+    source = ArraySource(source.images[part], source.labels[part])
     if resize:
       source = ArraySource(np.stack([_fit_image(x, image_size, True) for x in source.images]),
                            source.labels)

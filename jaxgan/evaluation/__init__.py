@@ -88,10 +88,27 @@ def check_config(config: ml_collections.ConfigDict, family) -> dict[str, tuple[s
   return names
 
 
-def make_evaluators(config: ml_collections.ConfigDict, family,
-                    mesh: jax.sharding.Mesh) -> dict[str, object]:
-  """{name: evaluator} for config.eval's blocks, in config order, after check_config."""
-  check_config(config, family)
+def selection(config: ml_collections.ConfigDict, names: dict[str, tuple[str, ...]]
+              ) -> dict | None:
+  """What chooses workdir/checkpoints_best, for results.json: {'metric', 'mode', 'evaluator',
+  'split'}, the split being the data the deciding evaluator reads (a held-out pass's split, or
+  the reference split samples are compared with); None without a best_metric. `names`:
+  check_config's result."""
+  metric = config.eval.get('best_metric')
+  for name, results in names.items():
+    if metric and metric in results:
+      block = config.eval[name]
+      return {'metric': metric, 'mode': config.eval.best_mode, 'evaluator': name,
+              'split': block.get('split', block.get('reference_split'))}
+  return None
+
+
+def make_evaluators(config: ml_collections.ConfigDict, family, mesh: jax.sharding.Mesh,
+                    names: dict | None = None) -> dict[str, object]:
+  """{name: evaluator} for config.eval's blocks, in config order, after check_config (`names`:
+  its result, when the caller already has it)."""
+  if names is None:
+    check_config(config, family)
   return {name: evaluator_class(block.type)(name, block, config, family, mesh)
           for name, block in evaluator_blocks(config).items()}
 

@@ -1,8 +1,9 @@
 """Held-out metrics: the family's per-example `eval_metrics` averaged over a whole data split.
 
-Evaluator type 'heldout'. The family supplies a pure `eval_metrics(state, batch, rng) -> {name:
-per-example [N] array}` and `eval_protocol() -> dict` (e.g. a VAE's negative ELBO and IWAE
-bound, a PixelCNN's exact bits/dim). This pass jits it data-parallel over the mesh and feeds
+Evaluator type 'heldout', reported as the block's `prefix` (e.g. 'validation_') + each name.
+The family supplies a pure `eval_metrics(state, batch, rng) -> {name: per-example [N] array}`
+and `eval_protocol() -> dict` (e.g. a VAE's negative ELBO and IWAE bound, a PixelCNN's exact
+bits/dim). This pass jits it data-parallel over the mesh and feeds
 every example of the split exactly once, whatever the batch's structure (labelled images,
 paired {'input', 'target'}, ...): the last batch is filled with copies of the split's last
 example (every leaf of the batch, as the source returns them) and those rows get weight 0.
@@ -41,7 +42,9 @@ class HeldOutEvaluator:
     state = jax.eval_shape(family.init, key, batch)
     if base.has(family, 'frozen'):
       state = state.replace(frozen=family.frozen_params())
-    return tuple(sorted(jax.eval_shape(family.eval_metrics, state, batch, key)))
+    prefix = block.get('prefix', '')
+    return tuple(sorted(prefix + name
+                        for name in jax.eval_shape(family.eval_metrics, state, batch, key)))
 
   def __init__(self, name: str, block: ml_collections.ConfigDict,
                config: ml_collections.ConfigDict, family, mesh: jax.sharding.Mesh):
@@ -87,7 +90,9 @@ class HeldOutEvaluator:
       sums = self._weighted_sums(state, batch, weights, jax.random.fold_in(self.key, b))
       totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
       tracker.update(min(start + self.block.batch_size, self.count), totals)
-    return {name: float(value) / self.count for name, value in jax.device_get(totals).items()}
+    prefix = self.block.get('prefix', '')
+    return {prefix + name: float(value) / self.count
+            for name, value in jax.device_get(totals).items()}
 
   def protocol(self) -> dict:
     """What the numbers mean: data, split and size, estimator settings, seed."""

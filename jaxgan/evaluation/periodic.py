@@ -1,8 +1,10 @@
 """The trainer's evaluation: config.eval's evaluators every `every_steps`, with a best checkpoint.
 
 The checkpoint whose `config.eval.best_metric` is best by `best_mode` ('min' or 'max') is kept
-in workdir/checkpoints_best, apart from the regular rotating checkpoints. The best value so far
-is read back from results.json on resume, so a resumed run keeps the same best checkpoint.
+in workdir/checkpoints_best, apart from the regular rotating checkpoints; every results.json
+entry says in 'selected_on' which metric and split choose it (evaluation.selection). The best
+value so far is read back from results.json on resume, so a resumed run keeps the same best
+checkpoint.
 """
 import math
 import os
@@ -20,7 +22,9 @@ class PeriodicEvaluation:
   """Runs config.eval's evaluators, logs and records the results, keeps the best checkpoint."""
 
   def __init__(self, config, family, workdir, writer, mesh):
-    self.evaluators = evaluation.make_evaluators(config, family, mesh)
+    names = evaluation.check_config(config, family)
+    self.evaluators = evaluation.make_evaluators(config, family, mesh, names)
+    self.selection = evaluation.selection(config, names)
     self.every_steps, self.workdir, self.writer = config.eval.every_steps, workdir, writer
     self.best_metric, self.best_mode = config.eval.best_metric, config.eval.best_mode
     self.best_directory = os.path.join(workdir, 'checkpoints_best')
@@ -61,7 +65,8 @@ class PeriodicEvaluation:
       self._best_checkpointer().save(step, state, data_position=data_position, phase=phase)
     if jax.process_index() == 0:
       results_lib.record_results(self.workdir, step, results, protocol, source='train',
-                                 phase=trained_phase, seconds=time.perf_counter() - start)
+                                 phase=trained_phase, seconds=time.perf_counter() - start,
+                                 selected_on=self.selection)
 
   def close(self) -> None:
     if self.best is not None:

@@ -3,8 +3,10 @@
 An entry is {'step', 'metrics': {name: float}, 'protocol': {evaluator name: its protocol,
 'checkpoint_step': step}, 'source': 'train' | 'eval' | ..., 'time': UTC ISO 8601} and, for a
 run of several phases, 'phase': {'index', 'name', 'image_size'} of the last update's phase;
-the trainer's entries also hold 'seconds', the evaluation's duration. Entries of
-other steps (or written by other tools) are kept; a file that is not ours is never overwritten.
+the trainer's entries also hold 'seconds', the evaluation's duration, and, when a best
+checkpoint is kept, 'selected_on': {'metric', 'mode', 'evaluator', 'split'} that choose it.
+Entries of other steps (or written by other tools) are kept; a file that is not ours is never
+overwritten.
 """
 import datetime
 import json
@@ -29,9 +31,11 @@ def read_results(workdir: str) -> dict[int, dict]:
 
 
 def record_results(workdir: str, step: int, results: dict, protocol: dict, source: str,
-                   phase: dict | None = None, seconds: float | None = None) -> None:
+                   phase: dict | None = None, seconds: float | None = None,
+                   selected_on: dict | None = None) -> None:
   """Merges the results of checkpoint `step` into results.json (atomically); `phase`, if
-  given, describes the training phase that produced it, `seconds` how long evaluating took."""
+  given, describes the training phase that produced it, `seconds` how long evaluating took,
+  `selected_on` what chooses the best checkpoint (evaluation.selection)."""
   entries = read_results(workdir)
   entries[step] = {'step': step, 'metrics': results,
                    'protocol': dict(protocol, checkpoint_step=step), 'source': source,
@@ -40,6 +44,8 @@ def record_results(workdir: str, step: int, results: dict, protocol: dict, sourc
     entries[step]['phase'] = phase
   if seconds is not None:
     entries[step]['seconds'] = round(seconds, 3)
+  if selected_on is not None:
+    entries[step]['selected_on'] = selected_on
   path = results_path(workdir)
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path + '.tmp', 'w') as f:

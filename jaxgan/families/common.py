@@ -1,11 +1,13 @@
-"""What several families use: pixel losses, the checks of an objective's pixel-loss terms, edge
-padding to a size the network takes, and images shown with another number of channels. A family
+"""What several families use: pixel losses, the checks of an objective's pixel-loss terms, the
+padding of inputs as in training and to a size the network takes, and images shown with another
+number of channels. A family
 borrows from here (or from a library package), never from another family."""
 import jax
 import jax.numpy as jnp
 import ml_collections
 
 from jaxgan import config_lib
+from jaxgan.data import sources
 
 PIXEL_LOSSES = {
     'l1': lambda x, y: jnp.mean(jnp.abs(x - y)),
@@ -31,6 +33,22 @@ def pad_to_multiple(images: jax.Array, multiple: int) -> jax.Array:
   height, width = images.shape[1:3]
   return jnp.pad(images, ((0, 0), (0, -height % multiple), (0, -width % multiple), (0, 0)),
                  mode='edge')
+
+
+def pad_as_trained(images: jax.Array, data_config: ml_collections.ConfigDict
+                   ) -> tuple[jax.Array, tuple[slice, slice]]:
+  """Images [N, h, w, C] that fit in the training size, zero-padded (centred) to it as data.pad
+  padded the training images (a raw 28x28 digit of a run trained on digits padded to 32x32),
+  and the rows and columns of the result that hold them, to crop outputs back with; any other
+  images (data.pad off, larger, or of a symbolic size being exported) as they are."""
+  height, width = images.shape[1:3]
+  size = data_config.image_size
+  if not (data_config.pad and isinstance(height, int) and isinstance(width, int)
+          and height <= size and width <= size):
+    return images, (slice(0, height), slice(0, width))
+  (top, bottom), (left, right) = sources.centred_padding(height, width, size)
+  return (jnp.pad(images, ((0, 0), (top, bottom), (left, right), (0, 0))),
+          (slice(top, top + height), slice(left, left + width)))
 
 
 def with_channels(images: jax.Array, channels: int) -> jax.Array:

@@ -217,17 +217,22 @@ class PairedGenerator:
 
   # Applying the trained generator.
 
-  def _padded(self, batch: base.Batch) -> tuple[base.Batch, tuple]:
-    """The batch edge-padded to sides that are multiples of size_multiple, and its sides."""
-    images = {k: v for k, v in batch.items() if k in ('input', 'mask')}
-    return ({k: common.pad_to_multiple(v, self.size_multiple) for k, v in images.items()},
-            batch['input'].shape[1:3])
+  def _padded(self, batch: base.Batch) -> tuple[base.Batch, tuple[slice, slice]]:
+    """The batch's images padded as in training (pad_as_trained: zeros, so a mask's padding is
+    known pixels), then edge-padded to sides that are multiples of size_multiple, and the rows
+    and columns that hold the batch's own pixels."""
+    padded = {}
+    for key in ('input', 'mask'):
+      if key in batch:
+        images, window = common.pad_as_trained(batch[key], self.config.data)
+        padded[key] = common.pad_to_multiple(images, self.size_multiple)
+    return padded, window
 
   def _apply(self, state: TrainState, batch: base.Batch) -> jax.Array:
     """The EMA generator's composited output in [-1, 1] for a batch of any image size."""
-    padded, (height, width) = self._padded(batch)
+    padded, (rows, columns) = self._padded(batch)
     outputs, _ = self._generate(state.generator, state.generator.ema_params, padded)
-    outputs = jnp.clip(outputs[:, :height, :width], -1.0, 1.0)
+    outputs = jnp.clip(outputs[:, rows, columns], -1.0, 1.0)
     return self._compose(outputs, batch)
 
   def _shown_input(self, batch: base.Batch) -> jax.Array:
@@ -359,10 +364,20 @@ class InpaintingFamily(PairedGenerator):
     return self._apply(state, {'input': images * (1 - masks), 'mask': masks})
 
   def check_image_size(self, height: int, width: int) -> None:
-    size = self.config.data.image_size
-    if self.config.model.generator == 'context_encoder' and (height, width) != (size, size):
-      raise ValueError(f'a context encoder fills {size}x{size} images only (its fully '
-                       f'connected layer), not {width}x{height}; crop or resize the image.')
+    """A ValueError for a size the generator cannot fill: a context encoder (a fully connected
+    layer) takes its training size, or with data.pad any smaller size, padded as in training."""
+    data_config = self.config.data
+    size = data_config.image_size
+    if self.config.model.generator != 'context_encoder' or (height, width) == (size, size):
+      return
+    if data_config.pad:
+      if height <= size and width <= size:
+        return
+      raise ValueError(f'a context encoder fills images of at most {size}x{size} (smaller ones '
+                       f'are zero-padded to it, as in training), not {width}x{height}; crop or '
+                       'resize the image.')
+    raise ValueError(f'a context encoder fills {size}x{size} images only (its fully '
+                     f'connected layer), not {width}x{height}; crop or resize the image.')
 
   def _shown_input(self, batch: base.Batch) -> jax.Array:
     return self._generator_inputs(batch)[0][..., :self.channels]

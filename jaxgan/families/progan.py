@@ -12,8 +12,8 @@ The phase of a train step is static (its batch's image size), so each phase comp
 alpha and the phase's first step come from state.step. Sampling follows the phase of the last
 update and upsamples (nearest) to the final resolution, so grids and FID see the current
 resolution at one fixed image size. Every switch of the paper's ablation (equalized learning
-rate, pixel norm, minibatch stddev, the drift term, EMA, fade-in, optimizer reset per phase) is
-a config field.
+rate, pixel norm, minibatch stddev, the drift term, EMA, fade-in, optimizer reset per phase,
+the official code's mirror augmentation) is a config field.
 """
 from typing import NamedTuple
 
@@ -31,6 +31,16 @@ from jaxgan.models import progan as networks
 from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
+
+
+_MIRROR_STREAM = 0x4d495252  # 'MIRR': the flips' key is fold_in(step key, this)
+
+
+def mirror(images: jax.Array, key: jax.Array) -> jax.Array:
+  """Each image [N, H, W, C] flipped left-right with probability 1/2 (the official code's
+  mirror_augment, applied to the real images D sees)."""
+  flip = jax.random.bernoulli(key, 0.5, (images.shape[0], 1, 1, 1))
+  return jnp.where(flip, images[:, :, ::-1], images)
 
 
 class _AtLevel(NamedTuple):
@@ -51,6 +61,30 @@ def fade_reals(images: jax.Array, alpha: jax.Array) -> jax.Array:
   return coarse + alpha * (images - coarse)
 
 
+def _check_schedule_fields(config: ml_collections.ConfigDict, resolutions: tuple) -> None:
+  """One ConfigError naming every field that disagrees with progan.resolutions (configs/
+  progan.py derives image_size, features and num_steps from it; these were set apart)."""
+  block, features = config.progan, tuple(config.model.features)
+  fixes = []
+  if resolutions[-1] != config.data.image_size:
+    fixes.append(f'config.data.image_size={config.data.image_size} -> {resolutions[-1]} (the '
+                 'last resolution)')
+  if len(features) != len(resolutions):
+    fixes.append(f'config.model.features={features} -> one width per resolution')
+  if block.batch_sizes and len(block.batch_sizes) != len(resolutions):
+    fixes.append(f'config.progan.batch_sizes={tuple(block.batch_sizes)} -> one batch size per '
+                 'resolution, or () for config.train.batch_size everywhere')
+  if block.progressive and isinstance(block.steps_per_phase, int) and (
+      config.train.num_steps > block.steps_per_phase * len(resolutions)):
+    fixes.append(f'config.train.num_steps={config.train.num_steps} -> at most '
+                 f'{block.steps_per_phase * len(resolutions)} (steps_per_phase x resolutions)')
+  if fixes:
+    raise config_lib.ConfigError(
+        f'config.progan.resolutions={resolutions} disagrees with: {"; ".join(fixes)}. Set '
+        'them together, or leave them unset: configs/progan.py derives them from the '
+        'resolutions.')
+
+
 def _check_config(config: ml_collections.ConfigDict) -> None:
   block = config.progan
   resolutions = tuple(block.resolutions)
@@ -58,18 +92,7 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
       or any(b != 2 * a for a, b in zip(resolutions, resolutions[1:]))):
     raise config_lib.ConfigError(
         f'config.progan.resolutions={resolutions} must double from 4, e.g. (4, 8, 16, 32).')
-  if resolutions[-1] != config.data.image_size:
-    raise config_lib.ConfigError(
-        f'config.progan.resolutions ends at {resolutions[-1]} but config.data.image_size is '
-        f'{config.data.image_size}; make them equal.')
-  if len(config.model.features) != len(resolutions):
-    raise config_lib.ConfigError(
-        f'config.model.features={tuple(config.model.features)} needs one width per resolution '
-        f'of {resolutions}.')
-  if block.batch_sizes and len(block.batch_sizes) != len(resolutions):
-    raise config_lib.ConfigError(
-        f'config.progan.batch_sizes={tuple(block.batch_sizes)} needs one batch size per '
-        f'resolution of {resolutions}, or () for config.train.batch_size everywhere.')
+  _check_schedule_fields(config, resolutions)
   group = config.model.minibatch_group_size
   batch_sizes = tuple(block.batch_sizes) or (config.train.batch_size,)
   if config.model.minibatch_stddev and any(b % group for b in batch_sizes):
@@ -135,7 +158,11 @@ class ProganFamily:
     """The model and, for a progressive run, its growth schedule: resuming with other phase
     lengths, fade or resets would silently change the run (the trainer's phase check passes
     whenever the phase index and data position happen to agree)."""
-    fingerprint = {'family': 'progan', 'model': self.config.model.to_dict(),
+    # feature_base and max_features only derive model.features (in it): runs from before them
+    # resume.
+    model = {k: v for k, v in self.config.model.to_dict().items()
+             if k not in ('feature_base', 'max_features')}
+    fingerprint = {'family': 'progan', 'model': model,
                    'resolutions': list(self.resolutions),
                    'progressive': bool(self.config.progan.progressive),
                    'image_shape': [self.config.data.image_size] * 2 + [self.config.data.channels]}
@@ -145,6 +172,8 @@ class ProganFamily:
           'phases': [[p.num_steps, p.batch_size] for p in self._phases],
           'fade_fraction': float(block.fade_fraction),
           'reset_optimizer': bool(block.reset_optimizer)}
+      if block.get('mirror_augment', False):  # off: the fingerprint of runs from before it
+        fingerprint['schedule']['mirror_augment'] = True
     return fingerprint
 
   def init(self, rng: jax.Array, batch: base.Batch) -> TrainState:
@@ -206,6 +235,8 @@ class ProganFamily:
     level = self.level_of_size(batch['image'].shape[1])
     alpha = self.alpha(level, state.step + 1)
     real = image_lib.normalize_images(batch['image'])
+    if self.config.progan.get('mirror_augment', False):  # its own stream: the others unchanged
+      real = mirror(real, jax.random.fold_in(rng, _MIRROR_STREAM))
     if alpha is not None:
       real = fade_reals(real, alpha)
     num = real.shape[0]

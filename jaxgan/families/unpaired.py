@@ -219,16 +219,18 @@ class UnpairedTranslationFamily:
   def translate_direction(self, state: TrainState, inputs: jax.Array, direction: str
                           ) -> jax.Array:
     """uint8 images [N, h, w, C] of the source domain -> [-1, 1] images of the other ('a2b' or
-    'b2a'), by the EMA generator; any size (edge-padded to the networks' size multiple)."""
+    'b2a'), by the EMA generator; any size (padded as the source domain's training images, then
+    edge-padded to the networks' size multiple; the output cropped back)."""
     if direction not in DIRECTIONS:
       raise ValueError(f'Unknown direction {direction!r}; choose one of {tuple(DIRECTIONS)}.')
     name = DIRECTIONS[direction][0]
-    height, width = inputs.shape[1:3]
-    padded = common.pad_to_multiple(inputs, self.size_multiple)
+    source = self.config.data if direction == 'a2b' else self.config.data.other
+    images, (rows, columns) = common.pad_as_trained(inputs, source)
+    padded = common.pad_to_multiple(images, self.size_multiple)
     network = state.networks[name]
     outputs = self.generators[name].apply(network.variables(ema=True),
                                           image_lib.normalize_images(padded), train=False)
-    return jnp.clip(outputs[:, :height, :width], -1.0, 1.0)
+    return jnp.clip(outputs[:, rows, columns], -1.0, 1.0)
 
   def translate(self, state: TrainState, inputs: jax.Array) -> jax.Array:
     """A -> B (translate_direction 'a2b')."""

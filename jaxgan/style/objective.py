@@ -196,7 +196,7 @@ def resize_longer_side(image: np.ndarray, side: int) -> np.ndarray:
 
 def read_style(name_or_path: str, channels: int = 3) -> np.ndarray:
   """uint8 [H, W, channels] of an image file or a bundled photograph's name."""
-  bundled = {**image_sets.PHOTOS_TRAIN, **image_sets.PHOTOS_TEST}
+  bundled = image_sets.PHOTOS
   if name_or_path in bundled and not os.path.exists(name_or_path):
     return image_sets.photo(name_or_path, channels)
   if not os.path.isfile(name_or_path):
