@@ -89,3 +89,17 @@ def test_load_run_gives_config_family_and_the_state_of_a_step(trained):
   _assert_same_tree(jax.device_get(state), final)
   _, _, middle = runs.load_run(workdir, step=5)
   assert int(middle.step) == 5
+
+
+def test_a_config_json_from_before_the_declared_data_fields_loads_with_their_old_defaults(
+    trained, tmp_path):
+  with open(os.path.join(trained[0], 'config.json')) as f:
+    written = json.load(f)
+  for name in runs.DATA_FIELDS_OF_OLDER_RUNS:
+    del written['data'][name]
+  with open(tmp_path / 'config.json', 'w') as f:
+    json.dump(written, f)
+  config = runs.load_config(str(tmp_path))
+  assert config.data.pad is False and config.data.pairing == ''
+  assert config.data.crops_per_image == 100
+  assert runs.load_config(trained[0]).to_json() == trained[1].to_json()

@@ -14,13 +14,26 @@ from jaxgan.training import checkpoints
 from jaxgan.training import mesh as mesh_lib
 
 
+# Data fields that configs/blocks.py declares now and a config.json written before may lack, with
+# the values the code read for an absent field then; a run trained then trained with these.
+DATA_FIELDS_OF_OLDER_RUNS = {'pad': False, 'crop': False, 'crops_per_image': 100,
+                             'image_feature': 'image', 'pairing': '', 'paired_test': False}
+
+
 def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The config a training directory was trained with (DIR/config.json)."""
+  """The config a training directory was trained with (DIR/config.json), with the data fields
+  of DATA_FIELDS_OF_OLDER_RUNS it lacks (a run written before they were declared) added."""
   config_path = os.path.join(workdir, 'config.json')
   if not os.path.exists(config_path):
     raise checkpoints.CheckpointError(f'{config_path} does not exist: is {workdir} a training '
                                       'directory written by jaxgan.main?')
-  return config_lib.config_from_json(config_path)
+  config = config_lib.config_from_json(config_path)
+  with config.unlocked():
+    for block in (config.data, config.data.get('other')):
+      for name, value in DATA_FIELDS_OF_OLDER_RUNS.items():
+        if block is not None and name not in block:
+          block[name] = value
+  return config
 
 
 class TrainedRun:
