@@ -1,6 +1,7 @@
 """Test setup: 4 simulated CPU devices and a persistent XLA compilation cache (both set before
 jax is imported, and inherited by the command lines the tests start), shrunk real configs, and
 tiny runs trained once per session."""
+import atexit
 import hashlib
 import importlib
 import os
@@ -19,7 +20,9 @@ platform.use_default_xla_flags()
 # Every compiled program is cached on disk, so the many tests (and subprocesses) that compile the
 # same tiny step pay once. A fresh directory per session unless JAX_COMPILATION_CACHE_DIR is set
 # (set it to keep the cache between sessions; the keys hash the program and the XLA flags).
-os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', tempfile.mkdtemp(prefix='jaxgan-test-xla-'))
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='jaxgan-test-xla-')
+  atexit.register(shutil.rmtree, os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 # The tests' programs are tiny: XLA's backend optimizations cost more than they save (a zoo

@@ -230,7 +230,8 @@ def test_killed_mid_fade_resumes_bitwise_and_compiles_once_per_phase(tmp_path):
 def test_samples_show_the_current_level_and_phase_ends_are_evaluated(tmp_path):
   config = tiny_progan_config(
       train__num_steps=8, eval__every_steps=100, eval__sample_quality__metrics=('fid',),
-      eval__sample_quality__num_samples=16, eval__sample_quality__reference_count=16)
+      eval__sample_quality__num_samples=16, eval__sample_quality__reference_count=16,
+      eval__sample_quality__batch_size=8)
   state = train.train_and_evaluate(config, str(tmp_path))
   family = families.make(config)
   entries = results_lib.read_results(str(tmp_path))
