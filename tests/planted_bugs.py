@@ -43,7 +43,7 @@ BUGS = {
         '    lambda fake: _mean_f32(fake))\n\n\n\ndef _relativistic',
         ['tests/test_losses.py']),
     'vae_likelihood_sign': (
-        "the VAE family maximizes KL + log-likelihood's negative (a sign flip in its loss)",
+        "the VAE family's loss adds the log-likelihood instead of subtracting it",
         'jaxgan/families/vae.py',
         'loss = jnp.mean(kl_weight * kl - log_likelihood)',
         'loss = jnp.mean(kl_weight * kl + log_likelihood)',
