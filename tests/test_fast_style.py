@@ -52,11 +52,16 @@ def test_training_loss_is_the_objective_against_the_photo_and_the_style_image():
   style = style_transfer.resize_longer_side(image_sets.photo('brick', 3), 48)
   assert style.shape == (48, 48, 3)
   vgg, objective = state.frozen['vgg16'], style_transfer.DEFAULT
-  photos = image_lib.normalize_images(batch['image'])
-  outputs = family.network.apply({'params': state.generator.params}, photos, train=False)
-  expected = style_transfer.losses(
-      vgg, objective, outputs, style_transfer.content_targets(vgg, objective, photos),
-      style_transfer.style_targets(vgg, objective, jnp.asarray(style[None]) / 127.5 - 1))
+
+  @jax.jit
+  def objective_terms(vgg, params, images, style):
+    photos = image_lib.normalize_images(images)
+    outputs = family.network.apply({'params': params}, photos, train=False)
+    return style_transfer.losses(
+        vgg, objective, outputs, style_transfer.content_targets(vgg, objective, photos),
+        style_transfer.style_targets(vgg, objective, style[None] / 127.5 - 1))
+
+  expected = objective_terms(vgg, state.generator.params, batch['image'], style)
   for name in ('content_loss', 'style_loss', 'tv_loss'):
     np.testing.assert_allclose(metrics[name], np.mean(expected[name]), rtol=2e-3, err_msg=name)
   np.testing.assert_allclose(metrics['generator_loss'], np.mean(expected['total']), rtol=2e-3)
@@ -83,13 +88,14 @@ def test_translate_takes_any_size_and_eval_scores_the_objective():
   config = tiny_config()
   family, state = _state(config)
   image = np.random.default_rng(0).integers(0, 256, (1, 37, 50, 3), np.uint8)
-  out = family.translate(state, image)
+  out = jax.jit(family.translate)(state, image)
   assert out.shape == (1, 37, 50, 3)
   padded = jnp.pad(image_lib.normalize_images(image), ((0, 0), (0, 3), (0, 2), (0, 0)), mode='edge')
-  direct = family.network.apply({'params': state.generator.params}, padded, train=False)
+  direct = jax.jit(family.network.apply, static_argnames='train')(
+      {'params': state.generator.params}, padded, train=False)
   np.testing.assert_allclose(out, direct[:, :37, :50], atol=1e-6)
   batch = {'image': np.repeat(image[:, :32, :32], 2, axis=0), 'label': np.zeros(2, np.int32)}
-  metrics = family.eval_metrics(state, batch, jax.random.key(0))
+  metrics = jax.jit(family.eval_metrics)(state, batch, jax.random.key(0))
   assert metrics['total'].shape == (2,)
   np.testing.assert_allclose(metrics['total'][0], metrics['total'][1], rtol=1e-6)
   objective = style_transfer.DEFAULT
@@ -109,7 +115,7 @@ def test_translate_cli_stylizes_a_large_image_whole(tmp_path):
                             tile=16, overlap=4)
   from jaxgan.inference import runs  # pylint: disable=g-import-not-at-top
   _, family, state = runs.load_run(workdir)
-  expected = image_lib.to_uint8(family.translate(state, image[None])[0])
+  expected = image_lib.to_uint8(jax.jit(family.translate)(state, image[None])[0])
   np.testing.assert_array_equal(image_lib.read_image(str(tmp_path / 'out.png')), expected)
 
 

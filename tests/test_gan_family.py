@@ -117,13 +117,14 @@ def test_bfloat16_computes_in_bf16_and_keeps_float32_state():
   config = tiny_zoo_config('sagan', model__compute_dtype='bfloat16', data__image_size=16,
                            model__attention_resolution=8)
   family, state, states, metrics = _steps(config, 1)
-  raw = family.generator.apply(
-      state.generator.variables(), jnp.ones((2, 8)), jnp.arange(2), train=False)
+  raw = jax.jit(lambda variables: family.generator.apply(
+      variables, jnp.ones((2, 8)), jnp.arange(2), train=False))(state.generator.variables())
   assert raw.dtype == jnp.bfloat16
   for leaf in jax.tree.leaves(states[-1]):
     assert leaf.dtype in (jnp.float32, jnp.int32), leaf.dtype
   assert all(np.isfinite(v) for m in metrics for v in m.values())
-  assert family.sample(states[-1], jax.random.key(0), 4).dtype == jnp.float32
+  samples = jax.jit(family.sample, static_argnums=2)(states[-1], jax.random.key(0), 4)
+  assert samples.dtype == jnp.float32
 
 
 @pytest.mark.slow

@@ -72,7 +72,7 @@ def test_masked_losses_ignore_known_pixels_and_the_composite_keeps_them():
       composite = family._compose(out, batch)  # pylint: disable=protected-access
       return family._reconstruction_terms(  # pylint: disable=protected-access
           {}, out, composite, normalized, batch)[name]
-    return jax.grad(loss)(outputs)
+    return jax.jit(jax.grad(loss))(outputs)
 
   hole = mask.astype(bool)
   for name, region in (('hole_loss', hole), ('valid_loss', ~hole), ('tv_loss', None)):
@@ -87,7 +87,7 @@ def test_masked_losses_ignore_known_pixels_and_the_composite_keeps_them():
       {}, outputs, outputs, normalized, batch)['hole_loss']), expected, rtol=1e-5)
 
   state = families.init_state(family, mesh_lib.make_mesh())
-  filled = np.asarray(family.inpaint(state, jnp.asarray(target), jnp.asarray(mask)))
+  filled = np.asarray(jax.jit(family.inpaint)(state, jnp.asarray(target), jnp.asarray(mask)))
   quantized = np.clip(np.round((filled + 1) * 127.5), 0, 255).astype(np.uint8)
   np.testing.assert_array_equal(quantized[~hole], target[~hole])
 
@@ -203,12 +203,12 @@ def test_translate_inpaints_with_masks_keeping_known_pixels_bitwise(inpainting_r
   translate.translate_files(inpainting_run, str(tmp_path / 'in'), str(tmp_path / 'out'),
                             mask_path=str(tmp_path / 'masks'))
   _, family, state = runs.load_run(inpainting_run)
+  inpaint = jax.jit(family.inpaint)
   for name, image in images.items():
     written = np.asarray(Image.open(tmp_path / 'out' / f'{name}.png'))[..., None]
     known = holes[name] == 0
     np.testing.assert_array_equal(written[known], image[known])
-    expected = image_lib.to_uint8(np.asarray(family.inpaint(state, image[None],
-                                                            holes[name][None]))[0])
+    expected = image_lib.to_uint8(np.asarray(inpaint(state, image[None], holes[name][None]))[0])
     np.testing.assert_array_equal(written, expected)
 
   # Without --mask: the config's mask generator (a centred 14x14 square), keyed by position.

@@ -119,6 +119,10 @@ def test_srgan_warm_start_resume_and_evaluation(psnr_run, tmp_path):
   gan_config = tiny_sr_config('srgan.py', **{'sr.init_from': psnr_dir, 'train.num_steps': 3,
                                               'train.checkpoint_every': 1,
                                               'eval.heldout.batch_size': 32,
+                                              # one photograph's tiles each (28 and 30)
+                                              'eval.heldout.split': 'test[1:2]',
+                                              'eval.validation.split': 'validation[1:2]',
+                                              'eval.validation.batch_size': 32,
                                               # the configs' tiles: at 32x32 some tiles of
                                               # astronaut's black are reproduced exactly (inf)
                                               'data.image_size': 64})

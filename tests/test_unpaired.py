@@ -2,6 +2,8 @@
 pools' routing, bitwise resume of four networks and two pools, the unpaired data (independent
 training crops, corresponding held-out tiles, scikit-learn digits in MNIST's frame), tfds
 cycle_gan splits, and bad configs refused in one line."""
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -72,12 +74,19 @@ def test_generator_objective_is_its_formula_and_pools_keep_each_domains_fakes():
   new_state, metrics = jax.jit(family.train_step)(state, batch, jax.random.key(1))
   real = {d: image_lib.normalize_images(batch[d]['image']) for d in 'ab'}
 
+  @functools.partial(jax.jit, static_argnums=0)
+  def apply_generator(name, variables, x):
+    return family.generators[name].apply(variables, x, train=False)
+
   def generate(name, x):
-    return family.generators[name].apply(state.networks[name].variables(), x, train=False)
+    return apply_generator(name, state.networks[name].variables(), x)
+
+  @jax.jit
+  def apply_critic(variables, x):
+    return family.critic.module.apply(variables, x, None, train=False)[0]
 
   def critic(domain, x):
-    network = state.networks[f'discriminator_{domain}']
-    return family.critic.module.apply(network.variables(), x, None, train=False)[0]
+    return apply_critic(state.networks[f'discriminator_{domain}'].variables(), x)
 
   fake_b, fake_a = generate('generator_ab', real['a']), generate('generator_ba', real['b'])
   cycle = (_abs(generate('generator_ba', fake_b), real['a'])
@@ -111,6 +120,7 @@ def test_a_batch_norm_critic_scores_fakes_with_the_real_images():
   _, metrics = jax.jit(family.train_step)(state, batch, jax.random.key(1))
   real = {d: image_lib.normalize_images(batch[d]['image']) for d in 'ab'}
 
+  @functools.partial(jax.jit, static_argnums=0)
   def train_mode(module, variables, *args):
     return module.apply(variables, *args, train=True, mutable=['batch_stats'])[0]
 
