@@ -34,7 +34,7 @@ SIZE = 8
 def _dependence(outputs_fn, images):
   """[H, W, H, W] bool: whether output pixel (i, j) (any channel) has a nonzero gradient with
   respect to input pixel (k, l) (any channel), from the full Jacobian."""
-  jacobian = jax.jacrev(lambda x: outputs_fn(x)[0])(images)  # [H, W, F, 1, H, W, C]
+  jacobian = jax.jit(jax.jacrev(lambda x: outputs_fn(x)[0]))(images)  # [H, W, F, 1, H, W, C]
   return np.asarray(jnp.any(jacobian[:, :, :, 0] != 0, axis=(2, 5)))
 
 
@@ -46,7 +46,7 @@ def test_masks_are_causal_in_raster_order_across_both_stacks(channels):
   model = pixelcnn.GatedPixelCnn(features=4, num_layers=4, kernel_size=3, first_kernel_size=5,
                                  output_hidden=8, out_features=6)
   images = jax.random.uniform(jax.random.key(0), (1, SIZE, SIZE, channels), minval=-1.0)
-  params = model.init(jax.random.key(1), images)
+  params = jax.jit(model.init)(jax.random.key(1), images)
   raster = np.arange(SIZE * SIZE).reshape(SIZE, SIZE)
   before = raster[:, :, None, None] > raster[None, None, :, :]  # input (k, l) precedes (i, j)
   rows_above = np.arange(SIZE)[:, None, None, None] > np.arange(SIZE)[None, None, :, None]

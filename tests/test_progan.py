@@ -39,8 +39,8 @@ TINY_PROGAN = {
     'model.latent_dim': 8,
     'train.num_steps': 12,
     'train.batch_size': 8,
-    'train.log_every': 1,
-    'train.checkpoint_every': 1,
+    'train.log_every': 100,
+    'train.checkpoint_every': 100,  # the trainer also saves at each phase's end and the last step
     'train.keep_checkpoints': 20,
     'train.sample_every': 100,
     'train.num_sample_images': 4,
@@ -204,13 +204,14 @@ def test_drift_term_adds_epsilon_times_squared_real_scores_to_the_penalty():
 
 @pytest.mark.slow
 def test_killed_mid_fade_resumes_bitwise_and_compiles_once_per_phase(tmp_path):
-  config = tiny_progan_config()
+  config = tiny_progan_config(train__checkpoint_every=7)  # saves 6 (phase end), 7 and 12
   with CompileCounter() as counter:
     train.train_and_evaluate(config, str(tmp_path / 'straight'))
   assert counter.count == 2  # one per phase
   shutil.copytree(tmp_path / 'straight', tmp_path / 'resumed')
-  for step in range(8, 13):  # killed after update 7, alpha = 1/3 into the fade
-    shutil.rmtree(tmp_path / 'resumed' / 'checkpoints' / str(step))
+  # killed after update 7, alpha = 1/3 into the fade
+  shutil.rmtree(tmp_path / 'resumed' / 'checkpoints' / '12')
+  assert sorted(os.listdir(tmp_path / 'resumed' / 'checkpoints')) == ['6', '7']
   train.train_and_evaluate(config, str(tmp_path / 'resumed'))
   straight = final_state(str(tmp_path / 'straight'), config)
   resumed = final_state(str(tmp_path / 'resumed'), config)
@@ -242,15 +243,16 @@ def test_samples_show_the_current_level_and_phase_ends_are_evaluated(tmp_path):
   assert entries[6]['seconds'] > 0  # what experiments/progan.py subtracts from training time
 
   at_6 = final_state_at(str(tmp_path), config, 6)
-  images = np.asarray(family.sample(at_6, jax.random.key(0), 4))
+  sample = jax.jit(family.sample, static_argnums=2)
+  images = np.asarray(sample(at_6, jax.random.key(0), 4))
   assert images.shape == (4, 8, 8, 1)
   blocks = images.reshape(4, 4, 2, 4, 2, 1)
   np.testing.assert_array_equal(blocks, np.broadcast_to(blocks[:, :, :1, :, :1], blocks.shape))
   # After two fade-in updates (alpha 2/3), the 8x8 block contributes: not 2x2-constant.
-  images = np.asarray(family.sample(jax.device_get(state), jax.random.key(0), 4))
+  images = np.asarray(sample(jax.device_get(state), jax.random.key(0), 4))
   blocks = images.reshape(4, 4, 2, 4, 2, 1)
   assert np.abs(blocks - blocks[:, :, :1, :, :1]).max() > 1e-4
-  expected = networks.upsample_nearest(family.generator.apply(
+  expected = networks.upsample_nearest(jax.jit(family.generator.apply, static_argnums=2)(
       {'params': state.generator.ema_params}, jax.random.normal(jax.random.key(0), (4, 8)),
       1, family.alpha(1, 8)), 1)
   np.testing.assert_allclose(images, np.clip(expected, -1, 1), atol=1e-6)

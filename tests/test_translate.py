@@ -292,7 +292,7 @@ def test_cli_on_a_trained_srresnet_run(tmp_path, trained_run):
   assert 'colour.png: 53x37 -> 212x148' in result.stdout
   _, family, state = runs.load_run(workdir)
   for name, image in (('colour', colour), ('gray', np.repeat(gray[..., None], 3, -1))):
-    expected = image_lib.to_uint8(np.asarray(family.translate(state, image[None]))[0])
+    expected = image_lib.to_uint8(np.asarray(jax.jit(family.translate)(state, image[None]))[0])
     written = _png(tmp_path / 'out' / f'{name}.png')
     assert written.shape == (4 * image.shape[0], 4 * image.shape[1], 3)
     assert np.abs(written.astype(int) - expected).max() <= 1
