@@ -124,7 +124,7 @@ def _write_config_json(directory, config) -> str:
 ])
 def test_bad_teachers_and_mismatched_students_are_one_fatal_line(teacher, tmp_path, capsys,
                                                                  flags, fragment):
-  values = dict(TINY_DISTILL, **{'distill.teacher': teacher}, **flags)
+  values = {**TINY_DISTILL, 'distill.teacher': teacher, **flags}
   if values['distill.teacher'] == 'NOT_A_RUN':
     values['distill.teacher'] = str(tmp_path)
   if values['distill.teacher'] == 'SR_RUN':

@@ -87,15 +87,23 @@ def _student_config(config, teacher_config) -> ml_collections.ConfigDict:
   return student
 
 
-def _check_teacher(config, teacher, student) -> None:
-  """One line for a teacher this student cannot learn from."""
-  where = f'config.distill.teacher={config.distill.teacher!r}'
+def _teacher_location(config) -> str:
+  return f'config.distill.teacher={config.distill.teacher!r}'
+
+
+def _check_teacher(config, teacher) -> None:
+  """One line for a teacher run that is not a GAN."""
   if not base.has(teacher, 'generate'):
-    raise config_lib.ConfigError(f"{where} is a {teacher.config.family!r} run, which has no "
-                                 "'generate' capability: distillation needs a GAN teacher.")
+    raise config_lib.ConfigError(f"{_teacher_location(config)} is a {teacher.config.family!r} "
+                                 "run, which has no 'generate' capability: distillation needs "
+                                 'a GAN teacher.')
   if teacher.config.family != 'gan':
-    raise config_lib.ConfigError(f'{where} is a {teacher.config.family!r} run: distilling '
-                                 "only 'gan' runs is built.")
+    raise config_lib.ConfigError(f'{_teacher_location(config)} is a {teacher.config.family!r} '
+                                 "run: distilling only 'gan' runs is built.")
+
+
+def _check_student_matches(config, teacher, student) -> None:
+  """One line for a student whose latents, images or labels are not the teacher's."""
   pairs = {'data.image_size': (config.data.image_size, teacher.config.data.image_size),
            'data.channels': (config.data.channels, teacher.config.data.channels),
            'model.latent_dim': (student.latent_dim, teacher.latent_dim),
@@ -105,7 +113,8 @@ def _check_teacher(config, teacher, student) -> None:
   for field, (mine, theirs) in pairs.items():
     if mine != theirs:
       raise config_lib.ConfigError(f"The student's {field} is {mine!r} but the teacher's "
-                                   f'({where}) is {theirs!r}: they must match.')
+                                   f'({_teacher_location(config)}) is {theirs!r}: they must '
+                                   'match.')
 
 
 class DistillationFamily:
@@ -117,8 +126,9 @@ class DistillationFamily:
     _check_config(config)
     self.config = config
     self.teacher = families.make(runs.load_config(config.distill.teacher))
+    _check_teacher(config, self.teacher)
     self.student = families.make(_student_config(config, self.teacher.config))
-    _check_teacher(config, self.teacher, self.student)
+    _check_student_matches(config, self.teacher, self.student)
     self.latent_dim, self.label_classes = self.student.latent_dim, self.student.label_classes
     example = (np.zeros((1, self.latent_dim), np.float32), self._labels(np.zeros(1, np.int32)))
     teacher_widths = distillation.feature_widths(self.teacher.generator, *example, train=False)
