@@ -20,6 +20,7 @@ MAC; transcendentals (tanh, exp) are counted apart by XLA and not included. The 
 for the backend the function compiles on (tests: XLA:CPU).
 """
 import jax
+from jax.extend import core as jax_core
 import numpy as np
 
 from jaxgan.families import base
@@ -27,11 +28,11 @@ from jaxgan.families import base
 PARAMETER_FIELDS = ('params', 'ema_params')  # NetworkState fields that hold parameters
 
 
-def used_leaves(jaxpr: jax.extend.core.ClosedJaxpr, num_leaves: int) -> list[int]:
+def used_leaves(jaxpr: jax_core.ClosedJaxpr, num_leaves: int) -> list[int]:
   """Indices of the first `num_leaves` inputs of `jaxpr` that an equation or the output reads."""
   read = {v for eqn in jaxpr.jaxpr.eqns for v in eqn.invars
-          if not isinstance(v, jax.extend.core.Literal)}
-  read |= {v for v in jaxpr.jaxpr.outvars if not isinstance(v, jax.extend.core.Literal)}
+          if not isinstance(v, jax_core.Literal)}
+  read |= {v for v in jaxpr.jaxpr.outvars if not isinstance(v, jax_core.Literal)}
   return [i for i, v in enumerate(jaxpr.jaxpr.invars[:num_leaves]) if v in read]
 
 
