@@ -75,14 +75,18 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
                                ('reconstruction_weight', 'feature_weight', 'adversarial_weight'))
 
 
+def scaled_widths(widths, multiplier: float) -> tuple[int, ...]:
+  """A student's widths: the teacher's `widths` times `multiplier`, rounded, at least 1."""
+  return tuple(max(1, round(w * multiplier)) for w in widths)
+
+
 def _student_config(config, teacher_config) -> ml_collections.ConfigDict:
   """The config of the student as a GAN run: the teacher's widths scaled unless given."""
   student = ml_collections.ConfigDict(config.to_dict())
   student.family = 'gan'
   if not student.model.generator_widths:
-    student.model.generator_widths = tuple(
-        max(1, round(w * config.distill.width_multiplier))
-        for w in teacher_config.model.generator_widths)
+    student.model.generator_widths = scaled_widths(teacher_config.model.generator_widths,
+                                                   config.distill.width_multiplier)
   student.lock()
   return student
 
