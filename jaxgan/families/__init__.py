@@ -24,6 +24,7 @@ FAMILIES = {
     'unpaired_translation': 'unpaired:UnpairedTranslationFamily',
     'fast_style': 'fast_style:FastStyleFamily',
     'progan': 'progan:ProganFamily',
+    'distill': 'distill:DistillationFamily',
 }
 
 

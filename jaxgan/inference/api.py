@@ -31,6 +31,7 @@ from jaxgan.data import images as image_lib
 from jaxgan.evaluation import results as results_lib
 from jaxgan.families import base
 from jaxgan.families import gan as gan_family
+from jaxgan.inference import cost
 from jaxgan.inference import runs
 from jaxgan.inference import tiling
 
@@ -108,7 +109,8 @@ class Model:
 
   @functools.cached_property
   def info(self) -> dict:
-    """JSON-ready facts: family, step, capabilities, shapes, fingerprint, config, eval results."""
+    """JSON-ready facts: family, step, capabilities, shapes, inference cost (parameters and MACs
+    per image, jaxgan/inference/cost.py), fingerprint, config, eval results."""
     facts = {'workdir': os.path.abspath(self.workdir), 'family': self.config.family,
              'step': self.step, 'capabilities': sorted(self.capabilities),
              'max_batch': self.max_batch}
@@ -121,6 +123,7 @@ class Model:
           self.can('bidirectional')) else self.input_channels()
     if self.can('translate'):
       facts['tileable'] = bool(self.family.tileable)
+    facts['cost'] = cost.inference_cost(self.family, self.state)
     entries = results_lib.read_results(self.workdir)
     facts['eval_results'] = [entries[s] for s in sorted(entries)]
     facts['fingerprint'] = self.family.fingerprint()

@@ -45,6 +45,7 @@ from jaxgan import config_lib
 from jaxgan.data import images as image_lib
 from jaxgan.families import base
 from jaxgan.inference import api
+from jaxgan.inference import cost
 
 
 class Input(NamedTuple):
@@ -131,14 +132,6 @@ def _trace(model: api.Model, signature: Signature, leaves: list, treedef):
   return signature, _jaxpr(signature, leaves, treedef)
 
 
-def used_leaves(jaxpr: jax.extend.core.ClosedJaxpr, num_leaves: int) -> list[int]:
-  """Indices of the first `num_leaves` inputs of `jaxpr` that an equation or the output reads."""
-  read = {v for eqn in jaxpr.jaxpr.eqns for v in eqn.invars
-          if not isinstance(v, jax.extend.core.Literal)}
-  read |= {v for v in jaxpr.jaxpr.outvars if not isinstance(v, jax.extend.core.Literal)}
-  return [i for i, v in enumerate(jaxpr.jaxpr.invars[:num_leaves]) if v in read]
-
-
 def _describe(signature: Signature, jaxpr) -> dict:
   def dims(shape):
     return [d if isinstance(d, int) else str(d) for d in shape]
@@ -194,7 +187,7 @@ def export_model(model: api.Model, out_dir: str) -> dict:
   with_paths, treedef = jax.tree_util.tree_flatten_with_path(model.state)
   leaves = [leaf for _, leaf in with_paths]
   traced = [_trace(model, signature, leaves, treedef) for signature in wanted]
-  used = [used_leaves(jaxpr, len(leaves)) for _, jaxpr in traced]
+  used = [cost.used_leaves(jaxpr, len(leaves)) for _, jaxpr in traced]
   kept = sorted(set().union(*used))
   variables = {i: tf.Variable(np.asarray(leaves[i]), trainable=False,
                               name=_variable_name(with_paths[i][0])) for i in kept}

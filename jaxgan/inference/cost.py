@@ -1,0 +1,85 @@
+"""What a trained network costs at inference: parameters read and multiply-accumulates per image.
+
+  inference_cost(family, state) -> {'function', 'parameters', 'macs_per_image'} or None
+
+The inference function is the one a run is served by (jaxgan/inference/api.py): `generate` from
+one latent (and label), else `translate` (an unpaired run's a2b) or `inpaint` of one image at the
+input size of the family's last phase. Runs with only `sample` (PixelCNN draws pixel by pixel,
+one network pass per pixel inside a loop) have no fixed per-image cost here: None.
+
+Parameters: the elements of the networks' `params` and `ema_params` leaves that the function
+reads (found from its jaxpr), so a GAN counts its EMA generator, not the discriminator, the
+optimizer moments or frozen networks (VGG16, a distillation teacher); mutable collections such
+as batch statistics are not parameters.
+
+MACs: XLA's cost analysis of the compiled function at batch 1, 'flops' / 2. XLA counts a
+convolution or matmul as 2 flops per multiply-add of an input element that exists: taps that
+fall on SAME padding are not counted (a VALID k x k conv is exactly H_out*W_out*C_in*C_out*k*k
+MACs). Elementwise ops (bias adds, normalization, activations) count 1 flop each, i.e. half a
+MAC; transcendentals (tanh, exp) are counted apart by XLA and not included. The figures are
+for the backend the function compiles on (tests: XLA:CPU).
+"""
+import jax
+from jax.extend import core as jax_core
+import numpy as np
+
+from jaxgan.families import base
+
+PARAMETER_FIELDS = ('params', 'ema_params')  # NetworkState fields that hold parameters
+
+
+def used_leaves(jaxpr: jax_core.ClosedJaxpr, num_leaves: int) -> list[int]:
+  """Indices of the first `num_leaves` inputs of `jaxpr` that an equation or the output reads."""
+  read = {v for eqn in jaxpr.jaxpr.eqns for v in eqn.invars
+          if not isinstance(v, jax_core.Literal)}
+  read |= {v for v in jaxpr.jaxpr.outvars if not isinstance(v, jax_core.Literal)}
+  return [i for i, v in enumerate(jaxpr.jaxpr.invars[:num_leaves]) if v in read]
+
+
+def _is_parameter(path) -> bool:
+  return any(isinstance(key, jax.tree_util.GetAttrKey) and key.name in PARAMETER_FIELDS
+             for key in path)
+
+
+def parameters_read(fn, state, *inputs) -> int:
+  """Elements of the params / ema_params leaves of `state` that fn(state, *inputs) reads."""
+  with_paths, treedef = jax.tree_util.tree_flatten_with_path(state)
+  leaves = [leaf for _, leaf in with_paths]
+  jaxpr = jax.make_jaxpr(lambda leaves, *inputs: fn(jax.tree.unflatten(treedef, leaves),
+                                                    *inputs))(leaves, *inputs)
+  return int(sum(np.size(leaves[i]) for i in used_leaves(jaxpr, len(leaves))
+                 if _is_parameter(with_paths[i][0])))
+
+
+def macs(fn, *args) -> float:
+  """Multiply-accumulates of fn(*args) from XLA's cost analysis: 'flops' / 2 (module doc)."""
+  return float(jax.jit(fn).lower(*args).compile().cost_analysis()['flops']) / 2
+
+
+def inference_function(family) -> tuple[str, object, tuple] | None:
+  """(name, fn(state, *inputs), inputs of one example) of what serves the family, or None."""
+  example = jax.tree.map(lambda s: np.zeros((1, *s.shape[1:]), s.dtype),
+                         family.example_batch(base.phases(family)[-1]))
+  if base.has(family, 'generate'):
+    latents = np.zeros((1, family.latent_dim), np.float32)
+    if family.label_classes:
+      return 'generate', family.generate, (latents, np.zeros((1,), np.int32))
+    return 'generate', lambda state, z: family.generate(state, z), (latents,)
+  if base.has(family, 'bidirectional'):
+    return 'translate', family.translate, (example['a']['image'],)
+  if base.has(family, 'translate'):
+    return 'translate', family.translate, (example['input' if 'input' in example else 'image'],)
+  if base.has(family, 'inpaint'):
+    return 'inpaint', family.inpaint, (example['input'], example['mask'])
+  return None
+
+
+def inference_cost(family, state) -> dict | None:
+  """{'function', 'parameters', 'macs_per_image'} of the family's inference function on
+  `state` (module doc), or None for a family without one of fixed cost."""
+  found = inference_function(family)
+  if found is None:
+    return None
+  name, fn, inputs = found
+  return {'function': name, 'parameters': parameters_read(fn, state, *inputs),
+          'macs_per_image': macs(fn, state, *inputs)}
