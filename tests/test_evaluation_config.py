@@ -109,9 +109,13 @@ def test_heldout_pass_averages_every_paired_example_once_on_one_and_four_devices
   assert evaluator.protocol()['metric'] == 'mean squared difference'
 
 
+# The held-out pass over the first 192 test digits (2 batches), not all 500.
+SHORT_TEST = {'eval__heldout__split': 'test[:192]'}
+
+
 @pytest.mark.parametrize('mode', ['min', 'max'])
 def test_best_checkpoint_follows_best_metric_and_mode(tmp_path, mode):
-  config = shrunk_config('pixelcnn.py', TINY_PIXELCNN, eval__best_mode=mode)
+  config = shrunk_config('pixelcnn.py', TINY_PIXELCNN, eval__best_mode=mode, **SHORT_TEST)
   train.train_and_evaluate(config, str(tmp_path))
   entries = results_lib.read_results(str(tmp_path))
   assert sorted(entries) == [2, 4]
@@ -120,29 +124,30 @@ def test_best_checkpoint_follows_best_metric_and_mode(tmp_path, mode):
   best = (min if mode == 'min' else max)(values, key=values.get)
   assert os.listdir(tmp_path / 'checkpoints_best') == [str(best)]
   assert entries[4]['protocol']['heldout']['type'] == 'heldout'
-  assert entries[4]['protocol']['heldout']['split'] == 'test'
+  assert entries[4]['protocol']['heldout']['split'] == 'test[:192]'
 
 
 def test_the_best_checkpoint_is_chosen_on_validation_images_and_results_say_so(tmp_path):
-  config = shrunk_config('pixelcnn.py', TINY_PIXELCNN, eval__best_metric='validation_nll_nats')
-  with config.eval.unlocked():  # 500 training digits held back (split slicing)
-    config.eval.validation = blocks.heldout('train[4000:]', 100, prefix='validation_')
-  config.data.train_split = 'train[:4000]'
+  config = shrunk_config('pixelcnn.py', TINY_PIXELCNN, eval__best_metric='validation_nll_nats',
+                          **SHORT_TEST)
+  with config.eval.unlocked():  # 100 training digits held back (split slicing)
+    config.eval.validation = blocks.heldout('train[4400:]', 100, prefix='validation_')
+  config.data.train_split = 'train[:4400]'
   train.train_and_evaluate(config, str(tmp_path))
   entries = results_lib.read_results(str(tmp_path))
   values = {step: entry['metrics']['validation_nll_nats'] for step, entry in entries.items()}
   assert os.listdir(tmp_path / 'checkpoints_best') == [str(min(values, key=values.get))]
   assert {'bits_per_dim', 'validation_bits_per_dim'} <= set(entries[4]['metrics'])
-  assert entries[4]['protocol']['validation']['split'] == 'train[4000:]'
-  assert entries[4]['protocol']['validation']['count'] == 500
-  assert entries[4]['protocol']['heldout']['split'] == 'test'
+  assert entries[4]['protocol']['validation']['split'] == 'train[4400:]'
+  assert entries[4]['protocol']['validation']['count'] == 100
+  assert entries[4]['protocol']['heldout']['split'] == 'test[:192]'
   assert entries[2]['selected_on'] == entries[4]['selected_on'] == {
       'metric': 'validation_nll_nats', 'mode': 'min', 'evaluator': 'validation',
-      'split': 'train[4000:]'}
+      'split': 'train[4400:]'}
 
 
 def test_no_best_metric_keeps_no_best_checkpoint(tmp_path):
-  config = shrunk_config('pixelcnn.py', TINY_PIXELCNN, eval__best_metric='')
+  config = shrunk_config('pixelcnn.py', TINY_PIXELCNN, eval__best_metric='', **SHORT_TEST)
   assert evaluation.check_config(config, train.families.make(config)) == {
       'heldout': ('bits_per_dim', 'nll_nats')}
   train.train_and_evaluate(config, str(tmp_path))
