@@ -17,9 +17,9 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # computes bit for bit, and both share the compilation cache.
 from jaxgan import platform  # pylint: disable=g-import-not-at-top  (imports no jax)
 platform.use_default_xla_flags()
-# XLA:CPU's older elemental emitters compile a fusion ~2x faster than its MLIR fusion emitters (a
-# primitive run eagerly: 27 -> 17 ms; a small train step 0.6 -> 0.25 s), and compiling is most of
-# the suite's time. Tests only: the tools keep XLA's default.
+# XLA:CPU's older elemental emitters compile faster than its MLIR fusion emitters (a small train
+# step 0.5 -> 0.14 s: experiments/bench_compile.py), and compiling is most of the suite's time.
+# Tests only: the tools keep XLA's default.
 if 'xla_cpu_use_fusion_emitters' not in os.environ['XLA_FLAGS']:
   os.environ['XLA_FLAGS'] += ' --xla_cpu_use_fusion_emitters=false'
 # Every compiled program is cached on disk, so the many tests (and subprocesses) that compile the
