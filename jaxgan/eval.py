@@ -12,7 +12,6 @@ TensorBoard scalars under DIR/eval. Long steps (sampling, Inception features, he
 log their progress to stderr.
 """
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -21,6 +20,7 @@ import jax
 import ml_collections
 from ml_collections import config_flags
 
+from jaxgan import config_lib
 from jaxgan import console
 from jaxgan.data import sources as data
 from jaxgan import evaluation
@@ -36,8 +36,9 @@ def with_eval_block(config: ml_collections.ConfigDict,
   """The run's config with the `eval` block of `eval_source` (or its own)."""
   eval_config = eval_source.get('eval') if eval_source is not None else config.get('eval')
   if eval_config is None:
-    raise ValueError('The run\'s config.json has no `eval` block (it predates evaluation); pass '
-                     '--config=<the config file it was trained with>, e.g. configs/dcgan.py.')
+    raise config_lib.ConfigError(
+        'The run\'s config.json has no `eval` block (it predates evaluation); pass '
+        '--config=<the config file it was trained with>, e.g. configs/dcgan.py.')
   merged = ml_collections.ConfigDict(config.to_dict())
   merged.eval = ml_collections.ConfigDict(eval_config.to_dict())
   merged.lock()
@@ -97,10 +98,11 @@ def main(argv):
   console.start_command(argv)
   try:
     evaluate_run(FLAGS.workdir, FLAGS.config, FLAGS.step, FLAGS.all)
+  except config_lib.ConfigError as e:  # the command line or config: exit 2, as every tool
+    console.fatal(f'ConfigError: {e}', console.EXIT_CONFIG_ERROR)
   except (ValueError, checkpoints.CheckpointError, data.DatasetError,
           inception.WeightsError) as e:
-    sys.stderr.write(f'FATAL {type(e).__name__}: {e}\n')
-    sys.exit(1)
+    console.fatal(f'{type(e).__name__}: {e}', console.EXIT_RUN_ERROR)
   print(f'Results in {results_lib.results_path(FLAGS.workdir)}')
 
 

@@ -74,9 +74,11 @@ def read_images(path: str) -> np.ndarray:
 
 
 def fid_between(images_a: np.ndarray, images_b: np.ndarray, extractor,
-                kid_subsets: int = 100, kid_subset_size: int = 1000) -> dict[str, float]:
-  features_a = extractor(images_a, 'Inception features of PATH_A')
-  features_b = extractor(images_b, 'Inception features of PATH_B')
+                kid_subsets: int = 100, kid_subset_size: int = 1000,
+                names: tuple[str, str] = ('A', 'B')) -> dict[str, float]:
+  """FID and KID between two image sets; `names` (e.g. their paths) label the progress lines."""
+  features_a = extractor(images_a, f'Inception features of {names[0]}')
+  features_b = extractor(images_b, f'Inception features of {names[1]}')
   fid = metrics.frechet_distance(metrics.feature_statistics(features_a),
                                  metrics.feature_statistics(features_b))
   kid_mean, kid_std = metrics.kernel_inception_distance(features_a, features_b, kid_subsets,
@@ -103,7 +105,8 @@ def main(argv):
     image_sets = [read_images(path) for path in argv[1:]]
     extractor = sample_quality.InceptionFeatures(mesh_lib.make_mesh(), FLAGS.batch_size,
                                                  FLAGS.resizer)
-    results = fid_between(*image_sets, extractor, FLAGS.kid_subsets, FLAGS.kid_subset_size)
+    results = fid_between(*image_sets, extractor, FLAGS.kid_subsets, FLAGS.kid_subset_size,
+                          names=(os.path.abspath(argv[1]), os.path.abspath(argv[2])))
   except (ValueError, inception.WeightsError) as e:
     sys.stderr.write(f'FATAL {type(e).__name__}: {e}\n')
     sys.exit(1)

@@ -154,13 +154,13 @@ def test_eval_cli_fills_missing_eval_block_and_merges_results(trained_run, tmp_p
     json.dump(run_config, f)
   code = run_in_process('jaxgan.eval', f'--workdir={trained_with_eval}', '--step=5')
   err = capsys.readouterr().err
-  assert code == 1 and 'pass --config' in err, err[-2000:]
+  assert code == 2 and 'pass --config' in err, err[-2000:]  # a config error
   run_config['eval'] = {'every_steps': 5, 'metrics': ['fid'], 'num_samples': 8}  # flat, old
   with open(config_path, 'w') as f:
     json.dump(run_config, f)
   code = run_in_process('jaxgan.eval', f'--workdir={trained_with_eval}', '--step=5')
   err = capsys.readouterr().err
-  assert code == 1, err[-2000:]
+  assert code == 2, err[-2000:]
   assert 'config.eval.metrics is not an evaluator block' in err
   assert '--config=configs/dcgan.py' in err
 
@@ -193,7 +193,7 @@ def test_fid_cli_on_npz_and_folder(tmp_path, digits):
   result = run_module('jaxgan.fid', str(tmp_path / 'a.npz'), str(folder), '--batch_size=4',
                       '--kid_subsets=2')
   assert result.returncode == 0, result.stderr[-2000:]
-  assert 'Inception features of PATH_B: 4/4 images in' in result.stderr
+  assert f'Inception features of {folder}: 4/4 images in' in result.stderr  # the path, in full
   fid_line = [line for line in result.stdout.splitlines() if line.startswith('FID: ')]
   extractor = sample_quality.InceptionFeatures(mesh_lib.make_mesh(), 4)
   expected = fid_cli.fid_between(digits[:4], digits[4:], extractor, kid_subsets=2)['fid']
@@ -221,3 +221,14 @@ def test_trained_run_restores_kept_steps_and_names_them_for_a_missing_one(traine
   with pytest.raises(checkpoints.CheckpointError, match=r'step 7 .* steps kept are \[5, 10\]'):
     run.restore(7)
   run.close()
+
+
+def test_another_familys_config_is_a_config_error_exit_2(trained_run, capsys):
+  """The README's convention: a config the run cannot use exits 2 in one line, before compute."""
+  workdir = trained_run(tiny_dcgan_config())
+  code = run_in_process('jaxgan.eval', f'--workdir={workdir}',
+                        f'--config={os.path.join(os.path.dirname(DCGAN_CONFIG), "pixelcnn.py")}')
+  fatal = [line for line in capsys.readouterr().err.splitlines() if line.startswith('FATAL')]
+  assert code == 2
+  assert fatal == [fatal[0]] and "has no 'eval_metrics' capability" in fatal[0], fatal
+  assert not os.path.exists(os.path.join(workdir, 'eval'))
