@@ -4,6 +4,7 @@ tiny runs trained once per session."""
 import atexit
 import hashlib
 import importlib
+import json
 import os
 import shutil
 import subprocess
@@ -238,3 +239,45 @@ def trained_run(tmp_path_factory):
   yield get
   changed = [workdir for workdir, digest in runs.values() if _tree_digest(workdir) != digest]
   assert not changed, f'tests wrote into shared runs {changed}; give them copy_to'
+
+
+# Where compilation time goes: `JAXGAN_COMPILE_PROFILE=FILE python -m pytest -q tests` prints the
+# session's totals of jax.monitoring's compile events (tracing, lowering, XLA compilation) and
+# writes each test's to FILE as JSON. The suite's test processes only, not its subprocesses.
+_COMPILE_EVENTS = ('jaxpr_trace_duration', 'jaxpr_to_mlir_module_duration',
+                   'backend_compile_duration')
+_compile_profile: dict = {}
+_current_test = ['(collection)']
+
+
+def pytest_configure(config):
+  del config
+  if os.environ.get('JAXGAN_COMPILE_PROFILE'):
+    import jax  # pylint: disable=g-import-not-at-top
+    jax.monitoring.register_event_duration_secs_listener(_record_compile_event)
+
+
+def _record_compile_event(event: str, duration: float, **_) -> None:
+  name = event.rsplit('/', 1)[-1]
+  if name in _COMPILE_EVENTS:
+    test = _compile_profile.setdefault(_current_test[0], dict.fromkeys(_COMPILE_EVENTS, 0.0))
+    test[name] += duration
+    if name == 'backend_compile_duration':
+      test['compilations'] = test.get('compilations', 0) + 1
+
+
+def pytest_runtest_logstart(nodeid, location):
+  del location
+  _current_test[0] = nodeid
+
+
+def pytest_terminal_summary(terminalreporter):
+  path = os.environ.get('JAXGAN_COMPILE_PROFILE')
+  if not path:
+    return
+  for name in (*_COMPILE_EVENTS, 'compilations'):
+    total = sum(test.get(name, 0) for test in _compile_profile.values())
+    terminalreporter.write_line(f'compile profile: {name} '
+                                + (f'{total}' if name == 'compilations' else f'{total:.1f} s'))
+  with open(path, 'w') as f:
+    json.dump(_compile_profile, f, indent=1)
