@@ -1,0 +1,299 @@
+"""The compression table of the README (issue 27): the configs/dcgan.py generator on mnist_5k as
+a teacher, and what distillation, channel pruning and int8 make of it.
+
+  python experiments/compression.py [--teacher_steps=600] [--student_steps=300] [--seeds=0,1,2]
+      [--num_samples=1000] [--stages=train,quality,latency] [--tag=cpu] [--root=/tmp/compression]
+      [--parallel_seeds]
+
+Rows (each seed trains its own teacher; every student of that seed learns from it):
+  teacher        configs/dcgan.py, `teacher_steps` steps
+  distill x0.5   configs/distill.py:dcgan, generator widths x0.5, `student_steps` steps, D from
+                 the teacher's (GAN Compression's objective: reconstruction, features, GAN loss)
+  distill x0.25  the same at x0.25
+  scratch x0.5   configs/dcgan.py with the x0.5 generator and a fresh D, `student_steps` steps:
+                 what distillation buys over training the same network alone for as long
+  scratch x0.25  the same at x0.25
+  pruned 0.5     `python -m jaxgan.prune --keep=0.5` of the teacher (L1 criterion), then
+                 `student_steps` steps of fine-tuning through the trainer
+  pruned 0.25    the same at keep 0.25
+  int8           the teacher through `jaxgan.load(..., quantize='int8')` (no training)
+
+Quality: FID and KID (jaxgan/evaluation: Inception pool3, clean resize, reference = the 4,500
+mnist_5k training digits) of `num_samples` samples of each run's EMA generator, drawn with
+`jaxgan.load(run).sample(num_samples, seed=0)` (the same latents for every row), mean ± std over
+seeds. Latency: `jaxgan.load(run).generate` (EMA generator, uint8 out, device_get included) at
+batch 1 and 64, rows alternating in one process, the median of `--repeats` rounds after warm-up,
+seed 0's runs. Training minutes: wall time of the `python -m jaxgan.main` process (start-up and
+compilation included), mean over seeds; a student's excludes its teacher's.
+
+Results go to experiments/results/compression_<tag>.{json,md}, rewritten after every finished run
+or measurement, so a killed run keeps what it finished and a rerun skips it. --parallel_seeds
+trains each seed in its own process (on a GPU the small steps are launch-bound, so three
+processes share it well).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from experiments import common  # pylint: disable=g-import-not-at-top
+
+REPO = common.REPO
+RESULTS = os.path.join(REPO, 'experiments', 'results')
+DCGAN_WIDTHS = (256, 128, 64)  # configs/dcgan.py's mnist_5k generator
+
+
+def rows() -> dict:
+  """Row name -> how its run is made: ('teacher'|'distill'|'scratch'|'prune'|'int8', value)."""
+  return {'teacher': ('teacher', 1.0),
+          'distill x0.5': ('distill', 0.5), 'distill x0.25': ('distill', 0.25),
+          'scratch x0.5': ('scratch', 0.5), 'scratch x0.25': ('scratch', 0.25),
+          'pruned 0.5': ('prune', 0.5), 'pruned 0.25': ('prune', 0.25),
+          'int8': ('int8', None)}
+
+
+def run_dir(root: str, row: str, seed: int) -> str:
+  kind, value = rows()[row]
+  if kind == 'int8':
+    return run_dir(root, 'teacher', seed)
+  return os.path.join(root, f'seed{seed}', f'{kind}_{value:g}')
+
+
+def _schedule_flags(seed: int, steps: int) -> list[str]:
+  return [f'--config.seed={seed}', f'--config.train.num_steps={steps}',
+          f'--config.train.log_every={max(steps // 4, 1)}',
+          f'--config.train.checkpoint_every={steps}', f'--config.train.sample_every={steps}']
+
+
+def _scaled(multiplier: float) -> str:
+  return '(' + ','.join(str(max(1, round(w * multiplier))) for w in DCGAN_WIDTHS) + ')'
+
+
+def _latest_step(workdir: str) -> int:
+  steps = [int(name) for name in os.listdir(os.path.join(workdir, 'checkpoints'))
+           if name.isdigit()]
+  return max(steps)
+
+
+def _timed(command: list[str], record: dict, key: str, path: str, results: dict) -> None:
+  print('$', ' '.join(command), flush=True)
+  start = time.perf_counter()
+  subprocess.run(command, check=True)
+  record[key] = record.get(key, 0.0) + time.perf_counter() - start
+  common.save_results(results, path)
+
+
+def train_seed(seed: int, args) -> None:
+  """Makes every run of `seed` that is not finished; records wall times in root/seed<N>.json."""
+  path = os.path.join(args.root, f'seed{seed}.json')
+  os.makedirs(args.root, exist_ok=True)
+  results = common.load_results(path)
+  teacher = run_dir(args.root, 'teacher', seed)
+  for row in args.rows:
+    kind, value = rows()[row]
+    record = results.setdefault(row, {})
+    if kind == 'int8' or record.get('finished'):
+      continue
+    workdir = run_dir(args.root, row, seed)
+    main = [sys.executable, '-m', 'jaxgan.main', f'--workdir={workdir}']
+    if kind == 'teacher':
+      command = [*main, f'--config={REPO}/configs/dcgan.py',
+                 *_schedule_flags(seed, args.teacher_steps)]
+    elif kind == 'distill':
+      command = [*main, f'--config={REPO}/configs/distill.py:dcgan',
+                 f'--config.distill.teacher={teacher}',
+                 f'--config.distill.width_multiplier={value}',
+                 *_schedule_flags(seed, args.student_steps)]
+    elif kind == 'scratch':
+      command = [*main, f'--config={REPO}/configs/dcgan.py',
+                 f'--config.model.generator_widths={_scaled(value)}',
+                 *_schedule_flags(seed, args.student_steps)]
+    else:  # prune, then fine-tune from the pruned checkpoint's step
+      if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+        _timed([sys.executable, '-m', 'jaxgan.prune', f'--workdir={teacher}',
+                f'--out={workdir}', f'--keep={value}', '--criterion=l1'],
+               record, 'prune_seconds', path, results)
+      start = _latest_step(workdir)
+      record['pruned_step'] = start
+      command = [*main, f'--config={workdir}/config.py',
+                 *_schedule_flags(seed, start + args.student_steps)]
+    _timed(command, record, 'seconds', path, results)
+    record['finished'] = True
+    record['command'] = ' '.join(command[1:]).replace(REPO + '/', '').replace(args.root, 'ROOT')
+    common.save_results(results, path)
+
+
+def train(args) -> None:
+  if not args.parallel_seeds or len(args.seeds) == 1:
+    for seed in args.seeds:
+      train_seed(seed, args)
+    return
+  own = [a for a in sys.argv[1:] if not a.startswith(('--seeds', '--stages', '--parallel'))]
+  processes = [subprocess.Popen([sys.executable, os.path.abspath(__file__), f'--seeds={seed}',
+                                 '--stages=train', *own]) for seed in args.seeds]
+  codes = [p.wait() for p in processes]
+  if any(codes):
+    raise SystemExit(f'training failed for seeds {[s for s, c in zip(args.seeds, codes) if c]}')
+
+
+def _load(row: str, seed: int, args, **options):
+  import jaxgan  # pylint: disable=g-import-not-at-top
+  if rows()[row][0] == 'int8':
+    options['quantize'] = 'int8'
+  return jaxgan.load(run_dir(args.root, row, seed), **options)
+
+
+def quality(args, results: dict, path: str) -> None:
+  """FID and KID of every finished run, written to results['quality'][row][seed]."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
+  from jaxgan.evaluation import metrics  # pylint: disable=g-import-not-at-top
+  from jaxgan.evaluation import sample_quality  # pylint: disable=g-import-not-at-top
+  from jaxgan.training import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.load_config(os.path.join(REPO, 'configs', 'dcgan.py'))
+  block = config.eval.sample_quality
+  extractor = sample_quality.InceptionFeatures(mesh_lib.make_mesh(jax.devices()[:1]),
+                                               block.batch_size, block.resizer)
+  real = sample_quality.reference_features(config.data, block.reference_split,
+                                           block.reference_count, extractor)
+  real_statistics = metrics.feature_statistics(real)
+  results['quality_protocol'] = {
+      **extractor.protocol(), 'reference': f'mnist_5k {block.reference_split!r}, {len(real)} '
+      'images', 'num_samples': args.num_samples,
+      'kid': f'{block.kid_subsets} subsets of {min(block.kid_subset_size, args.num_samples)}',
+      'samples': 'jaxgan.load(run).sample(num_samples, seed=0): EMA generator, uint8'}
+  if args.protocol_note:
+    results['quality_protocol']['note'] = args.protocol_note
+  for seed in args.seeds:
+    for row in args.rows:
+      entry = results.setdefault('quality', {}).setdefault(row, {})
+      if str(seed) in entry or not _finished(row, seed, args):
+        continue
+      images = _load(row, seed, args, max_batch=250).sample(args.num_samples, seed=0)
+      fake = extractor(images, f'{row} seed {seed}: Inception features')
+      kid, _ = metrics.kernel_inception_distance(
+          real, fake, block.kid_subsets, min(block.kid_subset_size, args.num_samples),
+          block.seed)
+      entry[str(seed)] = {'fid': metrics.frechet_distance(real_statistics,
+                                                          metrics.feature_statistics(fake)),
+                          'kid': kid}
+      print(f'{row} seed {seed}: {entry[str(seed)]}', flush=True)
+      common.save_results(results, path)
+
+
+def _finished(row: str, seed: int, args) -> bool:
+  record = common.load_results(os.path.join(args.root, f'seed{seed}.json'))
+  source = 'teacher' if rows()[row][0] == 'int8' else row
+  return bool(record.get(source, {}).get('finished'))
+
+
+def latency(args, results: dict, path: str) -> None:
+  """Seconds per image at batch 1 and 64, rows alternating; and each run's cost facts."""
+  import jax  # pylint: disable=g-import-not-at-top
+  seed = args.seeds[0]
+  models = {row: _load(row, seed, args) for row in args.rows if _finished(row, seed, args)}
+  latents = next(iter(models.values())).latents(64, seed=0)
+  for row, model in models.items():
+    results.setdefault('cost', {})[row] = model.info['cost']
+    for batch in (1, 64):
+      model.generate(latents[:batch])  # compile
+  times = {row: {1: [], 64: []} for row in models}
+  for _ in range(args.repeats):
+    for row, model in models.items():
+      for batch in (1, 64):
+        start = time.perf_counter()
+        model.generate(latents[:batch])
+        times[row][batch].append(time.perf_counter() - start)
+  results['latency'] = {
+      row: {f'batch{b}_ms_per_image': 1e3 * statistics.median(t) / b for b, t in by.items()}
+      for row, by in times.items()}
+  results['latency_device'] = f'{jax.devices()[0].device_kind} ({jax.default_backend()})'
+  results['latency_repeats'] = args.repeats
+  common.save_results(results, path)
+
+
+def table(args, results: dict) -> str:
+  """The Markdown table of `results`."""
+  training = {seed: common.load_results(os.path.join(args.root, f'seed{seed}.json'))
+              for seed in args.seeds}
+  latency_device = results.get('latency_device', '?')
+  lines = [f'DCGAN on mnist_5k; teacher {args.teacher_steps} steps, students '
+           f'{args.student_steps} steps, batch 64, seeds {args.seeds}; FID/KID on '
+           f'{args.num_samples} samples; latency on {latency_device}.', '',
+           '| row | G params | G MACs / image | weights | FID | KID x1e3 | ms / image, batch 1 '
+           '| ms / image, batch 64 | training min |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|']
+  for row in args.rows:
+    cost = results.get('cost', {}).get(row, {})
+    found = results.get('quality', {}).get(row, {})
+    fids = [v['fid'] for v in found.values()]
+    kids = [1e3 * v['kid'] for v in found.values()]
+    speed = results.get('latency', {}).get(row, {})
+    minutes = [training[s].get('teacher' if row == 'int8' else row, {}).get('seconds')
+               for s in args.seeds]
+    minutes = [m / 60 for m in minutes if m is not None]
+    weights = cost.get('weight_bytes')
+    lines.append(' | '.join([
+        f'| {row}', f'{cost["parameters"]:,}' if cost else '?',
+        f'{cost["macs_per_image"] / 1e6:.1f} M' if cost else '?',
+        f'{weights / 2**20:.2f} MiB' if weights else '?',
+        common.mean_std(fids) if fids else '?', common.mean_std(kids) if kids else '?',
+        f'{speed["batch1_ms_per_image"]:.3f}' if speed else '?',
+        f'{speed["batch64_ms_per_image"]:.3f}' if speed else '?',
+        ('(none)' if row == 'int8' else f'{statistics.mean(minutes):.1f}') if minutes else '?'])
+        + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
+  parser.add_argument('--teacher_steps', type=int, default=600)
+  parser.add_argument('--student_steps', type=int, default=300)
+  parser.add_argument('--seeds', default='0,1,2')
+  parser.add_argument('--num_samples', type=int, default=1000)
+  parser.add_argument('--repeats', type=int, default=20)
+  parser.add_argument('--rows', default=','.join(rows()),
+                      help='comma-separated row names (default: all)')
+  parser.add_argument('--stages', default='train,quality,latency')
+  parser.add_argument('--tag', default='cpu')
+  parser.add_argument('--root', default='/tmp/compression')
+  parser.add_argument('--parallel_seeds', action='store_true')
+  parser.add_argument('--protocol_note', default='',
+                      help='recorded with the quality protocol (e.g. which weights were used)')
+  args = parser.parse_args()
+  args.seeds = [int(s) for s in args.seeds.split(',')]
+  args.rows = args.rows.split(',')
+  unknown = [r for r in args.rows if r not in rows()]
+  if unknown:
+    parser.error(f'unknown rows {unknown}; choose from {list(rows())}')
+  args.root = os.path.abspath(os.path.join(args.root, args.tag))
+  stages = args.stages.split(',')
+  if 'train' in stages:
+    train(args)
+  if not {'quality', 'latency'} & set(stages):
+    return
+  from jaxgan import platform  # pylint: disable=g-import-not-at-top
+  platform.use_default_xla_flags()
+  path = os.path.join(RESULTS, f'compression_{args.tag}.json')
+  results = common.load_results(path)
+  results['settings'] = {k: getattr(args, k) for k in ('teacher_steps', 'student_steps', 'seeds',
+                                                        'num_samples', 'rows')}
+  if 'quality' in stages:
+    quality(args, results, path)
+  if 'latency' in stages:
+    latency(args, results, path)
+  results['training'] = {seed: common.load_results(os.path.join(args.root, f'seed{seed}.json'))
+                         for seed in args.seeds}
+  common.save_results(results, path)
+  markdown = table(args, results)
+  with open(os.path.join(RESULTS, f'compression_{args.tag}.md'), 'w') as f:
+    f.write(markdown)
+  print(markdown)
+
+
+if __name__ == '__main__':
+  main()
