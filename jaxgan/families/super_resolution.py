@@ -88,6 +88,12 @@ class SuperResolutionFamily:
               'num_blocks': model.num_blocks, 'image_skip': model.image_skip}
     if model.generator == 'rrdb':
       fields['growth'] = model.growth
+    if model.get('block_widths'):  # set by jaxgan.prune; absent in other runs' configs
+      if model.generator != 'srresnet' or len(model.block_widths) != model.num_blocks:
+        raise config_lib.ConfigError(
+            f'config.model.block_widths={tuple(model.block_widths)} needs the srresnet '
+            f'generator and one width per block ({model.num_blocks}).')
+      fields['block_widths'] = tuple(model.block_widths)
     try:
       self.generator = sr_models.GENERATORS[model.generator](**fields)
       sr_models.upsampling_stages(self.scale)
@@ -116,8 +122,11 @@ class SuperResolutionFamily:
     model = self.config.model
     fields = ('generator', 'features', 'num_blocks', 'image_skip') + (
         ('growth',) if model.generator == 'rrdb' else ())
-    return {**{f: model[f] for f in fields}, 'scale': self.scale,
-            'channels': self.config.data.channels}
+    fingerprint = {**{f: model[f] for f in fields}, 'scale': self.scale,
+                   'channels': self.config.data.channels}
+    if model.get('block_widths'):
+      fingerprint['block_widths'] = list(model.block_widths)
+    return fingerprint
 
   def fingerprint(self) -> dict:
     model = dict(self.generator_fingerprint())
