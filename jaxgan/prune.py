@@ -45,10 +45,10 @@ def main(argv):
     console.fatal(f'config error: {e}', console.EXIT_CONFIG_ERROR)
   except checkpoints.CheckpointError as e:
     console.fatal(f'CheckpointError: {e}', console.EXIT_RUN_ERROR)
-  widths = ', '.join(f'{name} {layer["width"]}->{len(layer["kept"])}'
-                     for name, layer in record['layers'].items())
-  print(f'Pruned {FLAGS.workdir} (step {record["step"]}) by {FLAGS.criterion}, keep '
-        f'{FLAGS.keep:g}: {widths}')
+  widths = ', '.join(f'{name} {before}->{after}'
+                     for name, (before, after) in record['widths'].items())
+  print(f'Pruned {" and ".join(record["kept"])} of {FLAGS.workdir} (step {record["step"]}) by '
+        f'{FLAGS.criterion}, keep {FLAGS.keep:g}: {widths}')
   print(_cost_line('Before', record['cost_before']))
   print(_cost_line('After', record['cost_after']))
   print(f'Wrote {FLAGS.out}; fine-tune with: python -m jaxgan.main '

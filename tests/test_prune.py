@@ -93,7 +93,7 @@ def test_the_tool_keeps_the_largest_channels_and_slices_as_by_hand(teacher_state
     assert np.min(s[k]) > np.max(np.delete(s, k))
 
   pruned = pruning.prune_state(tiny_dcgan_config(), teacher_state, 0.5, criterion)
-  assert [pruned.kept[name] for name in ('Dense_0', 'ConvTranspose_0', 'ConvTranspose_1')] == [
+  assert [pruned.kept['generator'][name] for name in ('Dense_0', 'ConvTranspose_0', 'ConvTranspose_1')] == [
       k.tolist() for k in kept]
   assert tuple(pruned.config.model.generator_widths) == (8, 4, 2)
   g, original = pruned.state.generator, teacher_state.generator
@@ -123,7 +123,7 @@ def test_a_pruned_dcgan_computes_the_original_with_the_dropped_channels_unread(t
   config = tiny_dcgan_config()
   pruned = pruning.prune_state(config, teacher_state, 0.5)
   unread = _unread(teacher_state.generator.ema_params,
-                   {f'ConvTranspose_{i}': pruned.kept[name] for i, name in
+                   {f'ConvTranspose_{i}': pruned.kept['generator'][name] for i, name in
                     enumerate(('Dense_0', 'ConvTranspose_0', 'ConvTranspose_1'))})
   reference = teacher_state.replace(networks={
       **teacher_state.networks, 'generator': teacher_state.generator.replace(ema_params=unread)})
@@ -147,7 +147,7 @@ def test_srresnet_prunes_the_block_internal_channels_only():
   g = pruned.state.generator.ema_params
   for block in range(2):
     first, second = f'Conv_{2 * block + 1}', f'Conv_{2 * block + 2}'
-    kept = pruned.kept[first]
+    kept = pruned.kept['generator'][first]
     np.testing.assert_array_equal(g[first]['kernel'], params[first]['kernel'][..., kept])
     np.testing.assert_array_equal(g[first]['bias'], params[first]['bias'][kept])
     np.testing.assert_array_equal(g[second]['kernel'], params[second]['kernel'][:, :, kept])
@@ -157,12 +157,13 @@ def test_srresnet_prunes_the_block_internal_channels_only():
 
   low = np.random.default_rng(0).integers(0, 256, (1, 8, 8, 3), np.uint8)
   translate = lambda family, state: np.asarray(jax.jit(family.translate)(state, low))
-  unread = _unread(params, {'Conv_2': pruned.kept['Conv_1'], 'Conv_4': pruned.kept['Conv_3']})
+  kept = pruned.kept['generator']
+  unread = _unread(params, {'Conv_2': kept['Conv_1'], 'Conv_4': kept['Conv_3']})
   reference = state.replace(networks={'generator': state.generator.replace(ema_params=unread)})
   outputs = translate(pruned.family, pruned.state)
   np.testing.assert_allclose(outputs, translate(family, reference), rtol=0, atol=1e-5)
   assert np.abs(outputs - translate(family, state)).max() > 1e-2
-  with pytest.raises(config_lib.ConfigError, match='has no BatchNorm'):
+  with pytest.raises(config_lib.ConfigError, match='no normalization after'):
     pruning.prune_state(config, state, 0.5, 'bn_scale')
 
 
@@ -172,7 +173,8 @@ def test_the_command_line_writes_a_cheaper_run_that_loads_and_fine_tunes(teacher
                       '--step=5')
   assert result.returncode == 0, result.stderr[-2000:]
   lines = result.stdout.splitlines()
-  assert lines[0].endswith('Dense_0 16->8, ConvTranspose_0 8->4, ConvTranspose_1 4->2'), lines
+  assert lines[0] == (f'Pruned generator of {teacher} (step 5) by l1, keep 0.5: Dense_0 16->8, '
+                      'ConvTranspose_0 8->4, ConvTranspose_1 4->2'), lines
   printed = {line.split(':')[0]: (int(line.split()[1].replace(',', '')), float(line.split()[3]))
              for line in lines if line.startswith(('Before:', 'After:'))}
 
@@ -188,8 +190,9 @@ def test_the_command_line_writes_a_cheaper_run_that_loads_and_fine_tunes(teacher
   with open(os.path.join(out, 'prune.json')) as f:
     record = json.load(f)
   assert record['step'] == 5 and record['source'] == os.path.abspath(teacher)
-  assert {name: len(layer['kept']) for name, layer in record['layers'].items()} == {
-      'Dense_0': 8, 'ConvTranspose_0': 4, 'ConvTranspose_1': 2}
+  assert record['widths'] == {'Dense_0': [16, 8], 'ConvTranspose_0': [8, 4],
+                              'ConvTranspose_1': [4, 2]}
+  assert record['cost_after']['parameters'] == count(pruned)
 
   # Fine-tuning resumes from the pruned checkpoint at step 5.
   config = config_lib.load_config(f'{FROM_RUN}:{out}')
@@ -217,7 +220,7 @@ def _config_dir(path, config) -> str:
     ('keep=0', '--keep=0.0 must be in (0, 1]', 2),
     ('keep=1.5', '--keep=1.5 must be in (0, 1]', 2),
     ('vae', "No pruning rule for a 'vae' run with generator", 2),
-    ('bn_scale srresnet', '--criterion=bn_scale ranks by BatchNorm scales', 2),
+    ('bn_scale srresnet', '--criterion=bn_scale ranks by normalization scales', 2),
     ('out not empty', 'exists and is not empty', 2),
     ('no checkpoint', 'No checkpoint in', 1),
 ])

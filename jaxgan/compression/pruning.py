@@ -5,16 +5,16 @@ least 1) are kept, in their original order:
 
   l1        the L1 norm of the producing kernel's slice for the channel (Li et al. 2017, "Pruning
             Filters for Efficient ConvNets", arXiv:1608.08710);
-  bn_scale  |gamma| of the BatchNorm that follows the layer (Liu et al. 2017, "Network Slimming",
-            arXiv:1708.06519).
+  bn_scale  |gamma| of the normalization that follows the layer: BatchNorm, or an instance norm's
+            affine scale (Liu et al. 2017, "Network Slimming", arXiv:1708.06519).
 
 The ranking reads the EMA parameters (what the run samples with; the raw ones without an EMA).
 Every array that produces or consumes a channel is sliced the same way, in the parameters, the
 EMA, the mutable collections (BatchNorm statistics) and the optimizer state (Adam's moments are
 parameter-shaped; its counts are kept), so the pruned run resumes training where the original
-stopped. A channel group (`ChannelGroup`) names these arrays by their path in the params tree.
+stopped. A `ChannelGroup` names these arrays by their path in the params tree.
 
-Which layers are prunable, per model (`RULES`; generators only, the discriminator is kept whole):
+Which layers are prunable, per model (`RULES`; generators only, the discriminators are kept whole):
 
   dcgan     every generator width: the Dense from the latent (each channel is the strided set
             of its outputs that the reshape to [S, S, widths[0]] puts in that channel, with
@@ -23,6 +23,11 @@ Which layers are prunable, per model (`RULES`; generators only, the discriminato
   srresnet  the first convolution of each residual block (`model.block_widths`), whose outputs
             only the block's second convolution reads; the trunk's channels are tied by the
             residual additions and the long skip, and are left whole.
+  CycleGAN  the same in each residual block of both ResNet generators (`model.block_widths`).
+  pix2pix   every layer of the U-Net but the last (`model.down_widths`, `model.up_widths`): an
+            encoder layer's channels feed the next encoder layer and, through the skip, the
+            mirrored decoder layer (the first part of its concatenated input); a decoder layer's
+            feed the next decoder layer (the second part).
 """
 import dataclasses
 import json
@@ -44,35 +49,54 @@ from jaxgan.training import phases as phases_lib
 from jaxgan.training.state import NetworkState
 
 CRITERIA = ('l1', 'bn_scale')
-BATCH_NORM_ARRAYS = ('scale', 'bias', 'mean', 'var')  # params, then batch_stats
+NORM_ARRAYS = ('scale', 'bias', 'mean', 'var')  # params, then BatchNorm's batch_stats
+
+
+class Slice(NamedTuple):
+  """Where one array holds a group's channels: channel c is the entries offset + r * width + c
+  (r < repeats) of `axis`. Its path is inside the params tree, or inside a collection without
+  the collection's name; a path the network does not have (a bias it has not) is skipped."""
+  path: tuple[str, ...]
+  axis: int
+  repeats: int = 1
+  offset: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
 class ChannelGroup:
-  """The output channels of one layer and every array that holds them.
-
-  `produced` arrays hold the channels on their last axis, `consumed` arrays (the next kernel's
-  input) on axis -2. Each channel of a produced array is `repeats` entries strided by `width`
-  (r * width + c): a Dense whose outputs are reshaped to [S, S, width] has repeats = S * S.
-  Paths are inside the params tree, or inside a collection without its name.
-  """
+  """The output channels of one layer and every array that holds them."""
   name: str
   width: int
-  kernel: tuple[str, ...]  # ranked by `l1`
-  norm: str | None  # the BatchNorm ranked by `bn_scale`
-  produced: tuple[tuple[str, ...], ...]
-  consumed: tuple[tuple[str, ...], ...]
-  repeats: int = 1
+  kernel: Slice  # the producing kernel, ranked by `l1`
+  norm: tuple[str, ...] | None  # the normalization after it (its 'scale' ranked by `bn_scale`)
+  arrays: tuple[Slice, ...]  # producers and consumers
 
 
 class Rule(NamedTuple):
+  networks: tuple[str, ...]  # the generators pruned, each by its own ranking
   groups: Callable[[ml_collections.ConfigDict], list[ChannelGroup]]
   with_widths: Callable[[ml_collections.ConfigDict, list[int]], None]  # sets them (unlocked)
 
 
-def _producer_arrays(layer: str, norm: str | None, use_bias: bool) -> tuple:
-  arrays = [(layer, 'kernel')] + ([(layer, 'bias')] if use_bias else [])
-  return tuple(arrays + ([(norm, name) for name in BATCH_NORM_ARRAYS] if norm else []))
+def _group(layer: str, width: int, consumers: list[Slice], norm: tuple[str, ...] | None = None,
+           axis: int = -1, repeats: int = 1) -> ChannelGroup:
+  """The group of `layer`'s outputs (on its kernel's `axis`): the kernel, its bias, the
+  normalization `norm` after it, and the `consumers`."""
+  kernel = Slice((layer, 'kernel'), axis, repeats)
+  arrays = [kernel, Slice((layer, 'bias'), -1, repeats)]
+  arrays += [Slice(norm + (name,), -1, repeats) for name in NORM_ARRAYS] if norm else []
+  return ChannelGroup(layer, width, kernel, norm, tuple(arrays + consumers))
+
+
+def _image_norm(module: str, norm: str) -> tuple[str, ...] | None:
+  """The params path of an image_to_image.image_norm layer's affine module; None for 'none'."""
+  return {'batch': (module, 'BatchNorm_0'), 'instance': (module, 'InstanceNorm_0')}.get(norm)
+
+
+def _next_conv(layer: str, offset: int = 0, transposed: bool = False) -> Slice:
+  """A consumer's kernel input axis: -2 ([kh, kw, in, out]), or -1 for a transposed kernel
+  (flax's transpose_kernel=True stores [kh, kw, out, in])."""
+  return Slice((layer, 'kernel'), -1 if transposed else -2, offset=offset)
 
 
 def dcgan_groups(config: ml_collections.ConfigDict) -> list[ChannelGroup]:
@@ -80,49 +104,85 @@ def dcgan_groups(config: ml_collections.ConfigDict) -> list[ChannelGroup]:
   ConvTranspose_i -> BatchNorm_(i+1); the next ConvTranspose consumes each."""
   widths = list(config.model.generator_widths)
   start = config.data.image_size // 2 ** (len(widths) - 1)
-  groups = []
-  for index, width in enumerate(widths):
-    layer = 'Dense_0' if index == 0 else f'ConvTranspose_{index - 1}'
-    norm = f'BatchNorm_{index}'
-    groups.append(ChannelGroup(
-        name=layer, width=width, kernel=(layer, 'kernel'), norm=norm,
-        produced=_producer_arrays(layer, norm, use_bias=False),
-        consumed=((f'ConvTranspose_{index}', 'kernel'),),
-        repeats=start * start if index == 0 else 1))
-  return groups
+  return [_group('Dense_0' if index == 0 else f'ConvTranspose_{index - 1}', width,
+                 [_next_conv(f'ConvTranspose_{index}')], (f'BatchNorm_{index}',),
+                 repeats=start * start if index == 0 else 1)
+          for index, width in enumerate(widths)]
 
 
 def _set_dcgan_widths(config: ml_collections.ConfigDict, widths: list[int]) -> None:
   config.model.generator_widths = tuple(widths)
 
 
-def srresnet_block_widths(model_config: ml_collections.ConfigDict) -> tuple[int, ...]:
-  """The inner width of each SRResNet residual block: `model.block_widths` where a pruned run
-  set it, else `model.features` for all."""
+def block_widths(model_config: ml_collections.ConfigDict, features: int) -> tuple[int, ...]:
+  """The inner width of each residual block: `model.block_widths` where set (a pruned run),
+  else `features` for all."""
   widths = model_config.get('block_widths')
-  return tuple(widths) if widths else (model_config.features,) * model_config.num_blocks
+  return tuple(widths) if widths else (features,) * model_config.num_blocks
 
 
 def srresnet_groups(config: ml_collections.ConfigDict) -> list[ChannelGroup]:
   """SRResNet's residual blocks (models/super_resolution.py): Conv_0 is the head, block b is
   Conv_(2b+1) -> ReLU -> Conv_(2b+2); the first conv's outputs are the prunable channels."""
-  groups = []
-  for block, width in enumerate(srresnet_block_widths(config.model)):
-    layer = f'Conv_{2 * block + 1}'
-    groups.append(ChannelGroup(
-        name=layer, width=width, kernel=(layer, 'kernel'), norm=None,
-        produced=_producer_arrays(layer, None, use_bias=True),
-        consumed=((f'Conv_{2 * block + 2}', 'kernel'),)))
-  return groups
+  return [_group(f'Conv_{2 * block + 1}', width, [_next_conv(f'Conv_{2 * block + 2}')])
+          for block, width in enumerate(block_widths(config.model, config.model.features))]
 
 
-def _set_srresnet_widths(config: ml_collections.ConfigDict, widths: list[int]) -> None:
+def cyclegan_groups(config: ml_collections.ConfigDict) -> list[ChannelGroup]:
+  """CycleGAN's residual blocks (models/unpaired.py): block_b_conv_0 -> block_b_norm_0 -> ReLU
+  -> block_b_conv_1."""
+  model = config.model
+  trunk = model.features * 2 ** model.downsamplings
+  return [_group(f'block_{block}_conv_0', width, [_next_conv(f'block_{block}_conv_1')],
+                 _image_norm(f'block_{block}_norm_0', model.norm))
+          for block, width in enumerate(block_widths(model, trunk))]
+
+
+def _set_block_widths(config: ml_collections.ConfigDict, widths: list[int]) -> None:
   config.model.block_widths = tuple(widths)
 
 
+def unet_widths(model_config: ml_collections.ConfigDict) -> tuple[list[int], list[int]]:
+  """The U-Net's encoder widths (down_0..) and decoder widths (up_1.., the outputs before each
+  concatenation): `model.down_widths` and `model.up_widths` where set (a pruned run), else
+  models/image_to_image.py's defaults (doubling from `features` to `max_features`, mirrored)."""
+  down = model_config.get('down_widths') or [
+      min(model_config.features * 2 ** i, model_config.max_features)
+      for i in range(model_config.depth)]
+  return list(down), list(model_config.get('up_widths') or down[:-1])
+
+
+def unet_groups(config: ml_collections.ConfigDict) -> list[ChannelGroup]:
+  """pix2pix's U-Net (models/image_to_image.py): down_j feeds down_(j+1) and, as the skip, the
+  first down[j] inputs of up_j; up_i (a transposed kernel) feeds the rest of up_(i-1)'s."""
+  model = config.model
+  down, up = unet_widths(model)
+  depth = len(down)
+  groups = []
+  for j, width in enumerate(down):
+    inner = j in (0, depth - 1)
+    consumers = [_next_conv(f'up_{j}', transposed=True)]
+    consumers += [_next_conv(f'down_{j + 1}')] if j < depth - 1 else []
+    groups.append(_group(f'down_{j}', width, consumers,
+                         None if inner else _image_norm(f'down_norm_{j}', model.norm)))
+  for i in range(1, depth):
+    groups.append(_group(f'up_{i}', up[i - 1],
+                         [_next_conv(f'up_{i - 1}', offset=down[i - 1], transposed=True)],
+                         _image_norm(f'up_norm_{i}', model.norm), axis=-2))
+  return groups
+
+
+def _set_unet_widths(config: ml_collections.ConfigDict, widths: list[int]) -> None:
+  depth = config.model.depth
+  config.model.down_widths, config.model.up_widths = tuple(widths[:depth]), tuple(widths[depth:])
+
+
 RULES = {
-    ('gan', 'dcgan'): Rule(dcgan_groups, _set_dcgan_widths),
-    ('super_resolution', 'srresnet'): Rule(srresnet_groups, _set_srresnet_widths),
+    ('gan', 'dcgan'): Rule(('generator',), dcgan_groups, _set_dcgan_widths),
+    ('super_resolution', 'srresnet'): Rule(('generator',), srresnet_groups, _set_block_widths),
+    ('unpaired_translation', 'resnet'): Rule(('generator_ab', 'generator_ba'), cyclegan_groups,
+                                             _set_block_widths),
+    ('pix2pix', 'unet'): Rule(('generator',), unet_groups, _set_unet_widths),
 }
 
 
@@ -151,8 +211,8 @@ def check_arguments(config: ml_collections.ConfigDict, keep: float, criterion: s
   rule = rule_for(config)
   if criterion == 'bn_scale' and not all(g.norm for g in rule.groups(config)):
     raise config_lib.ConfigError(
-        f'--criterion=bn_scale ranks by BatchNorm scales, and {model_name(config)} has no '
-        'BatchNorm after its prunable layers; use --criterion=l1.')
+        f'--criterion=bn_scale ranks by normalization scales, and {model_name(config)} has '
+        'no normalization after some of its prunable layers; use --criterion=l1.')
   return rule
 
 
@@ -170,11 +230,10 @@ def _lookup(tree, path: tuple[str, ...]) -> np.ndarray:
 def channel_scores(network: NetworkState, group: ChannelGroup, criterion: str) -> np.ndarray:
   """[width] importance of each channel of `group` (module doc), from the EMA parameters."""
   params = network.ema_params or network.params
-  if criterion == 'l1':
-    values = _lookup(params, group.kernel)
-  else:
-    values = _lookup(params, (group.norm, 'scale'))
-  return np.abs(values).reshape(-1, group.repeats, group.width).sum(axis=(0, 1))
+  where = group.kernel if criterion == 'l1' else Slice(group.norm + ('scale',), -1,
+                                                       group.kernel.repeats)
+  values = np.moveaxis(np.abs(_lookup(params, where.path)), where.axis, -1)
+  return values.reshape(-1, where.repeats, group.width).sum(axis=(0, 1))
 
 
 def ranked_channels(scores: np.ndarray, count: int) -> np.ndarray:
@@ -182,13 +241,15 @@ def ranked_channels(scores: np.ndarray, count: int) -> np.ndarray:
   return np.sort(np.argsort(-scores, kind='stable')[:count])
 
 
-def take_channels(array, axis: int, kept: np.ndarray, repeats: int = 1) -> np.ndarray:
-  """`array` with only the channels `kept` on `axis`, whose entries are r * width + c."""
-  array = np.asarray(array)
-  axis %= array.ndim
-  shape = array.shape
-  split = array.reshape(shape[:axis] + (repeats, shape[axis] // repeats) + shape[axis + 1:])
-  return np.take(split, kept, axis=axis + 1).reshape(shape[:axis] + (-1,) + shape[axis + 1:])
+def kept_entries(size: int, slices: list[tuple[Slice, int, np.ndarray]]) -> np.ndarray:
+  """The entries of an axis of `size` left once each (slice, width, kept channels) drops the
+  channels it does not keep; entries outside every slice (another group's) are all left."""
+  left = np.ones(size, bool)
+  for where, width, kept in slices:
+    inside = where.offset + np.arange(where.repeats)[:, None] * width
+    left[inside + np.arange(width)] = False
+    left[inside + kept] = True
+  return np.flatnonzero(left)
 
 
 def _array_path(path) -> tuple[str, ...]:
@@ -203,19 +264,15 @@ def prune_network(network: NetworkState, groups: list[ChannelGroup],
                   kept: dict[str, np.ndarray]) -> NetworkState:
   """`network` with only the channels kept[group.name] of each group, in every array that holds
   them (parameters, EMA, collections, optimizer moments); other leaves unchanged."""
-  slicings = {}  # array path -> [(axis, kept, repeats)]
+  slices = {}  # array path -> axis -> [(slice, width, kept)]
   for group in groups:
-    for path in group.produced:
-      slicings.setdefault(path, []).append((-1, kept[group.name], group.repeats))
-    for path in group.consumed:
-      slicings.setdefault(path, []).append((-2, kept[group.name], 1))
+    for where in group.arrays:
+      slices.setdefault(where.path, {}).setdefault(where.axis, []).append(
+          (where, group.width, kept[group.name]))
 
   def prune_leaf(path, leaf):
-    array_path = _array_path(path)
-    if array_path not in slicings:
-      return leaf
-    for axis, channels, repeats in slicings[array_path]:
-      leaf = take_channels(leaf, axis, channels, repeats)
+    for axis, on_axis in slices.get(_array_path(path), {}).items():
+      leaf = np.take(leaf, kept_entries(np.shape(leaf)[axis], on_axis), axis=axis)
     return leaf
 
   return jax.tree_util.tree_map_with_path(prune_leaf, jax.device_get(network))
@@ -224,28 +281,31 @@ def prune_network(network: NetworkState, groups: list[ChannelGroup],
 class Pruned(NamedTuple):
   config: ml_collections.ConfigDict  # with the pruned widths
   family: object
-  state: object  # the TrainState, generator pruned
-  kept: dict[str, list[int]]  # layer -> indices of the channels kept
+  state: object  # the TrainState, generators pruned
+  kept: dict[str, dict[str, list[int]]]  # network -> layer -> indices of the channels kept
 
 
 def prune_state(config: ml_collections.ConfigDict, state, keep: float,
                 criterion: str = 'l1') -> Pruned:
-  """The run (config, state) with its generator pruned to `keep` of each prunable layer's
+  """The run (config, state) with its generators pruned to `keep` of each prunable layer's
   channels by `criterion`; the state's structure and shapes are checked against those the new
   config builds."""
   rule = check_arguments(config, keep, criterion)
-  generator = state.networks['generator']
   groups = rule.groups(config)
-  kept = {g.name: ranked_channels(channel_scores(generator, g, criterion),
-                                  kept_width(g.width, keep)) for g in groups}
-  pruned = state.replace(networks={**state.networks,
-                                   'generator': prune_network(generator, groups, kept)})
+  networks, kept = dict(state.networks), {}
+  for name in rule.networks:
+    kept[name] = {g.name: ranked_channels(channel_scores(networks[name], g, criterion),
+                                          kept_width(g.width, keep)) for g in groups}
+    networks[name] = prune_network(networks[name], groups, kept[name])
   new_config = config.copy_and_resolve_references()
   with new_config.unlocked():
-    rule.with_widths(new_config, [len(kept[g.name]) for g in groups])
+    rule.with_widths(new_config, [kept_width(g.width, keep) for g in groups])
   family = families.make(new_config)
+  pruned = state.replace(networks=networks)
   _check_shapes(family, pruned)
-  return Pruned(new_config, family, pruned, {name: c.tolist() for name, c in kept.items()})
+  return Pruned(new_config, family, pruned,
+                {name: {layer: c.tolist() for layer, c in layers.items()}
+                 for name, layers in kept.items()})
 
 
 def _check_shapes(family, state) -> None:
@@ -305,11 +365,12 @@ def prune_run(workdir: str, out: str, keep: float, criterion: str = 'l1',
   finally:
     run.close()
   pruned = prune_state(config, state, keep, criterion)
-  groups = rule_for(config).groups(config)
   record = {
       'source': os.path.abspath(workdir), 'step': int(state.step), 'keep': keep,
       'criterion': criterion,
-      'layers': {g.name: {'width': g.width, 'kept': pruned.kept[g.name]} for g in groups},
+      'widths': {g.name: [g.width, kept_width(g.width, keep)]
+                 for g in rule_for(config).groups(config)},
+      'kept': pruned.kept,
       'cost_before': cost.inference_cost(run.family, state),
       'cost_after': cost.inference_cost(pruned.family, pruned.state)}
   write_run(pruned, out, int(state.step), record)

@@ -88,12 +88,8 @@ class SuperResolutionFamily:
               'num_blocks': model.num_blocks, 'image_skip': model.image_skip}
     if model.generator == 'rrdb':
       fields['growth'] = model.growth
-    if model.get('block_widths'):  # set by jaxgan.prune; absent in other runs' configs
-      if model.generator != 'srresnet' or len(model.block_widths) != model.num_blocks:
-        raise config_lib.ConfigError(
-            f'config.model.block_widths={tuple(model.block_widths)} needs the srresnet '
-            f'generator and one width per block ({model.num_blocks}).')
-      fields['block_widths'] = tuple(model.block_widths)
+    if model.generator == 'srresnet':
+      fields['block_widths'] = common.layer_widths(model, 'block_widths', model.num_blocks)
     try:
       self.generator = sr_models.GENERATORS[model.generator](**fields)
       sr_models.upsampling_stages(self.scale)
