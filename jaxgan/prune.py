@@ -5,9 +5,11 @@
 A thin command line over jaxgan.compression.pruning: NEW is a training directory whose generator
 has round(keep * C) of the C channels of each prunable layer (physically smaller arrays, config
 widths updated), checkpointed at RUN's step. It loads with jaxgan.load and fine-tunes with
-  python -m jaxgan.main --config=configs/from_run.py:NEW --workdir=NEW --config.train.num_steps=M
-where M counts on from RUN's step.
+  python -m jaxgan.main --config=NEW/config.py --workdir=NEW --config.train.num_steps=M
+where M counts on from RUN's step (NEW/config.py reads NEW/config.json).
 """
+import os
+
 from absl import app
 from absl import flags
 
@@ -52,7 +54,7 @@ def main(argv):
   print(_cost_line('Before', record['cost_before']))
   print(_cost_line('After', record['cost_after']))
   print(f'Wrote {FLAGS.out}; fine-tune with: python -m jaxgan.main '
-        f'--config=configs/from_run.py:{FLAGS.out} --workdir={FLAGS.out} '
+        f'--config={os.path.join(FLAGS.out, "config.py")} --workdir={FLAGS.out} '
         f'--config.train.num_steps={record["step"]}+N')
 
 

@@ -10,7 +10,6 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import REPO
 from conftest import final_state
 from conftest import run_in_process
 from conftest import run_module
@@ -23,7 +22,10 @@ from jaxgan.inference import api
 from jaxgan.inference import runs
 from jaxgan.training import trainer as train
 
-FROM_RUN = os.path.join(REPO, 'configs', 'from_run.py')
+TINY_CYCLEGAN = {'model.features': 4, 'model.num_blocks': 2, 'model.d_features': 4,
+                 'train.batch_size': 4}
+TINY_PIX2PIX = {'model.features': 4, 'model.max_features': 8, 'model.depth': 3,
+                'model.d_features': 4, 'train.batch_size': 4}
 TINY_SRRESNET = {'model.features': 8, 'model.num_blocks': 2, 'data.image_size': 32,
                  'train.batch_size': 4}
 
@@ -109,12 +111,19 @@ def test_the_tool_keeps_the_largest_channels_and_slices_as_by_hand(teacher_state
 
 
 def _unread(params: dict, consumers: dict) -> dict:
-  """`params` with the input rows of each consumer kernel that pruning drops set to zero."""
+  """`params` with the input rows of each consumer kernel that pruning drops set to zero:
+  consumers[layer] = [(axis, offset, width, kept)] (the kept channels of `width` at `offset`)."""
   params = jax.tree.map(np.array, params)
-  for layer, kept in consumers.items():
-    dropped = np.setdiff1d(np.arange(params[layer]['kernel'].shape[-2]), kept)
-    params[layer]['kernel'][..., dropped, :] = 0
+  for layer, parts in consumers.items():
+    for axis, offset, width, kept in parts:
+      dropped = offset + np.setdiff1d(np.arange(width), kept)
+      np.moveaxis(params[layer]['kernel'], axis, 0)[dropped] = 0
   return params
+
+
+def _with_ema(state, network: str, params: dict):
+  return state.replace(networks={**state.networks,
+                                 network: state.networks[network].replace(ema_params=params)})
 
 
 def test_a_pruned_dcgan_computes_the_original_with_the_dropped_channels_unread(teacher_state):
@@ -123,51 +132,133 @@ def test_a_pruned_dcgan_computes_the_original_with_the_dropped_channels_unread(t
   config = tiny_dcgan_config()
   pruned = pruning.prune_state(config, teacher_state, 0.5)
   unread = _unread(teacher_state.generator.ema_params,
-                   {f'ConvTranspose_{i}': pruned.kept['generator'][name] for i, name in
-                    enumerate(('Dense_0', 'ConvTranspose_0', 'ConvTranspose_1'))})
-  reference = teacher_state.replace(networks={
-      **teacher_state.networks, 'generator': teacher_state.generator.replace(ema_params=unread)})
+                   {f'ConvTranspose_{i}': [(-2, 0, width, pruned.kept['generator'][name])]
+                    for i, (name, width) in enumerate(
+                        (('Dense_0', 16), ('ConvTranspose_0', 8), ('ConvTranspose_1', 4)))})
+  reference = _with_ema(teacher_state, 'generator', unread)
   family = families.make(config)
   images = _generate(pruned.family, pruned.state)
   np.testing.assert_allclose(images, _generate(family, reference), rtol=0, atol=1e-5)
   assert np.abs(images - _generate(family, teacher_state)).max() > 1e-2  # dropping changes it
 
 
-def test_srresnet_prunes_the_block_internal_channels_only():
-  config = shrunk_config('srresnet.py', TINY_SRRESNET)
+def _random_state(config, scale: float):
+  """(family, host state) of `config` with every float leaf drawn from N(0, scale^2): the
+  shapes of family.init without compiling it."""
   family = families.make(config)
   example = families.zeros_like_batch(family.example_batch(families.base.phases(family)[0]))
-  state = jax.device_get(jax.jit(family.init)(jax.random.key(0), example))  # VGG16 not needed
-  # Kaiming-scaled kernels rather than the init's 0.1 x, so dropping channels shows.
-  params = {name: jax.tree.map(lambda x: 10 * x, arrays) if name.startswith('Conv') else arrays
-            for name, arrays in state.generator.ema_params.items()}
-  state = state.replace(networks={'generator': state.generator.replace(ema_params=params)})
-  pruned = pruning.prune_state(config, state, 0.25)
-  assert tuple(pruned.config.model.block_widths) == (2, 2)
-  g = pruned.state.generator.ema_params
-  for block in range(2):
-    first, second = f'Conv_{2 * block + 1}', f'Conv_{2 * block + 2}'
-    kept = pruned.kept['generator'][first]
-    np.testing.assert_array_equal(g[first]['kernel'], params[first]['kernel'][..., kept])
-    np.testing.assert_array_equal(g[first]['bias'], params[first]['bias'][kept])
-    np.testing.assert_array_equal(g[second]['kernel'], params[second]['kernel'][:, :, kept])
-    np.testing.assert_array_equal(g[second]['bias'], params[second]['bias'])  # the trunk's
-  for name in ('Conv_0', 'Conv_5', 'Conv_6', 'PReLU_0'):
-    _assert_trees_equal(g[name], params[name])
+  rng = np.random.default_rng(0)
+  draw = lambda s: ((scale * rng.standard_normal(s.shape)).astype(s.dtype)
+                    if np.issubdtype(s.dtype, np.floating) else np.zeros(s.shape, s.dtype))
+  return family, jax.tree.map(draw, jax.eval_shape(family.init, jax.random.key(0), example))
 
-  low = np.random.default_rng(0).integers(0, 256, (1, 8, 8, 3), np.uint8)
-  translate = lambda family, state: np.asarray(jax.jit(family.translate)(state, low))
-  kept = pruned.kept['generator']
-  unread = _unread(params, {'Conv_2': kept['Conv_1'], 'Conv_4': kept['Conv_3']})
-  reference = state.replace(networks={'generator': state.generator.replace(ema_params=unread)})
+
+def _assert_computes_the_unread_original(pruned, family, state, reference, inputs):
+  """The pruned network's translation equals the original's with the dropped channels unread
+  (`reference`), and differs from the original's."""
+  translate = lambda family, state: np.asarray(jax.jit(family.translate)(state, inputs))
   outputs = translate(pruned.family, pruned.state)
   np.testing.assert_allclose(outputs, translate(family, reference), rtol=0, atol=1e-5)
   assert np.abs(outputs - translate(family, state)).max() > 1e-2
+
+
+def test_srresnet_prunes_the_block_internal_channels_only():
+  config = shrunk_config('srresnet.py', TINY_SRRESNET)
+  family, state = _random_state(config, 0.1)
+  params = state.generator.ema_params
+  pruned = pruning.prune_state(config, state, 0.25)
+  assert tuple(pruned.config.model.block_widths) == (2, 2)
+  g, kept = pruned.state.generator.ema_params, pruned.kept['generator']
+  for block in range(2):
+    first, second = f'Conv_{2 * block + 1}', f'Conv_{2 * block + 2}'
+    scores = np.abs(params[first]['kernel']).sum((0, 1, 2))
+    assert kept[first] == np.sort(np.argsort(scores)[-2:]).tolist()
+    np.testing.assert_array_equal(g[first]['kernel'], params[first]['kernel'][..., kept[first]])
+    np.testing.assert_array_equal(g[first]['bias'], params[first]['bias'][kept[first]])
+    np.testing.assert_array_equal(g[second]['kernel'],
+                                  params[second]['kernel'][:, :, kept[first]])
+    np.testing.assert_array_equal(g[second]['bias'], params[second]['bias'])  # the trunk's
+  for name in ('Conv_0', 'Conv_5', 'Conv_6', 'PReLU_0'):
+    _assert_trees_equal(g[name], params[name])
+  unread = _unread(params, {'Conv_2': [(-2, 0, 8, kept['Conv_1'])],
+                            'Conv_4': [(-2, 0, 8, kept['Conv_3'])]})
+  _assert_computes_the_unread_original(
+      pruned, family, state, _with_ema(state, 'generator', unread),
+      np.random.default_rng(0).integers(0, 256, (1, 8, 8, 3), np.uint8))
   with pytest.raises(config_lib.ConfigError, match='no normalization after'):
     pruning.prune_state(config, state, 0.5, 'bn_scale')
 
 
-def test_the_command_line_writes_a_cheaper_run_that_loads_and_fine_tunes(teacher, tmp_path):
+def test_cyclegan_prunes_the_blocks_of_both_generators():
+  config = shrunk_config('cyclegan.py', TINY_CYCLEGAN)
+  family, state = _random_state(config, 0.3)
+  # By bn_scale: the instance norms' scales, set by hand.
+  scales = np.array([3, -9, 1, 8, 0.5, 7, -2, 6, 4, 5, 0.1, -11, 2, 0.2, 10, 0.3], np.float32)
+  params = jax.tree.map(np.array, state.generator_ab.ema_params)
+  params['block_0_norm_0']['InstanceNorm_0']['scale'] = scales
+  state = _with_ema(state, 'generator_ab', params)
+  pruned = pruning.prune_state(config, state, 0.25, 'bn_scale')
+  assert pruned.kept['generator_ab']['block_0_conv_0'] == [1, 3, 11, 14]  # |scale| 9, 8, 11, 10
+  assert tuple(pruned.config.model.block_widths) == (4, 4)
+
+  pruned = pruning.prune_state(config, state, 0.25)  # by l1, each generator by its own kernels
+  for network in ('generator_ab', 'generator_ba'):
+    before = state.networks[network].ema_params
+    after = pruned.state.networks[network].ema_params
+    for block in range(2):
+      first, second = f'block_{block}_conv_0', f'block_{block}_conv_1'
+      kept = pruned.kept[network][first]
+      assert kept == np.sort(np.argsort(np.abs(before[first]['kernel']).sum((0, 1, 2)))[-4:]
+                             ).tolist()
+      np.testing.assert_array_equal(after[first]['kernel'], before[first]['kernel'][..., kept])
+      norm = f'block_{block}_norm_0'
+      np.testing.assert_array_equal(after[norm]['InstanceNorm_0']['scale'],
+                                    before[norm]['InstanceNorm_0']['scale'][kept])
+      np.testing.assert_array_equal(after[second]['kernel'],
+                                    before[second]['kernel'][:, :, kept])
+  assert pruned.kept['generator_ab'] != pruned.kept['generator_ba']
+  _assert_trees_equal(pruned.state.discriminator_a, state.discriminator_a)
+  kept = pruned.kept['generator_ab']
+  unread = _unread(params, {f'block_{b}_conv_1': [(-2, 0, 16, kept[f'block_{b}_conv_0'])]
+                            for b in range(2)})
+  _assert_computes_the_unread_original(
+      pruned, family, state, _with_ema(state, 'generator_ab', unread),
+      np.random.default_rng(0).integers(0, 256, (1, 32, 32, 1), np.uint8))
+
+
+def test_pix2pix_prunes_every_unet_layer_but_the_last():
+  config = shrunk_config('pix2pix.py', TINY_PIX2PIX)
+  family, state = _random_state(config, 0.3)
+  params = state.generator.ema_params
+  pruned = pruning.prune_state(config, state, 0.5)
+  kept = pruned.kept['generator']
+  assert tuple(pruned.config.model.down_widths) == (2, 4, 4)
+  assert tuple(pruned.config.model.up_widths) == (2, 4)
+  # Encoder kernels [4, 4, in, out]; decoder (transposed) kernels [4, 4, out, in], whose input
+  # is [skip from down_i, output of up_(i+1)] below the innermost.
+  for layer, axis, count in (('down_0', -1, 2), ('down_1', -1, 4), ('up_1', -2, 2)):
+    scores = np.abs(np.moveaxis(params[layer]['kernel'], axis, -1)).sum((0, 1, 2))
+    assert kept[layer] == np.sort(np.argsort(scores)[-count:]).tolist()
+  g = pruned.state.generator.ema_params
+  np.testing.assert_array_equal(g['down_1']['kernel'],
+                                params['down_1']['kernel'][:, :, kept['down_0']][..., kept['down_1']])
+  up_1_inputs = np.concatenate([kept['down_1'], 8 + np.array(kept['up_2'])])
+  np.testing.assert_array_equal(g['up_1']['kernel'],
+                                params['up_1']['kernel'][:, :, kept['up_1']][..., up_1_inputs])
+  np.testing.assert_array_equal(
+      g['up_0']['kernel'],
+      params['up_0']['kernel'][..., np.concatenate([kept['down_0'], 4 + np.array(kept['up_1'])])])
+  unread = _unread(params, {
+      'down_1': [(-2, 0, 4, kept['down_0'])], 'down_2': [(-2, 0, 8, kept['down_1'])],
+      'up_2': [(-1, 0, 8, kept['down_2'])],
+      'up_1': [(-1, 0, 8, kept['down_1']), (-1, 8, 8, kept['up_2'])],
+      'up_0': [(-1, 0, 4, kept['down_0']), (-1, 4, 4, kept['up_1'])]})
+  inputs = np.random.default_rng(0).integers(0, 256, (1, 32, 32, 1), np.uint8)
+  _assert_computes_the_unread_original(pruned, family, state,
+                                       _with_ema(state, 'generator', unread), inputs)
+
+
+def test_the_command_line_writes_a_cheaper_run_that_loads(teacher, tmp_path):
   out = str(tmp_path / 'pruned')
   result = run_module('jaxgan.prune', f'--workdir={teacher}', f'--out={out}', '--keep=0.5',
                       '--step=5')
@@ -194,17 +285,12 @@ def test_the_command_line_writes_a_cheaper_run_that_loads_and_fine_tunes(teacher
                               'ConvTranspose_1': [4, 2]}
   assert record['cost_after']['parameters'] == count(pruned)
 
-  # Fine-tuning resumes from the pruned checkpoint at step 5.
-  config = config_lib.load_config(f'{FROM_RUN}:{out}')
-  config.train.num_steps = 6
-  state = train.train_and_evaluate(config, out)
-  assert int(state.step) == 6 and sorted(os.listdir(os.path.join(out, 'checkpoints'))) == ['5', '6']
 
 
 def test_keep_one_resumes_as_the_uninterrupted_run(teacher, tmp_path):
   out = str(tmp_path / 'pruned')
   pruning.prune_run(teacher, out, 1.0, step=5)
-  config = runs.load_config(out)
+  config = config_lib.load_config(os.path.join(out, 'config.py'))  # the run's config.json
   config.train.num_steps = 10
   train.train_and_evaluate(config, out)
   _assert_trees_equal(final_state(out, config), final_state(teacher, tiny_dcgan_config()))
@@ -245,8 +331,3 @@ def test_refusals_are_one_fatal_line_and_write_nothing(teacher, tmp_path, capsys
   assert result == code and len(fatal) == 1 and fragment in fatal[0], fatal
   assert sorted(os.listdir(workdir)) == before
   assert (os.listdir(out) == ['notes.txt']) if case == 'out not empty' else not out.exists()
-
-
-def test_from_run_config_needs_a_run_directory(tmp_path):
-  with pytest.raises(config_lib.ConfigError, match='has no config.json'):
-    config_lib.load_config(f'{FROM_RUN}:{tmp_path}')

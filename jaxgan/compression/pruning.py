@@ -328,13 +328,31 @@ def check_output(out: str) -> None:
                                  'for the pruned run.')
 
 
+# DIR/config.py of a pruned run: the run's config.json as a --config for jaxgan.main.
+RUN_CONFIG_PY = '''"""This run's config (config.json beside this file), to go on training it:
+  python -m jaxgan.main --config=DIR/config.py --workdir=DIR --config.train.num_steps=M
+"""
+import os
+
+from jaxgan.inference import runs
+
+
+def get_config(arg=None):
+  del arg
+  return runs.load_config(os.path.dirname(os.path.abspath(__file__)))
+'''
+
+
 def write_run(pruned: Pruned, out: str, step: int, record: dict) -> None:
   """`out` as a training directory: config.json, the pruned state checkpointed at `step` with
-  the data position and phase the trainer expects there (so jaxgan.main resumes it), and
-  prune.json (`record`: where it came from, what was kept, its cost)."""
+  the data position and phase the trainer expects there (so jaxgan.main resumes it),
+  config.py (config.json as a --config) and prune.json (`record`: where it came from, what was
+  kept, its cost)."""
   schedule = phases_lib.PhaseSchedule(base.phases(pruned.family))
   os.makedirs(out, exist_ok=True)
   config_lib.write_config_json(pruned.config, os.path.join(out, 'config.json'))
+  with open(os.path.join(out, 'config.py'), 'w') as f:
+    f.write(RUN_CONFIG_PY)
   checkpointer = checkpoints.Checkpointer(os.path.join(out, 'checkpoints'),
                                           pruned.family.fingerprint(),
                                           pruned.config.train.keep_checkpoints)
