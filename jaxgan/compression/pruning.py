@@ -377,11 +377,7 @@ def prune_run(workdir: str, out: str, keep: float, criterion: str = 'l1',
   if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
     raise checkpoints.CheckpointError(f'No checkpoint in {workdir}: prune a run that has saved '
                                       'one (python -m jaxgan.main --workdir=...).')
-  run = runs.TrainedRun(workdir, config)
-  try:
-    state = run.restore(step)
-  finally:
-    run.close()
+  _, family, state = runs.load_run(workdir, step)
   pruned = prune_state(config, state, keep, criterion)
   record = {
       'source': os.path.abspath(workdir), 'step': int(state.step), 'keep': keep,
@@ -389,7 +385,7 @@ def prune_run(workdir: str, out: str, keep: float, criterion: str = 'l1',
       'widths': {g.name: [g.width, kept_width(g.width, keep)]
                  for g in rule_for(config).groups(config)},
       'kept': pruned.kept,
-      'cost_before': cost.inference_cost(run.family, state),
+      'cost_before': cost.inference_cost(family, state),
       'cost_after': cost.inference_cost(pruned.family, pruned.state)}
   write_run(pruned, out, int(state.step), record)
   return record
