@@ -1,8 +1,8 @@
 """Channel pruning (jaxgan/compression/pruning.py, jaxgan.prune): keep=1.0 is the original bitwise
 (and resumes as the uninterrupted run), the tool equals the arrays sliced by hand for the
 channels a hand-computed ranking keeps, a pruned generator computes what the original does with
-the dropped channels unread, SRResNet's block-internal channels, the command line's run
-(loadable, cheaper, fine-tunable) and its refusals."""
+the dropped channels unread (DCGAN, SRResNet's and CycleGAN's residual blocks, pix2pix's U-Net
+with its skips), the command line's run (loadable, cheaper) and its refusals."""
 import json
 import os
 
@@ -95,8 +95,8 @@ def test_the_tool_keeps_the_largest_channels_and_slices_as_by_hand(teacher_state
     assert np.min(s[k]) > np.max(np.delete(s, k))
 
   pruned = pruning.prune_state(tiny_dcgan_config(), teacher_state, 0.5, criterion)
-  assert [pruned.kept['generator'][name] for name in ('Dense_0', 'ConvTranspose_0', 'ConvTranspose_1')] == [
-      k.tolist() for k in kept]
+  layers = ('Dense_0', 'ConvTranspose_0', 'ConvTranspose_1')
+  assert [pruned.kept['generator'][name] for name in layers] == [k.tolist() for k in kept]
   assert tuple(pruned.config.model.generator_widths) == (8, 4, 2)
   g, original = pruned.state.generator, teacher_state.generator
   _assert_trees_equal(g.params, _dcgan_by_hand(original.params, kept))
@@ -240,8 +240,8 @@ def test_pix2pix_prunes_every_unet_layer_but_the_last():
     scores = np.abs(np.moveaxis(params[layer]['kernel'], axis, -1)).sum((0, 1, 2))
     assert kept[layer] == np.sort(np.argsort(scores)[-count:]).tolist()
   g = pruned.state.generator.ema_params
-  np.testing.assert_array_equal(g['down_1']['kernel'],
-                                params['down_1']['kernel'][:, :, kept['down_0']][..., kept['down_1']])
+  np.testing.assert_array_equal(
+      g['down_1']['kernel'], params['down_1']['kernel'][:, :, kept['down_0']][..., kept['down_1']])
   up_1_inputs = np.concatenate([kept['down_1'], 8 + np.array(kept['up_2'])])
   np.testing.assert_array_equal(g['up_1']['kernel'],
                                 params['up_1']['kernel'][:, :, kept['up_1']][..., up_1_inputs])

@@ -1,4 +1,4 @@
-"""Structured channel pruning: a trained generator with fewer channels, its arrays physically smaller.
+"""Structured channel pruning: a trained generator with fewer channels, physically smaller arrays.
 
 Each prunable layer's output channels are ranked by a criterion and the top round(keep * C) (at
 least 1) are kept, in their original order:
