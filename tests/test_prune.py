@@ -331,3 +331,14 @@ def test_refusals_are_one_fatal_line_and_write_nothing(teacher, tmp_path, capsys
   assert result == code and len(fatal) == 1 and fragment in fatal[0], fatal
   assert sorted(os.listdir(workdir)) == before
   assert (os.listdir(out) == ['notes.txt']) if case == 'out not empty' else not out.exists()
+
+
+@pytest.mark.parametrize('config_file, shrink, field', [
+    ('srresnet.py', TINY_SRRESNET, 'block_widths'), ('cyclegan.py', TINY_CYCLEGAN, 'block_widths'),
+    ('pix2pix.py', TINY_PIX2PIX, 'down_widths'), ('pix2pix.py', TINY_PIX2PIX, 'up_widths')])
+def test_width_fields_of_another_length_are_a_config_error(config_file, shrink, field):
+  config = shrunk_config(config_file, shrink)
+  with config.unlocked():
+    config.model[field] = (4,)
+  with pytest.raises(config_lib.ConfigError, match=f'config.model.{field}=\\(4,\\) must be'):
+    families.make(config)
