@@ -53,6 +53,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.generator = 'srresnet'  # or 'rrdb' (ESRGAN)
   config.model.features = 32
   config.model.num_blocks = 8
+  # srresnet only: each residual block's inner width, e.g. set by jaxgan.prune; (): features.
+  config.model.block_widths = ()
   config.model.growth = 16  # rrdb only: channels each dense-block convolution adds
   config.model.image_skip = 'bicubic'  # add the bicubic upsampled input ('none': off)
   config.model.discriminator_widths = (64, 64, 128, 128, 256, 256, 512, 512)

@@ -15,7 +15,7 @@ import sys
 import jaxgan
 
 TOOLS = ('main', 'eval', 'fid', 'sample', 'translate', 'compare_images', 'stylize', 'export',
-         'serve')
+         'serve', 'prune')
 
 _CHILDREN = r'''
 import importlib, json, os, sys, traceback

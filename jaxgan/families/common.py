@@ -1,6 +1,6 @@
 """What several families use: pixel losses, the checks of an objective's pixel-loss terms, the
-padding of inputs as in training and to a size the network takes, and images shown with another
-number of channels. A family
+per-layer widths of a pruned generator, the padding of inputs as in training and to a size the
+network takes, and images shown with another number of channels. A family
 borrows from here (or from a library package), never from another family."""
 import jax
 import jax.numpy as jnp
@@ -25,6 +25,20 @@ def check_objective_terms(objective: ml_collections.ConfigDict, loss_field: str,
   negative = [w for w in weights if objective[w] < 0]
   if negative:
     raise config_lib.ConfigError(f'config.objective.{negative[0]} must be >= 0.')
+
+
+def layer_widths(model: ml_collections.ConfigDict, field: str, count: int
+                 ) -> tuple[int, ...] | None:
+  """config.model.<field>: the per-layer widths a pruned run sets (jaxgan.prune), or None where
+  the field is absent or empty (the generator's own widths). A ConfigError unless they are
+  `count` positive integers."""
+  widths = model.get(field)
+  if not widths:
+    return None
+  if len(widths) != count or min(widths) < 1:
+    raise config_lib.ConfigError(f'config.model.{field}={tuple(widths)} must be {count} positive '
+                                 f'widths for this {model.get("generator", "")} generator.')
+  return tuple(widths)
 
 
 def pad_to_multiple(images: jax.Array, multiple: int) -> jax.Array:

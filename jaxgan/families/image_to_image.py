@@ -121,7 +121,9 @@ class PairedGenerator:
 
   def _make_generator(self, model):
     return models.UNetGenerator(self.channels, model.features, model.depth, model.max_features,
-                                model.norm, model.dropout, model.dropout_layers)
+                                model.norm, model.dropout, model.dropout_layers,
+                                common.layer_widths(model, 'down_widths', model.depth),
+                                common.layer_widths(model, 'up_widths', model.depth - 1))
 
   def _size_multiple(self, model) -> int:
     return 2 ** model.depth

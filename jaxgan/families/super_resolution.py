@@ -88,6 +88,8 @@ class SuperResolutionFamily:
               'num_blocks': model.num_blocks, 'image_skip': model.image_skip}
     if model.generator == 'rrdb':
       fields['growth'] = model.growth
+    if model.generator == 'srresnet':
+      fields['block_widths'] = common.layer_widths(model, 'block_widths', model.num_blocks)
     try:
       self.generator = sr_models.GENERATORS[model.generator](**fields)
       sr_models.upsampling_stages(self.scale)
@@ -116,8 +118,11 @@ class SuperResolutionFamily:
     model = self.config.model
     fields = ('generator', 'features', 'num_blocks', 'image_skip') + (
         ('growth',) if model.generator == 'rrdb' else ())
-    return {**{f: model[f] for f in fields}, 'scale': self.scale,
-            'channels': self.config.data.channels}
+    fingerprint = {**{f: model[f] for f in fields}, 'scale': self.scale,
+                   'channels': self.config.data.channels}
+    if model.get('block_widths'):
+      fingerprint['block_widths'] = list(model.block_widths)
+    return fingerprint
 
   def fingerprint(self) -> dict:
     model = dict(self.generator_fingerprint())

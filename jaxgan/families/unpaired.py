@@ -124,8 +124,9 @@ class UnpairedTranslationFamily:
   def _generator(self, out_channels: int):
     model = self.config.model
     if model.generator == 'resnet':
-      return models.ResnetGenerator(out_channels, model.features, model.num_blocks, model.norm,
-                                    model.downsamplings)
+      return models.ResnetGenerator(
+          out_channels, model.features, model.num_blocks, model.norm, model.downsamplings,
+          common.layer_widths(model, 'block_widths', model.num_blocks))
     return models.EncoderDecoderGenerator(out_channels, model.features, model.depth, model.norm)
 
   # Protocol: shapes, identity, state.

@@ -19,6 +19,8 @@ Norm names (`norm`) are those of `normalization.NORMS` that these papers use: 'b
 the 'batch_stats' collection), 'instance' or 'none'. Convolutions followed by batch norm have no
 bias (batch norm's shift replaces it); all others have one.
 """
+from typing import Sequence
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -86,6 +88,8 @@ class UNetGenerator(nn.Module):
   norm: str = 'batch'
   dropout: float = 0.5
   dropout_layers: int = 3
+  down_widths: Sequence[int] | None = None  # per encoder layer (pruned); None: the above
+  up_widths: Sequence[int] | None = None  # of up_1.. before each concatenation; None: mirrored
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -93,7 +97,9 @@ class UNetGenerator(nn.Module):
     if self.depth < 1:
       raise ValueError(f'UNetGenerator needs depth >= 1, got {self.depth}.')
     check_sides(x, 2 ** self.depth, f'UNetGenerator with depth {self.depth}')
-    widths = [min(self.features * 2 ** i, self.max_features) for i in range(self.depth)]
+    widths = list(self.down_widths or [min(self.features * 2 ** i, self.max_features)
+                                       for i in range(self.depth)])
+    up_widths = list(self.up_widths or widths[:-1])
     use_bias = self.norm != 'batch'
     skips = []
     for i, width in enumerate(widths):
@@ -105,7 +111,7 @@ class UNetGenerator(nn.Module):
       if not inner:
         x = image_norm(self.norm, train, f'down_norm_{i}')(x)
     for i in reversed(range(1, self.depth)):
-      x = up_conv(widths[i - 1], use_bias, f'up_{i}')(nn.relu(x))
+      x = up_conv(up_widths[i - 1], use_bias, f'up_{i}')(nn.relu(x))
       x = image_norm(self.norm, train, f'up_norm_{i}')(x)
       if i >= self.depth - self.dropout_layers:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)

@@ -61,13 +61,14 @@ class SRResNet(nn.Module):
   features: int = 64
   num_blocks: int = 16
   image_skip: str = 'bicubic'
+  block_widths: Sequence[int] | None = None  # each block's inner width (pruned); None: features
 
   @nn.compact
   def __call__(self, images: jax.Array) -> jax.Array:
     head = nn.PReLU(negative_slope_init=0.25)(_conv(self.features, 9, 0.1)(images))
     x = head
-    for _ in range(self.num_blocks):
-      y = nn.relu(_conv(self.features, scale=0.1)(x))
+    for width in self.block_widths or (self.features,) * self.num_blocks:
+      y = nn.relu(_conv(width, scale=0.1)(x))
       x = x + _conv(self.features, scale=0.1)(y)
     x = head + _conv(self.features, scale=0.1)(x)
     for _ in range(upsampling_stages(self.scale)):

@@ -14,6 +14,8 @@ Norm names (`norm`) are image_to_image.IMAGE_NORMS: 'batch' (state in 'batch_sta
 'instance' (affine) or 'none'. As in image_to_image, convolutions followed by batch norm have no
 bias and all others have one; weights start N(0, 0.02) as in both reference codes.
 """
+from typing import Sequence
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -57,6 +59,7 @@ class ResnetGenerator(nn.Module):
   num_blocks: int = 9
   norm: str = 'instance'
   downsamplings: int = 2
+  block_widths: Sequence[int] | None = None  # each block's inner width (pruned); None: trunk's
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -79,8 +82,8 @@ class ResnetGenerator(nn.Module):
       x = nn.Conv(width, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=use_bias,
                   kernel_init=PIX2PIX_INIT, name=f'down_{i}')(x)
       x = nn.relu(norm(f'down_norm_{i}')(x))
-    for b in range(self.num_blocks):
-      y = reflect_conv(x, width, 3, use_bias, f'block_{b}_conv_0')
+    for b, inner in enumerate(self.block_widths or (width,) * self.num_blocks):
+      y = reflect_conv(x, inner, 3, use_bias, f'block_{b}_conv_0')
       y = nn.relu(norm(f'block_{b}_norm_0')(y))
       y = reflect_conv(y, width, 3, use_bias, f'block_{b}_conv_1')
       x = x + norm(f'block_{b}_norm_1')(y)
