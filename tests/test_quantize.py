@@ -61,7 +61,8 @@ def test_int8_generator_is_the_float_network_on_rounded_weights(models):
   float_g = float_model.state.generator
   stored = int8_model.state.generator.ema_params
   kernels = {'Dense_0', 'ConvTranspose_0', 'ConvTranspose_1', 'ConvTranspose_2'}
-  assert {k for k, v in stored.items() if isinstance(v.get('kernel'), quantize.Int8Kernel)} == kernels
+  int8_layers = {k for k, v in stored.items() if isinstance(v.get('kernel'), quantize.Int8Kernel)}
+  assert int8_layers == kernels
   assert len(int8_model.info['quantization']['quantized']) == len(kernels)
   assert all('BatchNorm' in name for name in int8_model.info['quantization']['float32'])
   rounded = {}
