@@ -1,8 +1,8 @@
-"""int8 weights against float32 (jaxgan.load(..., quantize='int8')): weight bytes, how far the
-outputs move, quality and CPU latency, for three runs trained here.
+"""int8 weights (and, measured here only, int8 activations) against float32: weight bytes, how
+far the outputs move, quality and CPU latency through jaxgan.load, for three runs trained here.
 
   python experiments/quantization.py [--quick] [--root=/tmp/jaxgan_quantization]
-      [--out=experiments/results]
+      [--out=experiments/results] [--machine='what the timings ran on']
 
 Runs (trained, resumed or skipped in ROOT by python -m jaxgan.main; --quick trains SRResNet
 for 300 steps instead of its config's 3000):
@@ -10,18 +10,24 @@ for 300 steps instead of its config's 3000):
               10 steps of batch 8)
   dcgan       configs/dcgan.py (mnist_5k, widths (256, 128, 64)), 300 steps
   srresnet    configs/srresnet.py (x4, photos), 3000 steps (300 with --quick)
-Protocol, each run's final checkpoint loaded twice in one process, float32 and int8:
+Protocol, each run's final checkpoint loaded four times in one process:
+  modes         float32 (jaxgan.load(DIR)); int8 (jaxgan.load(DIR, quantize='int8'): int8
+                kernels, float32 activations); int8_dynamic and int8_static: the int8 model
+                with every Dense, Conv and sub-pixel ConvTranspose run as int8 x int8 -> int32
+                (Int8Activations below), inputs quantized per example (dynamic) or with one
+                scale per layer from max|x| over 4 calibration batches (static: 64 latents of
+                seeds 100..103, or 16 LR crops 32x32 of the training photographs)
   weight bytes  info['cost']['weight_bytes']: the parameters the inference function reads
-  difference    DCGAN: max and mean |float - int8| of the [-1, 1] images of 64 latents (seed
-                0); SRResNet: of the uint8 outputs on the held-out photographs (in levels)
-  quality       DCGAN: FID and KID (100 subsets of 1000) of N samples (seed 0; N = 5000, 1000
+  difference    max and mean |mode - float32|: DCGAN of the [-1, 1] images of 64 latents
+                (seed 0); SRResNet of the uint8 outputs on the held-out photographs (levels)
+  quality       DCGAN: FID and KID (100 subsets of 1000) of N samples (seed 0; N = 5000, 500
                 with --quick) against all 4,500 mnist_5k training digits, Inception-v3 pool3,
-                clean resizing (the config's sample-quality protocol at a smaller N with
+                clean resizing (the config's sample-quality protocol; fewer samples with
                 --quick); SRResNet: PSNR-Y on the held-out photographs as in
                 experiments/super_resolution.py (modcrop, PIL bicubic LR, x4, Y, 4-pixel border)
   latency       model.generate / model.translate of a batch of 1 and of 64 (DCGAN latents;
                 SRResNet 32x32 LR crops of the first held-out photograph), per image: after
-                one warm-up call each, float and int8 calls alternate, the median of R repeats
+                one warm-up call each, the modes' calls alternate, the median of R repeats
                 (R = 20, 5 with --quick); compile time excluded
 Results go to OUT/quantization.json after every finished step (a killed run keeps what it
 finished) and OUT/quantization.md.
@@ -52,8 +58,9 @@ from jaxgan.models import layers  # pylint: disable=wrong-import-position
 from jaxgan.training import mesh as mesh_lib  # pylint: disable=wrong-import-position
 
 TINY_DCGAN = ['--config.model.generator_widths=(16,8,4)',
-              '--config.model.discriminator_widths=(4,8)', '--config.model.latent_dim=8', '--config.train.batch_size=8',
-              '--config.train.num_steps=10', '--config.train.checkpoint_every=5']
+              '--config.model.discriminator_widths=(4,8)', '--config.model.latent_dim=8',
+              '--config.train.batch_size=8', '--config.train.num_steps=10',
+              '--config.train.checkpoint_every=5']
 # name: (config, flags, flags added by --quick)
 RUNS = {
     'dcgan_tiny': ('dcgan.py', TINY_DCGAN, []),
@@ -254,7 +261,7 @@ def measure(name: str, workdir: str, args, extractor, reference) -> dict:
            'int8_weight_bytes': costs['int8']['weight_bytes'],
            'quantized_kernels': len(models['int8'].info['quantization']['quantized'])}
   if name.startswith('dcgan'):
-    found.update(gan_measures(models, functions, 1000 if args.quick else 5000, extractor,
+    found.update(gan_measures(models, functions, 500 if args.quick else 5000, extractor,
                               reference))
   else:
     found.update(sr_measures(models))
@@ -264,23 +271,25 @@ def measure(name: str, workdir: str, args, extractor, reference) -> dict:
 
 def markdown(results: dict) -> str:
   lines = [f'Mode: {results["mode"]}; timings from {results["machine"]}.', '',
-           '| run | step | weight bytes float32 -> int8 | max / mean abs difference | '
-           'quality float32 -> int8 | ms per image, batch 1: float32 / int8 | '
-           'batch 64: float32 / int8 |', '|---|---:|---|---|---|---|---|']
+           '| run | step | mode | weight bytes | max / mean abs difference from float32 | '
+           'quality | ms per image, batch 1 | batch 64 |', '|---|---:|---|---:|---|---|---:|---:|']
   for name, m in results.get('runs', {}).items():
-    if 'psnr_y' in ' '.join(m):
-      quality = f'PSNR-Y {m["float32_psnr_y"]:.3f} -> {m["int8_psnr_y"]:.3f} dB'
-      difference = f'{m["max_abs_difference"]} / {m["mean_abs_difference"]:.4f} uint8 levels'
-    else:
-      quality = (f'FID {m["float32_fid"]:.2f} -> {m["int8_fid"]:.2f}, KID '
-                 f'{m["float32_kid"]:.4f} -> {m["int8_kid"]:.4f}')
-      difference = f'{m["max_abs_difference"]:.2g} / {m["mean_abs_difference"]:.2g} in [-1, 1]'
-    ratio = m['float32_weight_bytes'] / m['int8_weight_bytes']
-    times = [' / '.join(f'{1e3 * m[f"{mode}_seconds_per_image_batch{b}"]:.3g}'
-                        for mode in ('float32', 'int8')) for b in BATCHES]
-    lines.append(f'| {name} | {m["step"]} | {m["float32_weight_bytes"]:,} -> '
-                 f'{m["int8_weight_bytes"]:,} ({ratio:.2f}x) | {difference} | {quality} | '
-                 f'{times[0]} | {times[1]} |')
+    sr = 'float32_psnr_y' in m
+    for mode in MODES:
+      weight_bytes = m['float32_weight_bytes' if mode == 'float32' else 'int8_weight_bytes']
+      if mode == 'float32':
+        difference = '-'
+      elif sr:
+        difference = f'{m[f"{mode}_max_abs_difference"]} / {m[f"{mode}_mean_abs_difference"]:.3f}'
+      else:
+        difference = (f'{m[f"{mode}_max_abs_difference"]:.2g} / '
+                      f'{m[f"{mode}_mean_abs_difference"]:.2g}')
+      quality = (f'PSNR-Y {m[f"{mode}_psnr_y"]:.3f} dB' if sr else
+                 f'FID {m[f"{mode}_fid"]:.2f}, KID {m[f"{mode}_kid"]:.4f}')
+      times = [f'{1e3 * m[f"{mode}_seconds_per_image_batch{b}"]:.3g}' for b in BATCHES]
+      lines.append(f'| {name} | {m["step"]} | {mode} | {weight_bytes:,} | {difference} | '
+                   f'{quality} | {times[0]} | {times[1]} |')
+  lines += ['', 'Differences: DCGAN in [-1, 1] image units, SRResNet in uint8 levels.']
   return '\n'.join(lines) + '\n'
 
 

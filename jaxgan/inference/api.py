@@ -5,6 +5,7 @@
   images = model.sample(16, seed=0)              # uint8 [16, H, W, C]
   strips = model.interpolate(4, frames=8)        # uint8 [4, 8, H, W, C]
   sr = jaxgan.load('runs/esrgan').translate(lr)  # uint8 [h, w, C] -> [4h, 4w, C]
+  small = jaxgan.load('runs/dcgan', quantize='int8')  # int8 kernels (compression/quantize.py)
 
 What a model offers follows its family's capabilities (jaxgan/families/base.py): `sample` (GANs,
 VAE, PixelCNN), `generate` and `interpolate` (a latent space), `translate` (image-to-image,
