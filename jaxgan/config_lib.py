@@ -125,6 +125,10 @@ def _require(condition: bool, message: str) -> None:
 
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   """Raises ConfigError naming the field if a value cannot work; runs before any compute."""
+  _require(config.get('quantize') is None,
+           f'config.quantize={config.get("quantize")!r}: a quantized model cannot be trained '
+           '(int8 weights have no gradients); train the float32 run and serve it with '
+           "jaxgan.load(workdir, quantize='int8').")
   train = config.train
   for field in ('num_steps', 'batch_size', 'log_every', 'checkpoint_every', 'sample_every',
                 'keep_checkpoints', 'num_sample_images'):

@@ -2,6 +2,7 @@
 
   python -m jaxgan.sample --workdir=DIR --num=64 --out=grid.png
   python -m jaxgan.sample --workdir=DIR --interpolate --num=8 --frames=10 --out=interp.png
+  python -m jaxgan.sample --workdir=DIR --quantize=int8 --out=grid_int8.png
 
 A thin command line over jaxgan.inference.api: the model is rebuilt from DIR/config.json and
 restored from DIR's latest checkpoint (or --step). --interpolate writes `num` rows, each a spherical
@@ -12,6 +13,7 @@ from absl import flags
 
 from jaxgan import config_lib
 from jaxgan import console
+from jaxgan.compression import quantize as quantize_lib
 from jaxgan.data import images as image_lib
 from jaxgan.inference import api
 from jaxgan.training import checkpoints
@@ -28,13 +30,15 @@ def define_flags() -> None:
   flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
   flags.DEFINE_bool('interpolate', False, 'Write latent interpolation strips.')
   flags.DEFINE_integer('frames', 10, 'Images per interpolation strip.')
+  flags.DEFINE_enum('quantize', None, quantize_lib.MODES, 'Serve int8 weights '
+                    '(jaxgan/compression/quantize.py); default float32.')
   flags.mark_flag_as_required('workdir')
 
 
 def main(argv):
   console.start_command(argv)
   try:
-    model = api.load(FLAGS.workdir, FLAGS.step)
+    model = api.load(FLAGS.workdir, FLAGS.step, quantize=FLAGS.quantize)
   except checkpoints.CheckpointError as e:
     console.fatal(e, console.EXIT_RUN_ERROR)
   try:

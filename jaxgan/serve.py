@@ -2,6 +2,7 @@
 
   python -m jaxgan.serve --workdir=DIR [--step=N] [--host=127.0.0.1 --port=8000]
       [--max_batch=64 --max_num=64 --max_upload_mb=8 --max_side=2048 --batch_window_ms=0]
+      [--quantize=int8]
 
   curl localhost:8000/healthz
   curl -X POST localhost:8000/sample -H 'Content-Type: application/json' \
@@ -23,6 +24,7 @@ import uvicorn
 
 from jaxgan import config_lib
 from jaxgan import console
+from jaxgan.compression import quantize as quantize_lib
 from jaxgan.inference import api
 from jaxgan.inference import service
 from jaxgan.training import checkpoints
@@ -43,6 +45,8 @@ def define_flags() -> None:
   flags.DEFINE_float('batch_window_ms', 0.0, 'Longest wait for more /sample '
                      'requests to batch with the first queued one.')
   flags.DEFINE_bool('access_log', True, "uvicorn's line per request.")
+  flags.DEFINE_enum('quantize', None, quantize_lib.MODES, 'Serve int8 weights '
+                    '(jaxgan/compression/quantize.py); default float32.')
   flags.mark_flag_as_required('workdir')
 
 
@@ -54,7 +58,8 @@ def main(argv):
   except ValueError as e:
     console.fatal(f'--{e}', console.EXIT_CONFIG_ERROR)
   try:
-    model = api.load(FLAGS.workdir, FLAGS.step, max_batch=FLAGS.max_batch)
+    model = api.load(FLAGS.workdir, FLAGS.step, max_batch=FLAGS.max_batch,
+                     quantize=FLAGS.quantize)
   except checkpoints.CheckpointError as e:
     console.fatal(e, console.EXIT_RUN_ERROR)
   except config_lib.ConfigError as e:

@@ -5,6 +5,7 @@
   images = model.sample(16, seed=0)              # uint8 [16, H, W, C]
   strips = model.interpolate(4, frames=8)        # uint8 [4, 8, H, W, C]
   sr = jaxgan.load('runs/esrgan').translate(lr)  # uint8 [h, w, C] -> [4h, 4w, C]
+  small = jaxgan.load('runs/dcgan', quantize='int8')  # int8 kernels (compression/quantize.py)
 
 What a model offers follows its family's capabilities (jaxgan/families/base.py): `sample` (GANs,
 VAE, PixelCNN), `generate` and `interpolate` (a latent space), `translate` (image-to-image,
@@ -24,9 +25,11 @@ import os
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from jaxgan import config_lib
+from jaxgan.compression import quantize as quantize_lib
 from jaxgan.data import images as image_lib
 from jaxgan.evaluation import results as results_lib
 from jaxgan.families import base
@@ -73,27 +76,41 @@ class Model:
   """A training directory's checkpoint, ready for inference on one device (see module doc)."""
 
   def __init__(self, workdir: str, step: int | None = None, max_batch: int = 64,
-               interpolate_with: str | None = None, alpha: float | None = None):
+               interpolate_with: str | None = None, alpha: float | None = None,
+               quantize: str | None = None):
     if max_batch < 1:
       raise ValueError(f'max_batch={max_batch}: pass a positive batch size.')
     if (alpha is None) != (interpolate_with is None):
       raise ValueError('alpha and interpolate_with go together: pass both or neither.')
+    quantize_lib.check_mode(quantize)
     self.workdir, self.max_batch = workdir, max_batch
     self.config, self.family, state = runs.load_run(workdir, step)
     if interpolate_with is not None:
       state = runs.interpolate_states(runs.load_run(interpolate_with)[2], state, alpha)
+    self.quantization = None
+    if quantize is not None:
+      state, self.quantization = quantize_lib.quantize_state(self.family, state)
+      self.config = _marked_quantized(self.config, quantize)
     self.state = jax.device_put(state, jax.devices()[0])  # one device: requests are small
     self.step = int(self.state.step)
     family = self.family
     self.capabilities = frozenset(family.capabilities)
-    self._sample = jax.jit(family.sample, static_argnums=2) if self.can('sample') else None
-    self._generate = jax.jit(family.generate) if self.can('generate') else None
-    self._inpaint = jax.jit(family.inpaint) if self.can('inpaint') else None
+    served = self.served
+    self._sample = jax.jit(served(family.sample), static_argnums=2) if self.can('sample') else None
+    self._generate = jax.jit(served(family.generate)) if self.can('generate') else None
+    self._inpaint = jax.jit(served(family.inpaint)) if self.can('inpaint') else None
     if self.can('bidirectional'):
-      self._translate = jax.jit(family.translate_direction, static_argnums=2)
+      self._translate = jax.jit(served(family.translate_direction), static_argnums=2)
     elif self.can('translate'):
-      self._translate = jax.jit(lambda state, inputs, direction: family.translate(state, inputs),
-                                static_argnums=2)
+      self._translate = jax.jit(served(lambda state, inputs, direction: family.translate(
+          state, inputs)), static_argnums=2)
+
+  def served(self, fn):
+    """fn(state, *args) of the family as a function of the state this Model holds: an int8
+    model's kernels are dequantized first (inside the caller's jit)."""
+    if self.quantization is None:
+      return fn
+    return lambda state, *args: fn(quantize_lib.dequantize_state(state), *args)
 
   def can(self, capability: str) -> bool:
     """Whether the run's family declares `capability` (families/base.py)."""
@@ -109,8 +126,9 @@ class Model:
 
   @functools.cached_property
   def info(self) -> dict:
-    """JSON-ready facts: family, step, capabilities, shapes, inference cost (parameters and MACs
-    per image, jaxgan/inference/cost.py), fingerprint, config, eval results."""
+    """JSON-ready facts: family, step, capabilities, shapes, inference cost (parameters, MACs
+    per image and weight bytes, jaxgan/inference/cost.py), quantization (what is int8,
+    jaxgan/compression/quantize.py; None for float32), fingerprint, config, eval results."""
     facts = {'workdir': os.path.abspath(self.workdir), 'family': self.config.family,
              'step': self.step, 'capabilities': sorted(self.capabilities),
              'max_batch': self.max_batch}
@@ -123,7 +141,9 @@ class Model:
           self.can('bidirectional')) else self.input_channels()
     if self.can('translate'):
       facts['tileable'] = bool(self.family.tileable)
-    facts['cost'] = cost.inference_cost(self.family, self.state)
+    prepare = quantize_lib.dequantize_state if self.quantization else None
+    facts['cost'] = cost.inference_cost(self.family, self.state, prepare)
+    facts['quantization'] = self.quantization
     entries = results_lib.read_results(self.workdir)
     facts['eval_results'] = [entries[s] for s in sorted(entries)]
     facts['fingerprint'] = self.family.fingerprint()
@@ -303,7 +323,16 @@ def _check_count(num) -> None:
     raise ValueError(f'Pass a positive number of images, not {num!r}.')
 
 
+def _marked_quantized(config, quantize: str):
+  """A copy of `config` with `quantize` set: the trainer refuses it (config_lib.validate)."""
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.quantize = quantize
+  config.lock()
+  return config
+
+
 def load(workdir: str, step: int | None = None, **options) -> Model:
   """The run in `workdir` at checkpoint `step` (default: the latest) as a Model; `options`:
-  max_batch, and interpolate_with + alpha (network interpolation, runs.interpolate_states)."""
+  max_batch, interpolate_with + alpha (network interpolation, runs.interpolate_states), and
+  quantize='int8' (int8 kernels, jaxgan/compression/quantize.py)."""
   return Model(workdir, step, **options)

@@ -1,6 +1,7 @@
 """What a trained network costs at inference: parameters read and multiply-accumulates per image.
 
-  inference_cost(family, state) -> {'function', 'parameters', 'macs_per_image'} or None
+  inference_cost(family, state) -> {'function', 'parameters', 'macs_per_image', 'weight_bytes'}
+                                   or None
 
 The inference function is the one a run is served by (jaxgan/inference/api.py): `generate` from
 one latent (and label), else `translate` (an unpaired run's a2b) or `inpaint` of one image at the
@@ -18,6 +19,10 @@ fall on SAME padding are not counted (a VALID k x k conv is exactly H_out*W_out*
 MACs). Elementwise ops (bias adds, normalization, activations) count 1 flop each, i.e. half a
 MAC; transcendentals (tanh, exp) are counted apart by XLA and not included. The figures are
 for the backend the function compiles on (tests: XLA:CPU).
+
+Weight bytes: the bytes of those parameter leaves as the state holds them: 4 per float32
+parameter, or an int8 model's kernels at 1 byte plus their float32 scales
+(jaxgan/compression/quantize.py).
 """
 import jax
 from jax.extend import core as jax_core
@@ -36,19 +41,29 @@ def used_leaves(jaxpr: jax_core.ClosedJaxpr, num_leaves: int) -> list[int]:
   return [i for i, v in enumerate(jaxpr.jaxpr.invars[:num_leaves]) if v in read]
 
 
-def _is_parameter(path) -> bool:
+def is_parameter(path) -> bool:
   return any(isinstance(key, jax.tree_util.GetAttrKey) and key.name in PARAMETER_FIELDS
              for key in path)
 
 
-def parameters_read(fn, state, *inputs) -> int:
-  """Elements of the params / ema_params leaves of `state` that fn(state, *inputs) reads."""
+def parameter_leaves_read(fn, state, *inputs) -> list[tuple]:
+  """(key path, leaf) of the params / ema_params leaves of `state` that fn(state, *inputs) reads."""
   with_paths, treedef = jax.tree_util.tree_flatten_with_path(state)
   leaves = [leaf for _, leaf in with_paths]
   jaxpr = jax.make_jaxpr(lambda leaves, *inputs: fn(jax.tree.unflatten(treedef, leaves),
                                                     *inputs))(leaves, *inputs)
-  return int(sum(np.size(leaves[i]) for i in used_leaves(jaxpr, len(leaves))
-                 if _is_parameter(with_paths[i][0])))
+  return [with_paths[i] for i in used_leaves(jaxpr, len(leaves)) if is_parameter(with_paths[i][0])]
+
+
+def parameters_read(fn, state, *inputs) -> int:
+  """Elements of the params / ema_params leaves of `state` that fn(state, *inputs) reads."""
+  return int(sum(np.size(leaf) for _, leaf in parameter_leaves_read(fn, state, *inputs)))
+
+
+def parameter_bytes(fn, state, *inputs) -> int:
+  """Bytes of those leaves as `state` holds them (int8 kernels and their scales, if quantized)."""
+  return int(sum(np.size(leaf) * np.dtype(leaf.dtype).itemsize
+                 for _, leaf in parameter_leaves_read(fn, state, *inputs)))
 
 
 def macs(fn, *args) -> float:
@@ -74,12 +89,17 @@ def inference_function(family) -> tuple[str, object, tuple] | None:
   return None
 
 
-def inference_cost(family, state) -> dict | None:
-  """{'function', 'parameters', 'macs_per_image'} of the family's inference function on
-  `state` (module doc), or None for a family without one of fixed cost."""
+def inference_cost(family, state, prepare=None) -> dict | None:
+  """{'function', 'parameters', 'macs_per_image', 'weight_bytes'} of the family's inference
+  function on `state` (module doc), or None for a family without one of fixed cost. `prepare`
+  maps a stored state to the one the family takes (jaxgan/compression/quantize.py dequantizes
+  int8 kernels): parameters and MACs are the network's, weight_bytes the stored parameters'."""
   found = inference_function(family)
   if found is None:
     return None
   name, fn, inputs = found
-  return {'function': name, 'parameters': parameters_read(fn, state, *inputs),
-          'macs_per_image': macs(fn, state, *inputs)}
+  network_state = state if prepare is None else jax.jit(prepare)(state)
+  stored_fn = fn if prepare is None else lambda state, *inputs: fn(prepare(state), *inputs)
+  return {'function': name, 'parameters': parameters_read(fn, network_state, *inputs),
+          'macs_per_image': macs(fn, network_state, *inputs),
+          'weight_bytes': parameter_bytes(stored_fn, state, *inputs)}

@@ -180,7 +180,7 @@ def export_model(model: api.Model, out_dir: str) -> dict:
   The returned dict also has the export's wall time in 'seconds'."""
   check_out_dir(out_dir)
   start = time.perf_counter()
-  wanted = signatures(model)
+  wanted = [s._replace(fn=model.served(s.fn)) for s in signatures(model)]  # int8: dequantized
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.get_logger().setLevel('ERROR')  # not a line per saved file
@@ -201,6 +201,7 @@ def export_model(model: api.Model, out_dir: str) -> dict:
       'family': model.config.family, 'step': model.step, 'workdir': model.info['workdir'],
       'signatures': {s.name: _describe(s, jaxpr) for s, jaxpr in traced},
       'uint8': image_lib.UINT8_FORMULA,
+      'quantization': model.quantization,
       'weights': {'variables': len(kept), 'parameters': int(sum(np.size(leaves[i]) for i in kept)),
                   'bytes': int(sum(np.asarray(leaves[i]).nbytes for i in kept)),
                   'state_leaves_not_saved': len(leaves) - len(kept)},
