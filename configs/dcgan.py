@@ -66,6 +66,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.gan.n_critic = 1  # D updates per step, each on batch_size / n_critic real images
   config.gan.classifier_weight = 1.0  # AC-GAN class loss weight (conditioning='auxiliary')
   config.gan.augment = ''  # DiffAugment policy, e.g. 'color,translation,cutout'
+  config.gan.orthogonal_weight = 0.0  # BigGAN's orthogonal regularization of G's kernels
 
   config.optim = ml_collections.ConfigDict()
   for network in ('generator', 'discriminator'):

@@ -170,7 +170,7 @@ def test_unconditional_dcgan_keeps_the_reference_parameter_names():
 
 
 ARCHITECTURE_CONFIGS = {'mlp': 'gan_mlp', 'dcgan': 'dcgan', 'sndcgan': 'sngan',
-                        'resnet': 'hinge_resnet'}
+                        'resnet': 'hinge_resnet', 'biggan': 'biggan'}
 
 
 def test_every_architecture_is_covered():

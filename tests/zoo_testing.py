@@ -7,7 +7,7 @@ from conftest import TINY_DCGAN
 from jaxgan import config_lib
 
 ZOO_CONFIGS = ('dcgan', 'gan_mlp', 'wgan', 'wgan_gp', 'lsgan', 'sngan', 'hinge_resnet', 'cgan',
-               'acgan', 'sagan')
+               'acgan', 'sagan', 'biggan')
 
 # Per architecture: the widths that replace the paper's (depths kept where they set the size).
 TINY_WIDTHS = {
@@ -16,6 +16,8 @@ TINY_WIDTHS = {
     'sndcgan': {'model.generator_widths': (16, 8, 4), 'model.discriminator_widths': (4, 8, 8)},
     'resnet': {'model.generator_widths': (8, 8, 8), 'model.discriminator_widths': (8, 8),
                'model.discriminator_downsample': (True, False)},
+    'biggan': {'model.generator_widths': (8, 8, 8), 'model.discriminator_widths': (8, 8, 8),
+               'model.shared_embedding_dim': 8, 'model.blocks_per_stage': 1},
 }
 TINY_TRAIN = {key: value for key, value in TINY_DCGAN.items() if key.startswith('train.')}
 

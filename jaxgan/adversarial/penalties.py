@@ -7,6 +7,7 @@ where `discriminate(images) -> logits [N]` is D with its parameters fixed. Gradi
 to the images and their norms are taken in float32 whatever the compute dtype. Penalties take
 per-example input gradients as grad(sum of logits); that is exact only when D treats examples
 independently, so avoid discriminator_norm='batch' with them (as Gulrajani et al. advise).
+`orthogonal_regularization` is BigGAN's penalty on G's weights (config.gan.orthogonal_weight).
 """
 from typing import Callable, NamedTuple
 
@@ -82,6 +83,22 @@ def _unconstrained(params):
 def clip_weights(params, clip_value: float):
   """Arjovsky et al. 2017 (arXiv:1701.07875): every D parameter clipped to [-c, c]."""
   return jax.tree.map(lambda p: jnp.clip(p, -clip_value, clip_value), params)
+
+
+def orthogonal_regularization(params) -> jax.Array:
+  """Brock et al. 2019 (arXiv:1809.11096, sec. 3.1): the sum over the network's kernels W (every
+  Dense and Conv `kernel`, reshaped to a [fan_in, fan_out] matrix of filter columns) of
+  ||W^T W * (1 - I)||_F^2, in float32. It pushes distinct filters towards orthogonality without
+  constraining their norms. Embedding tables are left out, as BigGAN leaves out its shared class
+  embedding. (The authors' PyTorch code adds half this penalty's gradient.)"""
+  total = jnp.zeros((), jnp.float32)
+  for path, kernel in jax.tree_util.tree_flatten_with_path(params)[0]:
+    if getattr(path[-1], 'key', None) != 'kernel':
+      continue
+    matrix = kernel.reshape(-1, kernel.shape[-1]).astype(jnp.float32)
+    gram = matrix.T @ matrix
+    total += jnp.sum(jnp.square(gram * (1.0 - jnp.eye(gram.shape[0], dtype=gram.dtype))))
+  return total
 
 
 PENALTIES = ('none', 'weight_clipping', 'wgan_gp', 'dragan', 'r1')

@@ -2,7 +2,8 @@
 
 Every ablation axis is chosen by name in the config: architecture (`config.model.name`), loss
 (`config.gan.loss`, adversarial/losses.py), penalty or weight constraint (`config.gan.penalty`,
-adversarial/penalties.py), norms and spectral norm (`config.model.*_norm`,
+adversarial/penalties.py), BigGAN's orthogonal regularization of G
+(`config.gan.orthogonal_weight`), norms and spectral norm (`config.model.*_norm`,
 models/normalization.py), conditioning (`config.model.conditioning`: projection or auxiliary
 classifier), DiffAugment (`config.gan.augment`, adversarial/augment.py) and the compute dtype
 (`config.model.compute_dtype`: bfloat16 computes in bf16 while parameters, optimizer states,
@@ -30,6 +31,7 @@ from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
 from jaxgan.data import images as image_lib
 from jaxgan.families import base
+from jaxgan.models import biggan
 from jaxgan.models import conditioning
 from jaxgan.models import dcgan
 from jaxgan.models import mlp
@@ -51,6 +53,7 @@ ARCHITECTURES = {
     'dcgan': Architecture(dcgan.make_generator, dcgan.make_discriminator),
     'sndcgan': Architecture(sndcgan.make_generator, sndcgan.make_discriminator),
     'resnet': Architecture(resnet.make_generator, resnet.make_discriminator),
+    'biggan': Architecture(biggan.make_generator, biggan.make_discriminator),
 }
 COMPUTE_DTYPES = ('float32', 'bfloat16')
 MUTABLE = ('batch_stats', normalization.SPECTRAL)  # collections a training forward pass updates
@@ -94,6 +97,13 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
         'config.gan.penalty_interval must be a positive integer (1: every D update; '
         'k: lazy regularization every k-th update), got '
         f'{config.gan.penalty_interval}.')
+  if not _orthogonal_weight(config) >= 0:
+    raise config_lib.ConfigError("config.gan.orthogonal_weight (BigGAN's beta) must be >= 0, got "
+                                 f'{_orthogonal_weight(config)}.')
+
+
+def _orthogonal_weight(config: ml_collections.ConfigDict) -> float:
+  return config.gan.get('orthogonal_weight', 0.0)  # 0: configs written before the field
 
 
 class GanFamily:
@@ -111,6 +121,7 @@ class GanFamily:
     self.conditioning = config.model.conditioning
     self.num_classes = config.model.num_classes
     self.n_critic = config.gan.n_critic
+    self.orthogonal_weight = _orthogonal_weight(config)
     num_steps = config.train.num_steps
     self.generator_schedule = optim.make_schedule(config.optim.generator, num_steps)
     self.discriminator_schedule = optim.make_schedule(config.optim.discriminator, num_steps)
@@ -207,10 +218,14 @@ class GanFamily:
       loss = adversarial.generator_adversarial_loss(
           self.critic, d, adversarial.Scored(images, self._labels(fake_labels)), adversarial_rng,
           real=real_0)
-      return loss, collections
+      if not self.orthogonal_weight:
+        return loss, (loss, collections, {})
+      orthogonal = penalties.orthogonal_regularization(params)
+      return (loss + self.orthogonal_weight * orthogonal,
+              (loss, collections, {'generator_orthogonal_penalty': orthogonal}))
 
-    (g_loss, g_collections), g_grads = jax.value_and_grad(generator_objective,
-                                                          has_aux=True)(g.params)
+    (_, (g_loss, g_collections, g_terms)), g_grads = jax.value_and_grad(
+        generator_objective, has_aux=True)(g.params)
     g = g.apply_gradients(g_grads, self.generator_optimizer, collections=g_collections,
                           ema_decay=self.config.train.ema_decay)
     metrics = jax.tree.map(lambda *values: jnp.mean(jnp.stack(values)), *d_metrics)
@@ -218,6 +233,7 @@ class GanFamily:
         'generator_loss': g_loss,
         'generator_learning_rate': self.generator_schedule(state.step),
         'discriminator_learning_rate': self.discriminator_schedule(state.step),
+        **g_terms,
     })
     return state.update(generator=g, discriminator=d), metrics
 

@@ -22,11 +22,11 @@ from jaxgan.models import normalization
 from jaxgan.models import sndcgan
 
 
-def _upsample(x: jax.Array) -> jax.Array:
+def upsample(x: jax.Array) -> jax.Array:
   return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
 
 
-def _downsample(x: jax.Array) -> jax.Array:
+def downsample(x: jax.Array) -> jax.Array:
   return nn.avg_pool(x, (2, 2), strides=(2, 2))
 
 
@@ -44,10 +44,10 @@ class GeneratorBlock(nn.Module):
     opts = self.options
     norm = lambda y: normalization.Normalization(opts.norm, opts.num_classes, dtype=opts.dtype)(
         y, labels, train)
-    y = _upsample(nn.relu(norm(x)))
+    y = upsample(nn.relu(norm(x)))
     y = _conv(self.width, 3, opts, train)(y)
     y = _conv(self.width, 3, opts, train)(nn.relu(norm(y)))
-    return y + _conv(self.width, 1, opts, train)(_upsample(x))
+    return y + _conv(self.width, 1, opts, train)(upsample(x))
 
 
 class DiscriminatorBlock(nn.Module):
@@ -61,7 +61,7 @@ class DiscriminatorBlock(nn.Module):
     opts = self.options
     norm_relu = lambda y: nn.relu(normalization.Normalization(opts.norm, dtype=opts.dtype)(
         y, None, train))
-    pool = _downsample if self.downsample else (lambda y: y)
+    pool = downsample if self.downsample else (lambda y: y)
     if self.first:
       y = _conv(self.width, 3, opts, train)(x)
       y = pool(_conv(self.width, 3, opts, train)(nn.relu(y)))
