@@ -39,6 +39,11 @@ def start_command(argv: Sequence[str] | None) -> None:
 def fatal(message: str, exit_code: int) -> None:
   """Writes `FATAL message` as one line on stderr and exits: the user sees what to do, not a
   traceback."""
-  sys.stderr.write(f'FATAL {" ".join(str(message).split())}\n')
+  stop(f'FATAL {message}', exit_code)
+
+
+def stop(message: str, exit_code: int) -> None:
+  """Writes `message` as one line on stderr and exits with `exit_code`."""
+  sys.stderr.write(f'{" ".join(str(message).split())}\n')
   sys.stderr.flush()
   sys.exit(exit_code)

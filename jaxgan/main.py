@@ -6,7 +6,9 @@ jax.distributed.initialize(), which reads the cluster from the environment or th
 
 Errors the user can fix end the run with one `FATAL ...` line on stderr: exit code 2 for a bad
 command line or config (found before any compute), 1 for a run that cannot go on (missing data,
-an unreadable checkpoint, a diverged loss).
+an unreadable checkpoint, a diverged loss). Ctrl-C (SIGINT) or SIGTERM finishes the step, saves a
+checkpoint at it and exits with 130 / 143 after one `stopped at step N; ...` line
+(jaxgan/training/preemption.py); rerunning the command resumes.
 """
 import os
 
@@ -20,6 +22,7 @@ from jaxgan import config_lib
 from jaxgan import console
 from jaxgan.data import sources as data
 from jaxgan.training import checkpoints
+from jaxgan.training import preemption
 from jaxgan.training import trainer as train
 
 FLAGS = flags.FLAGS
@@ -64,6 +67,8 @@ def main(argv):
     console.fatal(f'config error: {e}', console.EXIT_CONFIG_ERROR)
   except (train.NonFiniteLossError, checkpoints.CheckpointError, data.DatasetError) as e:
     console.fatal(f'{type(e).__name__}: {e}', console.EXIT_RUN_ERROR)
+  except preemption.TrainingStopped as e:
+    console.stop(str(e), preemption.exit_code(e.signum))
 
 
 if __name__ == '__main__':

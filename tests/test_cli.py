@@ -37,12 +37,23 @@ def _complete_steps(workdir):
   return sorted(int(name) for name in os.listdir(directory) if name.isdigit())
 
 
-@pytest.mark.slow
-def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
-  straight, killed = str(tmp_path / 'straight'), str(tmp_path / 'killed')
-  config = tiny_dcgan_config(**KILLED_RUN)
-  train.train_and_evaluate(config, straight)  # the uninterrupted run, in this process
+@pytest.fixture(scope='module')
+def uninterrupted_state(tmp_path_factory):
+  """The final state of KILLED_RUN trained straight through, in this process: the reference of
+  every interrupted-and-resumed run here."""
+  config, workdir = tiny_dcgan_config(**KILLED_RUN), str(tmp_path_factory.mktemp('straight'))
+  train.train_and_evaluate(config, workdir)
+  return final_state(workdir, config)
 
+
+def _assert_equal_states(a, b):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+    np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path, uninterrupted_state):
+  killed = str(tmp_path / 'killed')
   process = subprocess.Popen(_main_command(killed), cwd=REPO, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
   deadline = time.time() + 240
@@ -58,9 +69,40 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
                           timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'Resumed from' in result.stderr
-  for a, b in zip(jax.tree.leaves(final_state(straight, config)),
-                  jax.tree.leaves(final_state(killed, config))):
-    np.testing.assert_array_equal(a, b)
+  _assert_equal_states(uninterrupted_state, final_state(killed, tiny_dcgan_config(**KILLED_RUN)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_signal_saves_the_step_reached_and_rerun_equals_uninterrupted_run(
+    tmp_path, uninterrupted_state, signum):
+  """Ctrl-C or a scheduler's SIGTERM after the first step: the step in flight ends, a checkpoint
+  of it is saved, one line says so and the exit code is 128 + the signal's number; resuming
+  ends bitwise where the uninterrupted run does."""
+  workdir = str(tmp_path / 'stopped')
+  process = subprocess.Popen(_main_command(workdir), cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+  before = []
+  for line in process.stderr:  # wait for the first step
+    before.append(line)
+    if 'Step 1 done' in line:
+      break
+  process.send_signal(signum)
+  sent = time.time()
+  _, after = process.communicate(timeout=120)
+  assert time.time() - sent < 30
+  assert process.returncode == 128 + signum, ''.join(before)[-2000:] + after[-2000:]
+  assert 'Traceback' not in after
+  stopped = [line for line in after.splitlines() if line.startswith('stopped at step')]
+  assert len(stopped) == 1 and stopped == after.splitlines()[-1:], after[-2000:]
+  step = _complete_steps(workdir)[-1]
+  assert 1 <= step < NUM_STEPS
+  assert stopped[0] == (f'stopped at step {step}; checkpoint written to '
+                        f'{workdir}/checkpoints/{step}; rerun the same command to resume')
+
+  config = tiny_dcgan_config(**KILLED_RUN)
+  train.train_and_evaluate(config, workdir)  # the rerun, in this process (same programs)
+  _assert_equal_states(uninterrupted_state, final_state(workdir, config))
 
 
 @pytest.mark.slow
