@@ -106,6 +106,9 @@ def main(argv):
   print(f'Results in {results_lib.results_path(FLAGS.workdir)}')
 
 
+parse_flags = console.parse_flags
+
+
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

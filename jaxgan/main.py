@@ -41,16 +41,7 @@ def define_flags() -> None:
   flags.mark_flags_as_required(['config', 'workdir'])
 
 
-def parse_flags(argv):
-  """Loads --config and checks its `--config.*` overrides name real fields before absl parses
-  them, so each mistake is one FATAL line rather than a traceback from inside absl."""
-  try:
-    config_lib.check_config_flags(argv)
-    return flags.FLAGS(argv)
-  except config_lib.ConfigError as e:
-    console.fatal(f'config error: {e}', console.EXIT_CONFIG_ERROR)
-  except flags.Error as e:
-    console.fatal(f'flag error: {e} (see --helpshort)', console.EXIT_CONFIG_ERROR)
+parse_flags = console.parse_flags
 
 
 def main(argv):
@@ -59,6 +50,7 @@ def main(argv):
     # Cross-process collectives on CPU hosts (used by tests and CPU clusters; GPUs/TPUs ignore it).
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  logging.info('Config %s', os.path.abspath(config_flags.get_config_filename(FLAGS['config'])))
   logging.info('JAX process %d/%d, local devices: %s', jax.process_index(), jax.process_count(),
                jax.local_devices())
   try:
