@@ -73,6 +73,12 @@ def fatal(message: str, exit_code: int) -> None:
   stop(f'FATAL {message}', exit_code)
 
 
+def interrupted(what_was_written: str) -> None:
+  """Ctrl-C in a tool that writes only whole files: one line saying what is there, and exit
+  code 130 (128 + SIGINT), not a traceback."""
+  stop(f'interrupted; {what_was_written}', 130)
+
+
 def stop(message: str, exit_code: int) -> None:
   """Writes `message` as one line on stderr and exits with `exit_code`."""
   sys.stderr.write(f'{" ".join(str(message).split())}\n')

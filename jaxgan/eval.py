@@ -103,6 +103,9 @@ def main(argv):
   except (ValueError, checkpoints.CheckpointError, data.DatasetError,
           inception.WeightsError) as e:
     console.fatal(f'{type(e).__name__}: {e}', console.EXIT_RUN_ERROR)
+  except KeyboardInterrupt:
+    console.interrupted(f'{os.path.abspath(results_lib.results_path(FLAGS.workdir))} holds '
+                        'the evaluations that finished, each written whole')
   print(f'Results in {results_lib.results_path(FLAGS.workdir)}')
 
 

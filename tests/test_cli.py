@@ -219,3 +219,25 @@ def test_import_main_does_not_import_tensorflow():
                           text=True, timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   assert result.stdout.strip() == '[]', result.stdout
+
+
+def test_ctrl_c_in_eval_is_one_line_and_results_stay_whole(tmp_path, monkeypatch, capsys):
+  """results.json is replaced whole or not at all: Ctrl-C while writing it keeps the previous
+  file byte for byte and leaves no partial file; jaxgan.eval then says so in one line."""
+  from jaxgan import eval as eval_tool  # pylint: disable=g-import-not-at-top
+  from jaxgan.evaluation import results as results_lib  # pylint: disable=g-import-not-at-top
+  results_lib.record_results(str(tmp_path), 5, {'fid': 1.5}, {}, source='eval')
+  path = results_lib.results_path(str(tmp_path))
+  before = open(path, 'rb').read()
+
+  def interrupted_dump(obj, f, **kwargs):
+    f.write('{"10": {"ste')  # part of the file, then Ctrl-C
+    raise KeyboardInterrupt
+  monkeypatch.setattr(results_lib.json, 'dump', interrupted_dump)
+  monkeypatch.setattr(eval_tool, 'evaluate_run', lambda *args: results_lib.record_results(
+      str(tmp_path), 10, {'fid': 1.0}, {}, source='eval'))
+  code = run_in_process('jaxgan.eval', f'--workdir={tmp_path}')
+  assert code == 130
+  assert capsys.readouterr().err.splitlines() == [
+      f'interrupted; {path} holds the evaluations that finished, each written whole']
+  assert open(path, 'rb').read() == before and os.listdir(os.path.dirname(path)) == ['results.json']
