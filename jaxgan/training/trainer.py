@@ -7,7 +7,9 @@ latest checkpoint) and writes nothing until those checks pass; then, phase by ph
 checkpoint follows config.eval.best_metric); with several phases, sample grids and evaluations
 also at every phase end. Metrics stay on device between log steps (no per-step host sync); the
 step also records the first step whose metrics were not finite, which is checked before every
-log line and every checkpoint, so a NaN never reaches a checkpoint.
+log line and every checkpoint, so a NaN never reaches a checkpoint. SIGINT or SIGTERM ends the
+step in flight, checkpoints it and raises preemption.TrainingStopped (jaxgan/training/
+preemption.py); a run that ends logs a summary of what it wrote where.
 """
 import functools
 import os
@@ -303,17 +305,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
                      trained_phase=_phase_record(phase_index, phase) if multiphase else None)
             timer_start += time.perf_counter() - eval_start  # keep evaluation out of steps/s
           if stop_now and not is_last:
-            raise preemption.TrainingStopped(step, os.path.join(checkpoint_dir, str(step)),
-                                             stop.signum)
+            raise preemption.TrainingStopped(
+                step, os.path.abspath(os.path.join(checkpoint_dir, str(step))), stop.signum)
       finally:
         batches.close()
   finally:
-    checkpointer.wait_until_finished()
-    checkpointer.close()
-    if evaluate:
-      evaluate.close()
-    writer.flush()
-    stop.restore()
+    try:
+      checkpointer.wait_until_finished()
+      checkpointer.close()
+      if evaluate:
+        evaluate.close()
+      writer.flush()
+    finally:
+      stop.restore()
   if is_chief:
     _log_summary(workdir, writer, evaluate, start_step, num_steps,
                  time.perf_counter() - wall_start, last_means)
