@@ -1,4 +1,7 @@
-"""Default XLA flags are added for the command-line tools without overriding the user's."""
+"""The tools' process settings: default XLA flags (the user's win), a quiet start-up, the optional
+TensorFlow extra."""
+import re
+
 from jaxgan import platform
 
 
@@ -51,3 +54,26 @@ def test_quiet_logs_drop_backend_probing_and_library_info_unless_verbose():
   finally:
     logging.set_verbosity(saved)
     handler.removeFilter(console._QUIET_LIBRARIES)  # pylint: disable=protected-access
+
+
+def test_without_the_tensorflow_extra_export_and_tfds_sets_are_one_line_errors(
+    monkeypatch, tmp_path):
+  """TensorFlow and tensorflow-datasets are the optional `tf` extra: without them (hidden from
+  the import system here) the two tools that need them say how to install them."""
+  import pytest  # pylint: disable=g-import-not-at-top
+  from conftest import DCGAN_CONFIG  # pylint: disable=g-import-not-at-top
+  from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
+  from jaxgan.data import sources  # pylint: disable=g-import-not-at-top
+  from jaxgan.inference import saved_model  # pylint: disable=g-import-not-at-top
+  find_spec = platform.importlib.util.find_spec
+  monkeypatch.setattr(platform.importlib.util, 'find_spec', lambda name, *args: (
+      None if name.startswith('tensorflow') else find_spec(name, *args)))
+  install = "pip install -e '.[tf]'"
+  with pytest.raises(ValueError, match=r'^jaxgan.export \(a TensorFlow SavedModel\) needs '
+                     r'tensorflow and tensorflow_datasets, .*' + re.escape(install)):
+    saved_model.export_model(None, str(tmp_path / 'out'))
+  assert not (tmp_path / 'out').exists()
+  config = config_lib.load_config(f'{DCGAN_CONFIG}:cifar10')
+  with pytest.raises(sources.DatasetError, match=r"^Dataset 'cifar10' \(not bundled: .*"
+                     + re.escape(install)):
+    sources.open_source(config.data, 'train')
