@@ -70,10 +70,10 @@ def test_without_the_tensorflow_extra_export_and_tfds_sets_are_one_line_errors(
       None if name.startswith('tensorflow') else find_spec(name, *args)))
   install = "pip install -e '.[tf]'"
   with pytest.raises(ValueError, match=r'^jaxgan.export \(a TensorFlow SavedModel\) needs '
-                     r'tensorflow and tensorflow_datasets, .*' + re.escape(install)):
+                     r'tensorflow, .*' + re.escape(install)):
     saved_model.export_model(None, str(tmp_path / 'out'))
   assert not (tmp_path / 'out').exists()
   config = config_lib.load_config(f'{DCGAN_CONFIG}:cifar10')
-  with pytest.raises(sources.DatasetError, match=r"^Dataset 'cifar10' \(not bundled: .*"
-                     + re.escape(install)):
+  with pytest.raises(sources.DatasetError, match=r"^Dataset 'cifar10' \(not bundled: .* needs "
+                     r'tensorflow and tensorflow_datasets, .*' + re.escape(install)):
     sources.open_source(config.data, 'train')

@@ -187,7 +187,8 @@ def _open_tfds(name: str, split: str, data_dir: str | None, image_size: int, res
                feature: str = 'image', crop: bool = False):
   """A tfds split: whole images fitted to image_size, or (crop) a list of images of any size."""
   missing = platform.missing_tensorflow(f'Dataset {name!r} (not bundled: read by '
-                                        'tensorflow-datasets)')
+                                        'tensorflow-datasets)',
+                                        ('tensorflow', 'tensorflow_datasets'))
   if missing:
     raise DatasetError(missing)
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
