@@ -106,7 +106,7 @@ def main(argv):
   except KeyboardInterrupt:
     console.interrupted(f'{os.path.abspath(results_lib.results_path(FLAGS.workdir))} holds '
                         'the evaluations that finished, each written whole')
-  print(f'Results in {results_lib.results_path(FLAGS.workdir)}')
+  print(f'Results in {os.path.abspath(results_lib.results_path(FLAGS.workdir))}')
 
 
 parse_flags = console.parse_flags

@@ -2,6 +2,8 @@
 
   python -m jaxgan.export --workdir=runs/dcgan --out=export/dcgan [--step=N]
 """
+import os
+
 from absl import app
 from absl import flags
 
@@ -37,7 +39,7 @@ def main(argv):
   except (config_lib.ConfigError, ValueError) as e:
     console.fatal(e, console.EXIT_CONFIG_ERROR)
   weights = description['weights']
-  print(f'Wrote {out}: signatures {sorted(description["signatures"])}, {weights["variables"]} '
+  print(f'Wrote {os.path.abspath(out)}: signatures {sorted(description["signatures"])}, {weights["variables"]} '
         f'variables ({weights["bytes"] / 1e6:.2f} MB), step {description["step"]}, '
         f'{description["seconds"]:.1f} s.')
 
