@@ -25,13 +25,31 @@ def _exec_file(path: str, module_name: str) -> types.ModuleType:
   return module
 
 
+# The checkout jaxgan runs from: the configs/ of its README's commands are here.
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def find_config_file(path: str) -> str:
+  """`path` if it is a file; else, for a relative path, the same path in the repository (so the
+  README's `--config=configs/dcgan.py` works from any directory). A file in neither place is
+  a ConfigError naming the flag that works."""
+  if os.path.isfile(path):
+    return path
+  in_repository = os.path.join(REPOSITORY, path)
+  if not os.path.isabs(path) and os.path.isfile(in_repository):
+    return in_repository
+  configs = os.path.join(REPOSITORY, 'configs')
+  named = os.path.join(configs, os.path.basename(path))
+  example = named if os.path.isfile(named) else os.path.join(configs, 'dcgan.py')
+  raise ConfigError(f'Config file {path!r} does not exist (relative paths start at the '
+                    f'current directory, {os.getcwd()}, or at the repository, {REPOSITORY}); '
+                    f'the configs are in {configs}, e.g. --config={example}')
+
+
 def load_config(spec: str) -> ml_collections.ConfigDict:
-  """Loads `path/to/config.py[:arg]` by calling its `get_config(arg)`."""
+  """Loads `path/to/config.py[:arg]` (found by find_config_file) by calling `get_config(arg)`."""
   path, _, arg = spec.partition(':')
-  if not os.path.isfile(path):
-    raise ConfigError(f'Config file {path!r} does not exist (relative paths start at the '
-                      f'current directory, {os.getcwd()}); pass e.g. --config=configs/dcgan.py.')
-  module = _exec_file(path, '_jaxgan_config')
+  module = _exec_file(find_config_file(path), '_jaxgan_config')
   return module.get_config(arg or None) if arg else module.get_config()
 
 
@@ -95,27 +113,34 @@ def unknown_override_message(config: ml_collections.ConfigDict, dotted: str) -> 
   return None
 
 
-def check_config_flags(argv: Sequence[str], flag_name: str = 'config') -> None:
+def check_config_flags(argv: Sequence[str], flag_name: str = 'config') -> list[str]:
   """Loads `--config=FILE[:arg]` and checks every `--config.a.b=v` in argv names an existing
   field, before absl parses them: a missing file, an unknown preset (a ConfigError from
-  get_config) or a misspelt field is then one ConfigError, not a traceback from inside absl."""
-  spec = None
+  get_config) or a misspelt field is then one ConfigError, not a traceback from inside absl.
+  Returns argv with FILE as find_config_file found it (absl's config flag reads it again)."""
+  where = None  # (index of the FILE[:arg] argument, the text before it)
   overrides = []
   args = list(argv[1:])
   for i, arg in enumerate(args):
-    match = re.fullmatch(rf'--{flag_name}(=(.*))?', arg)
-    if match:
-      spec = match.group(2) if match.group(1) else (args[i + 1] if i + 1 < len(args) else None)
+    if arg.startswith(f'--{flag_name}='):
+      where = i, f'--{flag_name}='
+    elif arg == f'--{flag_name}' and i + 1 < len(args):
+      where = i + 1, ''
     match = re.match(rf'--{flag_name}\.([\w.]+)', arg)
     if match:
       overrides.append(match.group(1))
-  if spec is None:
-    return
+  if where is None:
+    return list(argv)
+  index, before = where
+  path, colon, arg = args[index][len(before):].partition(':')
+  spec = f'{find_config_file(path)}{colon}{arg}'
+  args[index] = before + spec
   config = load_config(spec)
   for dotted in overrides:
     message = unknown_override_message(config, dotted)
     if message:
       raise ConfigError(message)
+  return [argv[0], *args]
 
 
 def _require(condition: bool, message: str) -> None:

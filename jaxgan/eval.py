@@ -103,9 +103,15 @@ def main(argv):
   except (ValueError, checkpoints.CheckpointError, data.DatasetError,
           inception.WeightsError) as e:
     console.fatal(f'{type(e).__name__}: {e}', console.EXIT_RUN_ERROR)
-  print(f'Results in {results_lib.results_path(FLAGS.workdir)}')
+  except KeyboardInterrupt:
+    console.interrupted(f'{os.path.abspath(results_lib.results_path(FLAGS.workdir))} holds '
+                        'the evaluations that finished, each written whole')
+  print(f'Results in {os.path.abspath(results_lib.results_path(FLAGS.workdir))}')
+
+
+parse_flags = console.parse_flags
 
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -5,6 +5,8 @@
 With --quantize=int8 the SavedModel's kernels are int8 tf.Variables with float32 scales,
 dequantized inside the graph (jaxgan/compression/quantize.py).
 """
+import os
+
 from absl import app
 from absl import flags
 
@@ -43,7 +45,7 @@ def main(argv):
   except (config_lib.ConfigError, ValueError) as e:
     console.fatal(e, console.EXIT_CONFIG_ERROR)
   weights = description['weights']
-  print(f'Wrote {out}: signatures {sorted(description["signatures"])}, {weights["variables"]} '
+  print(f'Wrote {os.path.abspath(out)}: signatures {sorted(description["signatures"])}, {weights["variables"]} '
         f'variables ({weights["bytes"] / 1e6:.2f} MB), step {description["step"]}, '
         f'{description["seconds"]:.1f} s.')
 

@@ -110,6 +110,8 @@ def main(argv):
   except (ValueError, inception.WeightsError) as e:
     sys.stderr.write(f'FATAL {type(e).__name__}: {e}\n')
     sys.exit(1)
+  except KeyboardInterrupt:
+    console.interrupted('nothing was written (the results are printed at the end)')
   print(f'FID: {results["fid"]:.6f}')
   print(f'KID: {results["kid_mean"]:.6f} +- {results["kid_std"]:.6f}')
   print(f'({len(image_sets[0])} vs {len(image_sets[1])} images, resizer {FLAGS.resizer}, '

@@ -6,7 +6,9 @@ jax.distributed.initialize(), which reads the cluster from the environment or th
 
 Errors the user can fix end the run with one `FATAL ...` line on stderr: exit code 2 for a bad
 command line or config (found before any compute), 1 for a run that cannot go on (missing data,
-an unreadable checkpoint, a diverged loss).
+an unreadable checkpoint, a diverged loss). Ctrl-C (SIGINT) or SIGTERM finishes the step, saves a
+checkpoint at it and exits with 130 / 143 after one `stopped at step N; ...` line
+(jaxgan/training/preemption.py); rerunning the command resumes.
 """
 import os
 
@@ -20,6 +22,7 @@ from jaxgan import config_lib
 from jaxgan import console
 from jaxgan.data import sources as data
 from jaxgan.training import checkpoints
+from jaxgan.training import preemption
 from jaxgan.training import trainer as train
 
 FLAGS = flags.FLAGS
@@ -38,16 +41,7 @@ def define_flags() -> None:
   flags.mark_flags_as_required(['config', 'workdir'])
 
 
-def parse_flags(argv):
-  """Loads --config and checks its `--config.*` overrides name real fields before absl parses
-  them, so each mistake is one FATAL line rather than a traceback from inside absl."""
-  try:
-    config_lib.check_config_flags(argv)
-    return flags.FLAGS(argv)
-  except config_lib.ConfigError as e:
-    console.fatal(f'config error: {e}', console.EXIT_CONFIG_ERROR)
-  except flags.Error as e:
-    console.fatal(f'flag error: {e} (see --helpshort)', console.EXIT_CONFIG_ERROR)
+parse_flags = console.parse_flags
 
 
 def main(argv):
@@ -56,6 +50,7 @@ def main(argv):
     # Cross-process collectives on CPU hosts (used by tests and CPU clusters; GPUs/TPUs ignore it).
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
     jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  logging.info('Config %s', os.path.abspath(config_flags.get_config_filename(FLAGS['config'])))
   logging.info('JAX process %d/%d, local devices: %s', jax.process_index(), jax.process_count(),
                jax.local_devices())
   try:
@@ -64,6 +59,8 @@ def main(argv):
     console.fatal(f'config error: {e}', console.EXIT_CONFIG_ERROR)
   except (train.NonFiniteLossError, checkpoints.CheckpointError, data.DatasetError) as e:
     console.fatal(f'{type(e).__name__}: {e}', console.EXIT_RUN_ERROR)
+  except preemption.TrainingStopped as e:
+    console.stop(str(e), preemption.exit_code(e.signum))
 
 
 if __name__ == '__main__':

@@ -8,6 +8,8 @@ A thin command line over jaxgan.inference.api: the model is rebuilt from DIR/con
 restored from DIR's latest checkpoint (or --step). --interpolate writes `num` rows, each a spherical
 interpolation between two random latents (api.Model.interpolate).
 """
+import os
+
 from absl import app
 from absl import flags
 
@@ -50,7 +52,7 @@ def main(argv):
   except (config_lib.ConfigError, ValueError) as e:
     console.fatal(e, console.EXIT_CONFIG_ERROR)
   image_lib.save_png(grid, FLAGS.out)
-  print(f'Wrote {FLAGS.out} ({grid.shape[1]}x{grid.shape[0]}).')
+  print(f'Wrote {os.path.abspath(FLAGS.out)} ({grid.shape[1]}x{grid.shape[0]}).')
 
 
 if __name__ == '__main__':

@@ -86,8 +86,8 @@ def main(argv):
     console.fatal(e, console.EXIT_CONFIG_ERROR)
   except image_files.ImageFileError as e:
     console.fatal(e, console.EXIT_RUN_ERROR)
-  print(f'Wrote {FLAGS.output} ({result.image.shape[1]}x{result.image.shape[0]}) and '
-        f'{os.path.splitext(FLAGS.output)[0]}.json.')
+  print(f'Wrote {os.path.abspath(FLAGS.output)} ({result.image.shape[1]}x{result.image.shape[0]}) and '
+        f'{os.path.splitext(os.path.abspath(FLAGS.output))[0]}.json.')
 
 
 if __name__ == '__main__':

@@ -160,7 +160,7 @@ def translate_files(workdir: str, input_path: str, output_path: str, step: int |
           f'{output.shape[1]}x{output.shape[0]}', flush=True)
   mixed = f' (alpha {alpha} with {interpolate_with})' if interpolate_with else ''
   print(f'Translated {len(inputs)} image{"s" * (len(inputs) > 1)} with {workdir} step '
-        f'{model.step}{mixed} into {output_path}.')
+        f'{model.step}{mixed} into {os.path.abspath(output_path)}.')
   return outputs
 
 

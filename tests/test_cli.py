@@ -1,6 +1,7 @@
 """The command-line tools end to end: SIGKILL mid-run and resume, the sample CLI, one-line errors
 and a start-up that does not import TensorFlow."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,12 +38,38 @@ def _complete_steps(workdir):
   return sorted(int(name) for name in os.listdir(directory) if name.isdigit())
 
 
-@pytest.mark.slow
-def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
-  straight, killed = str(tmp_path / 'straight'), str(tmp_path / 'killed')
-  config = tiny_dcgan_config(**KILLED_RUN)
-  train.train_and_evaluate(config, straight)  # the uninterrupted run, in this process
+@pytest.fixture(scope='module')
+def uninterrupted_state(tmp_path_factory):
+  """The final state of KILLED_RUN trained straight through, in this process: the reference of
+  every interrupted-and-resumed run here."""
+  config, workdir = tiny_dcgan_config(**KILLED_RUN), str(tmp_path_factory.mktemp('straight'))
+  train.train_and_evaluate(config, workdir)
+  return final_state(workdir, config)
 
+
+def _assert_equal_states(a, b):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+    np.testing.assert_array_equal(x, y)
+
+
+def _assert_quiet_with_a_summary(stderr, workdir, first_step):
+  """No start-up noise (JAX's search for a TPU, TensorFlow's notices); the run ends with where
+  everything is, in full."""
+  assert not [line for line in stderr.splitlines() if 'libtpu' in line or 'oneDNN' in line]
+  summary = stderr[stderr.index('Trained steps '):].splitlines()
+  assert re.fullmatch(rf'Trained steps {first_step}\.\.{NUM_STEPS} in \d\d:\d\d:\d\d '
+                      r'\(compilation included\)\.', summary[0]), summary[0]
+  assert summary[1].startswith('  Last metrics (means since the previous log step): ')
+  assert 'generator_loss=' in summary[1]
+  events = [name for name in os.listdir(workdir) if name.startswith('events.out.tfevents')]
+  assert summary[2:] == [f'  checkpoints: {workdir}/checkpoints (latest: step {NUM_STEPS})',
+                         f'  sample grids: {workdir}/samples',
+                         f'  events (TensorBoard): {workdir}/{sorted(events)[-1]}']
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path, uninterrupted_state):
+  killed = str(tmp_path / 'killed')
   process = subprocess.Popen(_main_command(killed), cwd=REPO, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
   deadline = time.time() + 240
@@ -58,9 +85,41 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(tmp_path):
                           timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'Resumed from' in result.stderr
-  for a, b in zip(jax.tree.leaves(final_state(straight, config)),
-                  jax.tree.leaves(final_state(killed, config))):
-    np.testing.assert_array_equal(a, b)
+  _assert_quiet_with_a_summary(result.stderr, killed, steps_at_kill[-1] + 1)
+  _assert_equal_states(uninterrupted_state, final_state(killed, tiny_dcgan_config(**KILLED_RUN)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_signal_saves_the_step_reached_and_rerun_equals_uninterrupted_run(
+    tmp_path, uninterrupted_state, signum):
+  """Ctrl-C or a scheduler's SIGTERM after the first step: the step in flight ends, a checkpoint
+  of it is saved, one line says so and the exit code is 128 + the signal's number; resuming
+  ends bitwise where the uninterrupted run does."""
+  workdir = str(tmp_path / 'stopped')
+  process = subprocess.Popen(_main_command(workdir), cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+  before = []
+  for line in process.stderr:  # wait for the first step
+    before.append(line)
+    if 'Step 1 done' in line:
+      break
+  process.send_signal(signum)
+  sent = time.time()
+  _, after = process.communicate(timeout=120)
+  assert time.time() - sent < 30
+  assert process.returncode == 128 + signum, ''.join(before)[-2000:] + after[-2000:]
+  assert 'Traceback' not in after
+  stopped = [line for line in after.splitlines() if line.startswith('stopped at step')]
+  assert len(stopped) == 1 and stopped == after.splitlines()[-1:], after[-2000:]
+  step = _complete_steps(workdir)[-1]
+  assert 1 <= step < NUM_STEPS
+  assert stopped[0] == (f'stopped at step {step}; checkpoint written to '
+                        f'{workdir}/checkpoints/{step}; rerun the same command to resume')
+
+  config = tiny_dcgan_config(**KILLED_RUN)
+  train.train_and_evaluate(config, workdir)  # the rerun, in this process (same programs)
+  _assert_equal_states(uninterrupted_state, final_state(workdir, config))
 
 
 @pytest.mark.slow
@@ -96,22 +155,34 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_processes_match_one_process_with_the_same_devices(tmp_path, tiny_config):
-  """2 processes x 2 CPU devices (jax.distributed on 127.0.0.1, gloo) == 1 process x 4 devices."""
+def test_two_processes_stop_together_and_match_one_process(tmp_path, uninterrupted_state):
+  """KILLED_RUN on 2 processes x 2 CPU devices (jax.distributed on 127.0.0.1, gloo): SIGTERM to
+  one process stops both at the same step (JAX's pre-emption sync point) with one checkpoint;
+  resumed from it by 1 process x 4 devices, it ends where the uninterrupted run does."""
   workdir = str(tmp_path / 'two_hosts')
-  command = [sys.executable, '-m', 'jaxgan.main', *tiny_dcgan_flags(), f'--workdir={workdir}',
-             '--distributed', f'--coordinator_address=127.0.0.1:{_free_port()}',
-             '--num_processes=2']
+  command = [*_main_command(workdir), '--distributed',
+             f'--coordinator_address=127.0.0.1:{_free_port()}', '--num_processes=2']
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2')
   processes = [subprocess.Popen(command + [f'--process_id={i}'], cwd=REPO, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                for i in range(2)]
+  for line in processes[1].stderr:  # wait for the first step
+    if 'Step 1 done' in line:
+      break
+  processes[1].send_signal(signal.SIGTERM)
+  last_lines = []
   for process in processes:
     _, stderr = process.communicate(timeout=300)
-    assert process.returncode == 0, stderr[-2000:]
-  single = train.train_and_evaluate(tiny_config, str(tmp_path / 'one_host'))
-  for a, b in zip(jax.tree.leaves(final_state(workdir, tiny_config)),
-                  jax.tree.leaves(jax.device_get(single))):
+    assert process.returncode == 143, stderr[-2000:]
+    last_lines.append(stderr.splitlines()[-1])
+  step = _complete_steps(workdir)[-1]
+  assert 1 <= step < NUM_STEPS
+  assert last_lines == [f'stopped at step {step}; checkpoint written to {workdir}/checkpoints/'
+                        f'{step}; rerun the same command to resume'] * 2
+  config = tiny_dcgan_config(**KILLED_RUN)
+  train.train_and_evaluate(config, workdir)
+  for a, b in zip(jax.tree.leaves(final_state(workdir, config)),
+                  jax.tree.leaves(uninterrupted_state), strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
@@ -148,3 +219,25 @@ def test_import_main_does_not_import_tensorflow():
                           text=True, timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   assert result.stdout.strip() == '[]', result.stdout
+
+
+def test_ctrl_c_in_eval_is_one_line_and_results_stay_whole(tmp_path, monkeypatch, capsys):
+  """results.json is replaced whole or not at all: Ctrl-C while writing it keeps the previous
+  file byte for byte and leaves no partial file; jaxgan.eval then says so in one line."""
+  from jaxgan import eval as eval_tool  # pylint: disable=g-import-not-at-top
+  from jaxgan.evaluation import results as results_lib  # pylint: disable=g-import-not-at-top
+  results_lib.record_results(str(tmp_path), 5, {'fid': 1.5}, {}, source='eval')
+  path = results_lib.results_path(str(tmp_path))
+  before = open(path, 'rb').read()
+
+  def interrupted_dump(obj, f, **kwargs):
+    f.write('{"10": {"ste')  # part of the file, then Ctrl-C
+    raise KeyboardInterrupt
+  monkeypatch.setattr(results_lib.json, 'dump', interrupted_dump)
+  monkeypatch.setattr(eval_tool, 'evaluate_run', lambda *args: results_lib.record_results(
+      str(tmp_path), 10, {'fid': 1.0}, {}, source='eval'))
+  code = run_in_process('jaxgan.eval', f'--workdir={tmp_path}')
+  assert code == 130
+  assert capsys.readouterr().err.splitlines() == [
+      f'interrupted; {path} holds the evaluations that finished, each written whole']
+  assert open(path, 'rb').read() == before and os.listdir(os.path.dirname(path)) == ['results.json']

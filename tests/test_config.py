@@ -85,6 +85,33 @@ def test_cli_config_errors_are_one_fatal_line_before_compute(tmp_path, config, f
   assert not os.path.exists(tmp_path / 'w')
 
 
+@pytest.mark.parametrize('spec', ['configs/sngan.py:cifar10', os.path.join('configs', 'dcgan.py')])
+def test_a_relative_config_missing_here_is_found_in_the_repository(tmp_path, monkeypatch,
+                                                                   capsys, caplog, spec):
+  """From another directory, the README's `--config=configs/...` loads the repository's file
+  (the num_steps=0 refusal shows its fields were read) and the log names it in full."""
+  monkeypatch.chdir(tmp_path)
+  caplog.set_level('INFO', logger='absl')
+  code = run_in_process('jaxgan.main', f'--config={spec}', '--config.train.num_steps=0',
+                        '--workdir=w')
+  err = capsys.readouterr().err
+  _assert_one_fatal_line(code, err, 2, 'config.train.num_steps must be a positive integer')
+  assert f'Config {os.path.join(REPO, spec)}' in caplog.messages
+  assert not os.path.exists(tmp_path / 'w')
+
+
+def test_a_config_in_neither_place_names_a_flag_that_works(tmp_path, monkeypatch, capsys):
+  monkeypatch.chdir(tmp_path)
+  code = run_in_process('jaxgan.main', '--config=dcgan.py', '--workdir=w')
+  err = capsys.readouterr().err
+  working = f'--config={os.path.join(REPO, "configs", "dcgan.py")}'
+  _assert_one_fatal_line(code, err, 2, "Config file 'dcgan.py' does not exist",
+                         str(tmp_path), f'e.g. {working}')
+  assert err.splitlines()[-1].endswith(working)  # the flag as the line's last word: copyable
+  code = run_in_process('jaxgan.main', working, '--config.train.num_steps=0', '--workdir=w')
+  _assert_one_fatal_line(code, capsys.readouterr().err, 2, 'config.train.num_steps')
+
+
 def test_cli_missing_workdir_is_one_fatal_line(capsys):
   code = run_in_process('jaxgan.main', f'--config={DCGAN_CONFIG}')
   _assert_one_fatal_line(code, capsys.readouterr().err, 2, '--workdir')

@@ -194,6 +194,8 @@ def test_trained_run_from_the_command_line(tmp_path, trained_run, capsys):
   result = run_module('jaxgan.export', f'--workdir={workdir}', f'--out={out}')
   assert result.returncode == 0, result.stderr[-2000:]
   assert f'Wrote {out}' in result.stdout
+  assert not [line for line in result.stderr.splitlines()  # TensorFlow's start-up is quiet
+              if 'oneDNN' in line or 'libtpu' in line or 'InitializeLog' in line]
   saved, model = _saved(out), api.load(workdir)
   for num in BATCHES:
     latents = model.latents(num, seed=num)

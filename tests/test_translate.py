@@ -271,6 +271,7 @@ def test_errors_are_one_line_and_write_nothing(name, scene, rgb_run, gray_run, c
   out, err = capsys.readouterr()
   assert not out and len(err.splitlines()) == 1 and err.startswith('FATAL '), err
   assert re.search(message, err), err
+  assert not re.search(r'(?<!\.)\.\.(\s|$)', err), err  # a sentence ends once ('..' did)
   assert _tree(scene) == before
 
 

@@ -67,7 +67,7 @@ def check_images(paths: list[str], channels: int) -> None:
     try:
       read_image(path, channels)
     except image_lib.ImageReadError as e:  # names the file and says why
-      unreadable.append(str(e))
+      unreadable.append(str(e).rstrip('.'))  # its sentence goes on in the message below
     except Exception as e:  # PIL raises many types for damaged or unknown files
       unreadable.append(f'{path} ({checkpoints.short_cause(e, 80)})')
   if unreadable:

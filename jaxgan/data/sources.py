@@ -27,6 +27,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan import config_lib
+from jaxgan import platform
 from jaxgan.data import image_sets
 
 MNIST_5K_TEST_PER_CLASS = 50  # fixed split: 4,500 train / 500 test, 50 test digits per class
@@ -185,6 +186,11 @@ def _framed_sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
 def _open_tfds(name: str, split: str, data_dir: str | None, image_size: int, resize: bool,
                feature: str = 'image', crop: bool = False):
   """A tfds split: whole images fitted to image_size, or (crop) a list of images of any size."""
+  missing = platform.missing_tensorflow(f'Dataset {name!r} (not bundled: read by '
+                                        'tensorflow-datasets)',
+                                        ('tensorflow', 'tensorflow_datasets'))
+  if missing:
+    raise DatasetError(missing)
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   try:
     builder = tfds.builder(name, data_dir=data_dir)

@@ -48,6 +48,10 @@ def record_results(workdir: str, step: int, results: dict, protocol: dict, sourc
     entries[step]['selected_on'] = selected_on
   path = results_path(workdir)
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path + '.tmp', 'w') as f:
-    json.dump({str(s): entries[s] for s in sorted(entries)}, f, indent=2)
-  os.replace(path + '.tmp', path)
+  try:  # an interruption (Ctrl-C) leaves the previous file whole and no partial one
+    with open(path + '.tmp', 'w') as f:
+      json.dump({str(s): entries[s] for s in sorted(entries)}, f, indent=2)
+    os.replace(path + '.tmp', path)
+  finally:
+    if os.path.exists(path + '.tmp'):
+      os.remove(path + '.tmp')

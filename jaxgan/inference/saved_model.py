@@ -42,6 +42,7 @@ import jax
 import numpy as np
 
 from jaxgan import config_lib
+from jaxgan import platform
 from jaxgan.data import images as image_lib
 from jaxgan.families import base
 from jaxgan.inference import api
@@ -179,6 +180,9 @@ def export_model(model: api.Model, out_dir: str) -> dict:
   writing anything) an existing non-empty `out_dir` and a run with nothing to export.
   The returned dict also has the export's wall time in 'seconds'."""
   check_out_dir(out_dir)
+  missing = platform.missing_tensorflow('jaxgan.export (a TensorFlow SavedModel)')
+  if missing:
+    raise ValueError(missing)
   start = time.perf_counter()
   wanted = [s._replace(fn=model.served(s.fn)) for s in signatures(model)]  # int8: dequantized
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')

@@ -7,7 +7,9 @@ latest checkpoint) and writes nothing until those checks pass; then, phase by ph
 checkpoint follows config.eval.best_metric); with several phases, sample grids and evaluations
 also at every phase end. Metrics stay on device between log steps (no per-step host sync); the
 step also records the first step whose metrics were not finite, which is checked before every
-log line and every checkpoint, so a NaN never reaches a checkpoint.
+log line and every checkpoint, so a NaN never reaches a checkpoint. SIGINT or SIGTERM ends the
+step in flight, checkpoints it and raises preemption.TrainingStopped (jaxgan/training/
+preemption.py); a run that ends logs a summary of what it wrote where.
 """
 import functools
 import os
@@ -27,10 +29,12 @@ from jaxgan.data import sources as data
 from jaxgan import evaluation
 from jaxgan.evaluation import periodic
 from jaxgan.evaluation import progress as progress_lib
+from jaxgan.evaluation import results as results_lib
 from jaxgan import families
 from jaxgan.families import base
 from jaxgan.training import checkpoints
 from jaxgan.training import phases as phases_lib
+from jaxgan.training import preemption
 from jaxgan.training.mesh import data_sharding, make_mesh, replicate, replicated_sharding
 
 _NO_NONFINITE = -1
@@ -166,7 +170,8 @@ def _check_finite(host_sums, checkpointer):
         f'{where}. Lower the learning rates or check the data, then rerun to resume.')
 
 
-def _log(writer, host_sums, step, num_steps, steps_per_sec):
+def _log(writer, host_sums, step, num_steps, steps_per_sec) -> dict[str, float]:
+  """Writes and logs the means of the metrics since the last log step; returns them."""
   count = max(int(host_sums['num_steps']), 1)
   means = {k: float(v) / count for k, v in host_sums.items()
            if k not in ('num_steps', 'first_nonfinite_step')}
@@ -177,6 +182,23 @@ def _log(writer, host_sums, step, num_steps, steps_per_sec):
   logging.info('step %d/%d %s steps/s=%.2f ETA=%s', step, num_steps, losses,
                steps_per_sec or float('nan'), time.strftime('%H:%M:%S', time.gmtime(eta))
                if np.isfinite(eta) else '?')
+  return means
+
+
+def _log_summary(workdir, writer, evaluate, start_step, num_steps, seconds, means) -> None:
+  """The closing lines of a run: what was done and where everything it wrote is (full paths)."""
+  workdir = os.path.abspath(workdir)
+  where = {'checkpoints': f'{workdir}/checkpoints (latest: step {num_steps})',
+           'sample grids': os.path.isdir(f'{workdir}/samples') and f'{workdir}/samples',
+           'events (TensorBoard)': writer.path and os.path.abspath(writer.path),
+           'eval results': evaluate and results_lib.results_path(workdir),
+           'best checkpoint': evaluate and evaluate.best_metric and f'{workdir}/checkpoints_best'}
+  lines = [f'Trained steps {start_step + 1}..{num_steps} in '
+           f'{time.strftime("%H:%M:%S", time.gmtime(seconds))} (compilation included).',
+           'Last metrics (means since the previous log step): '
+           + ' '.join(f'{k}={v:.4g}' for k, v in means.items())]
+  lines += [f'{name}: {path}' for name, path in where.items() if path]
+  logging.info('\n  '.join(lines))
 
 
 def _phase_record(index: int, phase: base.Phase) -> dict:
@@ -232,6 +254,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   train_cfg = config.train
   multiphase = len(schedule.phases) > 1
   step = start_step
+  wall_start, last_means = time.perf_counter(), {}
+  stop = preemption.StopOnSignal().install()  # until the end of the outer finally
   try:
     for phase_index in range(first_phase, schedule.phase_index(num_steps - 1) + 1):
       phase = schedule.phases[phase_index]
@@ -250,9 +274,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
           state, sums = train_step(state, sums, next(batches), train_key)
           progress.update(step - start_step)
           is_last = step == num_steps
+          stop_now = stop.requested(step)
           log_now = step % train_cfg.log_every == 0 or is_last
           checkpoint_now = (step % train_cfg.checkpoint_every == 0 or is_last
-                            or step == schedule.end(phase_index))
+                            or step == schedule.end(phase_index) or stop_now)
           if step == phase_start + 1:
             jax.block_until_ready(state)
             logging.info('Step %d done in %.1f s.', step, time.perf_counter() - timer_start)
@@ -264,7 +289,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
               now = time.perf_counter()
               steps_per_sec = ((step - timer_step) / (now - timer_start)
                                if step > timer_step else None)
-              _log(writer, host_sums, step, num_steps, steps_per_sec)
+              last_means = _log(writer, host_sums, step, num_steps, steps_per_sec)
               sums = zero_metric_sums(names, mesh)
               timer_step, timer_start = step, time.perf_counter()
             if checkpoint_now:
@@ -279,12 +304,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
                      phase=schedule.phase_index(step),
                      trained_phase=_phase_record(phase_index, phase) if multiphase else None)
             timer_start += time.perf_counter() - eval_start  # keep evaluation out of steps/s
+          if stop_now and not is_last:
+            raise preemption.TrainingStopped(
+                step, os.path.abspath(os.path.join(checkpoint_dir, str(step))), stop.signum)
       finally:
         batches.close()
   finally:
-    checkpointer.wait_until_finished()
-    checkpointer.close()
-    if evaluate:
-      evaluate.close()
-    writer.flush()
+    try:
+      checkpointer.wait_until_finished()
+      checkpointer.close()
+      if evaluate:
+        evaluate.close()
+      writer.flush()
+    finally:
+      stop.restore()
+  if is_chief:
+    _log_summary(workdir, writer, evaluate, start_step, num_steps,
+                 time.perf_counter() - wall_start, last_means)
   return state

@@ -87,6 +87,11 @@ class MetricWriter:
   def __init__(self, logdir: str, just_logging: bool = False):
     self._events = None if just_logging else EventFileWriter(logdir)
 
+  @property
+  def path(self) -> str | None:
+    """The TensorBoard event file written, if any."""
+    return self._events and self._events.path
+
   def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
     logging.info('[%d] %s', step, ', '.join(f'{k}={float(v):.6g}'
                                             for k, v in sorted(scalars.items())))
