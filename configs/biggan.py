@@ -20,8 +20,8 @@ Presets (the part after ':'):
   python -m jaxgan.main --config=configs/biggan.py:128 --workdir=/tmp/biggan128 \
       --config.data.data_dir=DIR   # `tfds build imagenet2012 --file_format=array_record`
 
-Mesh for the 128 preset. The state is G's parameters, EMA and two Adam moments (4 x 50.2M) and
-D's parameters and two moments (3 x 34.6M): 305M float32 numbers, 1.2 GB, which one accelerator
+Mesh for the 128 preset. The state is G's parameters, EMA and two Adam moments (4 x 50.3M) and
+D's parameters and two moments (3 x 34.7M): 305M float32 numbers, 1.2 GB, which one accelerator
 holds replicated; the activations of 2,048 images at 128x128 are what need many devices. On a
 64-chip slice the data-parallel mesh (config.mesh.data = 64: 32 images per chip and D update)
 is the plain choice; sharding the state over an fsdp axis (config.mesh.data = 16,
