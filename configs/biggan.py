@@ -9,7 +9,7 @@ an EMA of G with decay 0.9999. The EMA starts with the family's warm-up, decay m
 PyTorch code's (BigGAN-PyTorch, whose BigGAN-deep script sets no orthogonal regularization).
 
 Presets (the part after ':'):
-  tiny  (default) the same model at widths (32, 16, 8) / (8, 16, 32), 2 blocks per stage,
+  tiny  (default) the same model at widths (64, 32, 16) / (16, 32, 64), 2 blocks per stage,
         attention at 14x14, on the bundled mnist_5k digits at 28x28 with their 10 labels.
   128   the paper's BigGAN-deep 128 on ImageNet (tensorflow-datasets 'imagenet2012', centre-
         cropped and resized to 128x128): ch = 128, G widths ch x (16, 16, 8, 4, 2, 1), D widths
@@ -18,10 +18,10 @@ Presets (the part after ':'):
 
   python -m jaxgan.main --config=configs/biggan.py --workdir=/tmp/biggan
   python -m jaxgan.main --config=configs/biggan.py:128 --workdir=/tmp/biggan128 \
-      --config.data.data_dir=DIR   # DIR: `tfds build imagenet2012` with the manual download
+      --config.data.data_dir=DIR   # `tfds build imagenet2012 --file_format=array_record`
 
-Mesh for the 128 preset. The state is G's parameters, EMA and two Adam moments (4 x 50.2M) and
-D's parameters and two moments (3 x 34.6M): 305M float32 numbers, 1.2 GB, which one accelerator
+Mesh for the 128 preset. The state is G's parameters, EMA and two Adam moments (4 x 50.3M) and
+D's parameters and two moments (3 x 34.7M): 305M float32 numbers, 1.2 GB, which one accelerator
 holds replicated; the activations of 2,048 images at 128x128 are what need many devices. On a
 64-chip slice the data-parallel mesh (config.mesh.data = 64: 32 images per chip and D update)
 is the plain choice; sharding the state over an fsdp axis (config.mesh.data = 16,
@@ -36,7 +36,7 @@ blocks = config_lib.sibling_module(__file__, 'blocks')
 _PRESETS = {
     # name: (data block arguments, channel multiplier ch, G widths / ch, D widths / ch,
     #        batch per D update, shared embedding and latent size, EMA decay, sample images)
-    'tiny': (('mnist_5k', 28, 1), 8, (4, 2, 1), (1, 2, 4), 32, 32, 0.999, 100),
+    'tiny': (('mnist_5k', 28, 1), 16, (4, 2, 1), (1, 2, 4), 32, 32, 0.999, 100),
     '128': (('imagenet2012', 128, 3), 128, (16, 16, 8, 4, 2, 1), (1, 2, 4, 8, 16, 16), 2048, 128,
             0.9999, 64),
 }

@@ -208,7 +208,7 @@ def test_labels_change_conditional_samples_and_sample_comes_in_class_rows():
     ({'gan__penalty_interval': 0}, 'penalty_interval'),
     ({'model__compute_dtype': 'float16'}, 'compute_dtype'),
     ({'model__conditioning': 'concat'}, 'conditioning'),
-    ({'model__name': 'biggan'}, 'model.name'),
+    ({'model__name': 'stylegan'}, 'model.name'),
     ({'gan__augment': 'flip'}, 'augment'),
 ])
 def test_bad_axis_values_are_explained(overrides, match):
