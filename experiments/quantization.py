@@ -254,6 +254,7 @@ def latency(name: str, models: dict, repeats: int) -> dict:
 
 
 def measure(name: str, workdir: str, args, extractor, reference) -> dict:
+  print(f'{name}: loading {MODES}, calibrating, then quality and latency', flush=True)
   models, functions = load_models(name, workdir)
   costs = {mode: model.info['cost'] for mode, model in models.items()}
   found = {'step': models['float32'].step, 'parameters': costs['float32']['parameters'],
