@@ -183,6 +183,30 @@ def load_models(name: str, workdir: str) -> tuple[dict, dict]:
   return models, functions
 
 
+def qwix_probe() -> dict:
+  """What qwix 0.1.8's post-training rules do with the DCGAN generator and with flax's Conv:
+  {case: 'ok' or the error}. Why jaxgan/compression/quantize.py quantizes the state itself."""
+  import qwix  # pylint: disable=g-import-not-at-top
+  from jaxgan.models import dcgan  # pylint: disable=g-import-not-at-top
+  rules = {'int8 weights': qwix.QuantizationRule(weight_qtype=jnp.int8),
+           'int8 weights and activations': qwix.QuantizationRule(weight_qtype=jnp.int8,
+                                                                 act_qtype=jnp.int8)}
+  cases = {'DCGAN generator (sub-pixel ConvTranspose)': (
+      dcgan.Generator(widths=(16, 8, 4), channels=1, image_size=28), (np.zeros((2, 100)),
+                                                                      None, False)),
+           'flax nn.Conv': (nn.Conv(8, (3, 3)), (np.zeros((2, 8, 8, 4)),))}
+  found = {}
+  for case, (module, inputs) in cases.items():
+    for rule_name, rule in rules.items():
+      quantized = qwix.quantize_model(module, qwix.PtqProvider([rule]))
+      try:
+        jax.eval_shape(lambda m=quantized, x=inputs: m.init(jax.random.key(0), *x))
+        found[f'{case}, {rule_name}'] = 'ok'
+      except ValueError as error:
+        found[f'{case}, {rule_name}'] = f'ValueError: {error}'
+  return found
+
+
 def timed_per_image(calls: dict, batch: int, repeats: int) -> dict:
   """{mode: median seconds per image} of calls[mode]() (a batch of `batch`), alternating."""
   for call in calls.values():
@@ -254,6 +278,7 @@ def latency(name: str, models: dict, repeats: int) -> dict:
 
 
 def measure(name: str, workdir: str, args, extractor, reference) -> dict:
+  print(f'{name}: loading {MODES}, calibrating, then quality and latency', flush=True)
   models, functions = load_models(name, workdir)
   costs = {mode: model.info['cost'] for mode, model in models.items()}
   found = {'step': models['float32'].step, 'parameters': costs['float32']['parameters'],
@@ -289,7 +314,9 @@ def markdown(results: dict) -> str:
       times = [f'{1e3 * m[f"{mode}_seconds_per_image_batch{b}"]:.3g}' for b in BATCHES]
       lines.append(f'| {name} | {m["step"]} | {mode} | {weight_bytes:,} | {difference} | '
                    f'{quality} | {times[0]} | {times[1]} |')
-  lines += ['', 'Differences: DCGAN in [-1, 1] image units, SRResNet in uint8 levels.']
+  lines += ['', 'Differences: DCGAN in [-1, 1] image units, SRResNet in uint8 levels.', '',
+            'qwix 0.1.8 post-training rules, building the quantized model:', '']
+  lines += [f'- {case}: {outcome}' for case, outcome in results.get('qwix_0.1.8', {}).items()]
   return '\n'.join(lines) + '\n'
 
 
@@ -310,6 +337,7 @@ def main():
     results = {'mode': mode}
   results.update(machine=args.machine, protocol=__doc__.split('Protocol, ')[1].split(
       'Results go')[0].strip(), versions={'jax': jax.__version__})
+  results['qwix_0.1.8'] = qwix_probe()
   workdirs = {name: common.train_run(name, config, flags + (quick if args.quick else []),
                                      args.root, results, path)
               for name, (config, flags, quick) in RUNS.items()}

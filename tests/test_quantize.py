@@ -11,6 +11,8 @@ import pytest
 
 from conftest import run_in_process
 from conftest import tiny_dcgan_config
+from test_super_resolution import PSNR_RUN
+from test_super_resolution import tiny_sr_config
 from jaxgan import config_lib
 from jaxgan import serve
 from jaxgan.compression import quantize
@@ -91,6 +93,19 @@ def test_int8_generator_is_the_float_network_on_rounded_weights(models):
   assert np.abs(on_int8 - on_float).max() < 2e-3
   assert np.abs(int8_model.generate(latents).astype(int) -
                 float_model.generate(latents).astype(int)).max() <= 1
+
+
+def test_int8_super_resolution_translates_close_to_float(trained_run):
+  run = trained_run(tiny_sr_config(**PSNR_RUN))  # the SR run the session shares
+  float_model, int8_model = api.load(run), api.load(run, quantize='int8')
+  assert any('Conv' in name for name in int8_model.info['quantization']['quantized'])
+  image = np.random.default_rng(0).integers(0, 256, (12, 10, 3), np.uint8)
+  difference = np.abs(int8_model.translate(image).astype(int) -
+                      float_model.translate(image).astype(int))
+  assert difference.shape == (48, 40, 3) and difference.max() <= 2, difference.max()
+  tiled = np.abs(int8_model.translate(image, tile=8, overlap=2).astype(int) -
+                 float_model.translate(image, tile=8, overlap=2).astype(int))
+  assert tiled.max() <= 2, tiled.max()
 
 
 def test_weight_bytes_count_int8_kernels_and_float32_scales(models):

@@ -8,7 +8,7 @@ embeddings: parameter leaves of 2+ dims) is held as int8 with one float32 scale 
 channel (the last axis, as flax lays kernels out): scale = max|w| / 127 over the channel,
 values = round(w / scale) in [-127, 127], so each weight is off by at most scale / 2 (symmetric
 per-channel absmax quantization; Krishnamoorthi 2018, arXiv:1806.08342, sec. 2). Biases, norm
-scales and batch statistics (1-D, a few hundred floats) stay float32. Per-output-channel scales
+scales and batch statistics (1-D leaves) stay float32. Per-output-channel scales
 make folding a BatchNorm's positive gamma into the kernel before quantizing pointless: the int8
 values of gamma * w are those of w, so BN stays a float op after the dequantized convolution.
 
@@ -21,8 +21,9 @@ rule refuses int8 weights with float activations ('conv_general_dilated requires
 and weight_qtype'). So the weights are quantized here, on the state, for any family; activations
 stay float32 (experiments/quantization.py measures what int8 activations would buy).
 
-Weights are dequantized inside the jitted function each call (int8 -> float32 and one multiply
-per weight, a few microseconds for these networks); XLA then runs the float32 network.
+Weights are dequantized inside the jitted function at each call (int8 -> float32 and one
+multiply per weight); XLA then runs the float32 network. experiments/quantization.py measures
+what that costs in latency.
 """
 import flax
 import jax

@@ -110,7 +110,11 @@ class Model:
     model's kernels are dequantized first (inside the caller's jit)."""
     if self.quantization is None:
       return fn
-    return lambda state, *args: fn(quantize_lib.dequantize_state(state), *args)
+
+    @functools.wraps(fn)  # keeps the signature: jit maps `direction=` to its static position
+    def on_stored_state(state, *args, **kwargs):
+      return fn(quantize_lib.dequantize_state(state), *args, **kwargs)
+    return on_stored_state
 
   def can(self, capability: str) -> bool:
     """Whether the run's family declares `capability` (families/base.py)."""
