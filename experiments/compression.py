@@ -218,34 +218,52 @@ def latency(args, results: dict, path: str) -> None:
 
 
 def table(args, results: dict) -> str:
-  """The Markdown table of `results`."""
-  training = {seed: common.load_results(os.path.join(args.root, f'seed{seed}.json'))
-              for seed in args.seeds}
-  latency_device = results.get('latency_device', '?')
-  lines = [f'DCGAN on mnist_5k; teacher {args.teacher_steps} steps, students '
-           f'{args.student_steps} steps, batch 64, seeds {args.seeds}; FID/KID on '
-           f'{args.num_samples} samples; latency on {latency_device}.', '',
-           '| row | G params | G MACs / image | weights | FID | KID x1e3 | ms / image, batch 1 '
-           '| ms / image, batch 64 | training min |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|']
-  for row in args.rows:
-    cost = results.get('cost', {}).get(row, {})
-    found = results.get('quality', {}).get(row, {})
-    fids = [v['fid'] for v in found.values()]
-    kids = [1e3 * v['kid'] for v in found.values()]
-    speed = results.get('latency', {}).get(row, {})
-    minutes = [training[s].get('teacher' if row == 'int8' else row, {}).get('seconds')
-               for s in args.seeds]
-    minutes = [m / 60 for m in minutes if m is not None]
-    weights = cost.get('weight_bytes')
-    lines.append(' | '.join([
-        f'| {row}', f'{cost["parameters"]:,}' if cost else '?',
-        f'{cost["macs_per_image"] / 1e6:.1f} M' if cost else '?',
-        f'{weights / 2**20:.2f} MiB' if weights else '?',
-        common.mean_std(fids) if fids else '?', common.mean_std(kids) if kids else '?',
-        f'{speed["batch1_ms_per_image"]:.3f}' if speed else '?',
-        f'{speed["batch64_ms_per_image"]:.3f}' if speed else '?',
-        ('(none)' if row == 'int8' else f'{statistics.mean(minutes):.1f}') if minutes else '?'])
-        + ' |')
+  """The Markdown table of `results`: quality and training columns only where scored (a
+  latency-only run leaves them out), speed-ups against the teacher's latency."""
+  training = {seed: results.get('training', {}).get(str(seed), {}) for seed in args.seeds}
+  latency = results.get('latency', {})
+  teacher_speed = latency.get('teacher', {})
+
+  def cost(row, key, form):
+    found = results.get('cost', {}).get(row, {})
+    return form(found[key]) if key in found else '?'
+
+  def quality(row, key, scale):
+    values = [scale * v[key] for v in results.get('quality', {}).get(row, {}).values()]
+    return common.mean_std(values) if values else '?'
+
+  def speed(row, batch):
+    key = f'batch{batch}_ms_per_image'
+    if key not in latency.get(row, {}):
+      return '?'
+    ms = latency[row][key]
+    ratio = teacher_speed[key] / ms if key in teacher_speed else float('nan')
+    return f'{ms:.3f} ({ratio:.2f}x)'
+
+  def minutes(row):
+    found = [training[s].get('teacher' if row == 'int8' else row, {}).get('seconds')
+             for s in args.seeds]
+    found = [m / 60 for m in found if m is not None]
+    return '(none)' if row == 'int8' else (f'{statistics.mean(found):.1f}' if found else '?')
+
+  columns = {'G params': lambda r: cost(r, 'parameters', '{:,}'.format),
+             'G MACs / image': lambda r: cost(r, 'macs_per_image', lambda m: f'{m / 1e6:.1f} M'),
+             'weights': lambda r: cost(r, 'weight_bytes', lambda b: f'{b / 2**20:.2f} MiB')}
+  header = f'DCGAN on mnist_5k; seeds {args.seeds}'
+  if results.get('quality'):
+    columns.update({'FID': lambda r: quality(r, 'fid', 1),
+                    'KID x1e3': lambda r: quality(r, 'kid', 1e3),
+                    'training min': minutes})
+    header += (f'; teacher {args.teacher_steps} steps, students {args.student_steps} steps, '
+               f'batch 64; FID/KID on {args.num_samples} samples')
+  if latency:
+    columns.update({'ms / image, batch 1 (x teacher)': lambda r: speed(r, 1),
+                    'ms / image, batch 64 (x teacher)': lambda r: speed(r, 64)})
+    header += f'; latency on {results.get("latency_device", "?")}'
+  lines = [header + '.', '', '| row | ' + ' | '.join(columns) + ' |',
+           '|---|' + '---:|' * len(columns)]
+  lines += ['| ' + ' | '.join([row] + [column(row) for column in columns.values()]) + ' |'
+            for row in args.rows]
   return '\n'.join(lines) + '\n'
 
 
@@ -258,7 +276,8 @@ def main() -> None:
   parser.add_argument('--repeats', type=int, default=20)
   parser.add_argument('--rows', default=','.join(rows()),
                       help='comma-separated row names (default: all)')
-  parser.add_argument('--stages', default='train,quality,latency')
+  parser.add_argument('--stages', default='train,quality,latency',
+                      help='any of train, quality, latency, report (the table alone)')
   parser.add_argument('--tag', default='cpu')
   parser.add_argument('--root', default='/tmp/compression')
   parser.add_argument('--parallel_seeds', action='store_true')
@@ -274,7 +293,7 @@ def main() -> None:
   stages = args.stages.split(',')
   if 'train' in stages:
     train(args)
-  if not {'quality', 'latency'} & set(stages):
+  if not {'quality', 'latency', 'report'} & set(stages):  # report: the table of what is there
     return
   from jaxgan import platform  # pylint: disable=g-import-not-at-top
   platform.use_default_xla_flags()
@@ -286,8 +305,10 @@ def main() -> None:
     quality(args, results, path)
   if 'latency' in stages:
     latency(args, results, path)
-  results['training'] = {seed: common.load_results(os.path.join(args.root, f'seed{seed}.json'))
-                         for seed in args.seeds}
+  for seed in args.seeds:  # the training records of this machine's runs, where there are any
+    record = common.load_results(os.path.join(args.root, f'seed{seed}.json'))
+    if record:
+      results.setdefault('training', {})[str(seed)] = record
   common.save_results(results, path)
   markdown = table(args, results)
   with open(os.path.join(RESULTS, f'compression_{args.tag}.md'), 'w') as f:
