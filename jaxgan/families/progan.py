@@ -28,6 +28,7 @@ from jaxgan import config_lib
 from jaxgan.data import images as image_lib
 from jaxgan.families import base
 from jaxgan.models import progan as networks
+from jaxgan.training import gradients
 from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
@@ -229,7 +230,8 @@ class ProganFamily:
     return adversarial.Critic(
         module=_AtLevel(self.discriminator, level, alpha), optimizer=self.discriminator_optimizer,
         loss=self.gan_loss, regularizer=self.regularizer, penalty_weight=gan.penalty_weight,
-        drift_weight=gan.drift_weight, mutable=())
+        drift_weight=gan.drift_weight, mutable=(),
+        microbatches=gradients.microbatches(self.config))
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     level = self.level_of_size(batch['image'].shape[1])
@@ -255,11 +257,13 @@ class ProganFamily:
 
     z = jax.random.normal(g_latent_rng, (num, self.latent_dim))
 
-    def generator_objective(params):
+    def generator_objective(params, z, g_rng):
       images = self.generator.apply({'params': params}, z, level, alpha)
-      return adversarial.generator_adversarial_loss(critic, d, adversarial.Scored(images), g_rng)
+      loss = adversarial.generator_adversarial_loss(critic, d, adversarial.Scored(images), g_rng)
+      return loss, {}
 
-    g_loss, g_grads = jax.value_and_grad(generator_objective)(g.params)
+    (g_loss, _), g_grads = gradients.value_and_grad(
+        generator_objective, g.params, z, g_rng, gradients.microbatches(self.config))
     g = g.apply_gradients(g_grads, self.generator_optimizer,
                           ema_decay=self.config.train.ema_decay)
     metrics.update(generator_loss=g_loss, fade_alpha=1.0 if alpha is None else alpha,

@@ -30,6 +30,7 @@ from jaxgan.evaluation import progress as progress_lib
 from jaxgan import families
 from jaxgan.families import base
 from jaxgan.training import checkpoints
+from jaxgan.training import gradients
 from jaxgan.training import phases as phases_lib
 from jaxgan.training.mesh import bytes_per_device, data_sharding, mesh_from_config, replicate
 from jaxgan.training.mesh import replicated_sharding
@@ -214,7 +215,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   family = families.make(config)
   if config.get('eval'):
     evaluation.check_config(config, family)
-  schedule = phases_lib.PhaseSchedule(base.phases(family), mesh.size)
+  schedule = phases_lib.PhaseSchedule(base.phases(family), mesh.size,
+                                      gradients.microbatches(config))
   num_steps = config.train.num_steps  # where to stop; the phases fix the shapes until then
   if num_steps > schedule.num_steps:
     raise config_lib.ConfigError(
