@@ -96,10 +96,14 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_processes_match_one_process_with_the_same_devices(tmp_path, tiny_config):
-  """2 processes x 2 CPU devices (jax.distributed on 127.0.0.1, gloo) == 1 process x 4 devices."""
+def test_two_processes_match_one_process_with_the_same_devices(tmp_path, tiny_config,
+                                                               trained_run):
+  """2 processes x 2 CPU devices (jax.distributed on 127.0.0.1, gloo) on a data=2 x fsdp=2 mesh
+  (state split over each process's two devices) == 1 process x 4 devices on data=4 (the shared
+  run); the processes write one checkpoint per step between them."""
   workdir = str(tmp_path / 'two_hosts')
   command = [sys.executable, '-m', 'jaxgan.main', *tiny_dcgan_flags(), f'--workdir={workdir}',
+             '--config.mesh.fsdp=2', '--config.mesh.min_sharded_bytes=0',
              '--distributed', f'--coordinator_address=127.0.0.1:{_free_port()}',
              '--num_processes=2']
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2')
@@ -109,9 +113,9 @@ def test_two_processes_match_one_process_with_the_same_devices(tmp_path, tiny_co
   for process in processes:
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr[-2000:]
-  single = train.train_and_evaluate(tiny_config, str(tmp_path / 'one_host'))
-  for a, b in zip(jax.tree.leaves(final_state(workdir, tiny_config)),
-                  jax.tree.leaves(jax.device_get(single))):
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['10', '5']
+  single = final_state(trained_run(tiny_config), tiny_config)
+  for a, b in zip(jax.tree.leaves(final_state(workdir, tiny_config)), jax.tree.leaves(single)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
