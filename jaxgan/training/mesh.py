@@ -76,7 +76,7 @@ def leaf_spec(shape, dtype, mesh: jax.sharding.Mesh, min_sharded_bytes: int) -> 
     free = [i for i in range(len(shape)) if spec[i] is None and shape[i] % fsdp == 0]
     if free:
       spec[max(free, key=lambda i: (shape[i], i))] = 'fsdp'
-  return PartitionSpec(*spec)
+  return PartitionSpec(*spec) if any(spec) else PartitionSpec()
 
 
 def shardings(tree, mesh: jax.sharding.Mesh,

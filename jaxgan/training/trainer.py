@@ -101,9 +101,9 @@ def compile_train_step(family, state, sums, train_key, phase: base.Phase, mesh):
       state, sums, batch_spec(family, phase, mesh), train_key).compile()
   memory = memory_report(state, compiled)
   temp = memory['step_temp_bytes_per_device']
-  logging.info('Compiled in %.1f s. Per device: state %.2f MiB, step temporaries %s.',
-               time.perf_counter() - start, memory['state_bytes_per_device'] / 2**20,
-               'unknown' if temp is None else f'{temp / 2**20:.2f} MiB')
+  logging.info('Compiled in %.1f s. Per device: state %s bytes, step temporaries %s bytes.',
+               time.perf_counter() - start, f'{memory["state_bytes_per_device"]:,}',
+               'unknown' if temp is None else f'{temp:,}')
   return compiled
 
 
