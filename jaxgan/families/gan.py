@@ -37,6 +37,7 @@ from jaxgan.models import normalization
 from jaxgan.models import resnet
 from jaxgan.models import sndcgan
 from jaxgan.training import gradients
+from jaxgan.training import mesh as mesh_lib
 from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
@@ -173,8 +174,9 @@ class GanFamily:
 
   def _sample_latents(self, rng, num):
     z_rng, label_rng = jax.random.split(rng)
-    return (jax.random.normal(z_rng, (num, self.latent_dim)),
-            jax.random.randint(label_rng, (num,), 0, max(self.num_classes, 1)))
+    return mesh_lib.constrain_to_batch(
+        (jax.random.normal(z_rng, (num, self.latent_dim)),
+         jax.random.randint(label_rng, (num,), 0, max(self.num_classes, 1))))
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     real = image_lib.normalize_images(batch['image'])

@@ -14,6 +14,9 @@ their shardings from two rules, never from per-model code:
 Leaves under `min_sharded_bytes` (biases, norms, counters, keys) stay replicated: splitting them
 saves little and costs a collective each.
 """
+import contextlib
+import threading
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -60,6 +63,30 @@ def data_sharding(mesh: jax.sharding.Mesh) -> NamedSharding:
   """Leading (batch) axis split over the mesh's `data` and `fsdp` axes."""
   axes = tuple(a for a in BATCH_AXES if a in mesh.axis_names)
   return NamedSharding(mesh, PartitionSpec(axes))
+
+
+_TRACING = threading.local()  # the mesh of the step being traced (tracing_step)
+
+
+@contextlib.contextmanager
+def tracing_step(mesh: jax.sharding.Mesh):
+  """While the trainer traces a step on `mesh`: constrain_to_batch splits over it."""
+  previous = getattr(_TRACING, 'mesh', None)
+  _TRACING.mesh = mesh
+  try:
+    yield
+  finally:
+    _TRACING.mesh = previous
+
+
+def constrain_to_batch(tree):
+  """Arrays a step makes itself with a leading batch axis (latents, their labels) split like
+  the batch over `data` x `fsdp`. Without it XLA may keep them, and all G computes from them,
+  replicated: every device then runs G on the whole batch. Unchanged outside a traced step."""
+  mesh = getattr(_TRACING, 'mesh', None)
+  if mesh is None:
+    return tree
+  return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, data_sharding(mesh)), tree)
 
 
 def leaf_spec(shape, dtype, mesh: jax.sharding.Mesh, min_sharded_bytes: int) -> PartitionSpec:

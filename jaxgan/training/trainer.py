@@ -33,7 +33,7 @@ from jaxgan.training import checkpoints
 from jaxgan.training import gradients
 from jaxgan.training import phases as phases_lib
 from jaxgan.training.mesh import bytes_per_device, data_sharding, mesh_from_config, replicate
-from jaxgan.training.mesh import replicated_sharding
+from jaxgan.training.mesh import replicated_sharding, tracing_step
 
 _NO_NONFINITE = -1
 
@@ -50,10 +50,11 @@ def zero_metric_sums(names, mesh):
   return replicate(sums, mesh)
 
 
-def _accumulating_step(family, state, sums, batch, train_key):
+def _accumulating_step(family, mesh, state, sums, batch, train_key):
   """family.train_step plus on-device metric sums and a record of the first non-finite step."""
   step = state.step
-  state, metrics = family.train_step(state, batch, jax.random.fold_in(train_key, step))
+  with tracing_step(mesh):
+    state, metrics = family.train_step(state, batch, jax.random.fold_in(train_key, step))
   finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(jnp.asarray(v))) for v in metrics.values()]))
   new_sums = {name: sums[name] + jnp.asarray(value, jnp.float32) for name, value in metrics.items()}
   new_sums['num_steps'] = sums['num_steps'] + 1
@@ -70,7 +71,7 @@ def jit_train_step(family, mesh, state_sharding=None):
   if state_sharding is None:
     state_sharding = families.state_shardings(family, mesh)
   replicated = replicated_sharding(mesh)
-  return jax.jit(functools.partial(_accumulating_step, family),
+  return jax.jit(functools.partial(_accumulating_step, family, mesh),
                  in_shardings=(state_sharding, replicated, data_sharding(mesh), replicated),
                  out_shardings=(state_sharding, replicated), donate_argnums=(0, 1))
 
