@@ -1,6 +1,6 @@
-"""Config blocks every model family shares: the dataset, an optimizer, the training loop.
+"""Config blocks every model family shares: the dataset, an optimizer, the training loop, the mesh.
 
-Each config file builds its own model and family blocks and takes these three from here, so a
+Each config file builds its own model and family blocks and takes these from here, so a
 field added to one of them (and to the code that reads it) reaches every config at once. Import
 as `blocks = config_lib.sibling_module(__file__, 'blocks')`, which works from any directory.
 """
@@ -82,6 +82,21 @@ def train(num_steps: int, batch_size: int, log_every: int, checkpoint_every: int
   block.sample_every = sample_every
   block.num_sample_images = num_sample_images  # fixed latent/sample batch for the grids
   block.ema_decay = ema_decay
+  # Gradient accumulation: each batch in k sequential micro-batches, one optimizer update
+  # (jaxgan/training/gradients.py); batch norm normalizes by each micro-batch's statistics.
+  block.microbatches = 1
+  return block
+
+
+def mesh() -> ml_collections.ConfigDict:
+  """The `mesh` block (jaxgan/training/mesh.py): device mesh axis sizes, -1 = the devices left.
+  `data` splits batches; `fsdp` splits batches and every large state leaf's largest divisible
+  dimension; `model` splits kernels' output channels. Their product is the device count."""
+  block = ml_collections.ConfigDict()
+  block.data = -1
+  block.fsdp = 1
+  block.model = 1
+  block.min_sharded_bytes = 2**20  # smaller state leaves stay replicated
   return block
 
 

@@ -99,6 +99,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.optim[network].schedule = 'constant_then_linear_decay'
     config.optim[network].decay_start = 0.5
 
+  config.mesh = blocks.mesh()
   config.train = blocks.train(num_steps=num_steps, batch_size=batch_size, log_every=100,
                               checkpoint_every=500, keep_checkpoints=2, sample_every=500,
                               num_sample_images=8, ema_decay=0.999)

@@ -73,6 +73,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # eps: Keras' Adam default, as in the tutorial.
     config.optim[network] = blocks.adam(learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-7)
 
+  config.mesh = blocks.mesh()
   config.train = blocks.train(num_steps=3000, batch_size=64, log_every=100, checkpoint_every=500,
                               keep_checkpoints=3, sample_every=500, num_sample_images=64)
 

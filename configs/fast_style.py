@@ -61,6 +61,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.optim = ml_collections.ConfigDict()
   config.optim.generator = blocks.adam(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8)
 
+  config.mesh = blocks.mesh()
   config.train = blocks.train(num_steps=2000, batch_size=4, log_every=50, checkpoint_every=500,
                               keep_checkpoints=2, sample_every=500, num_sample_images=4)
 

@@ -96,6 +96,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.optim.generator = blocks.adam(learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
   config.optim.discriminator = blocks.adam(learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
 
+  config.mesh = blocks.mesh()
   config.train = blocks.train(num_steps=num_steps, batch_size=batch_size, log_every=100,
                               checkpoint_every=500, keep_checkpoints=2, sample_every=500,
                               num_sample_images=8, ema_decay=0.999)

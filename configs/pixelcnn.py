@@ -54,6 +54,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.optim.model = blocks.adam(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8)
 
   # Sampling costs H * W network passes, hence the rare, small grids.
+  config.mesh = blocks.mesh()
   config.train = blocks.train(num_steps=1000, batch_size=32, log_every=50, checkpoint_every=500,
                               keep_checkpoints=2, sample_every=1000, num_sample_images=16)
 

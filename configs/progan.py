@@ -100,6 +100,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   for network in ('generator', 'discriminator'):
     config.optim[network] = blocks.adam(learning_rate=1e-3, b1=0.0, b2=0.99, eps=1e-8)
 
+  config.mesh = blocks.mesh()
   config.train = blocks.train(num_steps=0, batch_size=32, log_every=100, checkpoint_every=500,
                               keep_checkpoints=3, sample_every=1000, num_sample_images=64,
                               ema_decay=0.999)

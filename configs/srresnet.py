@@ -78,6 +78,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.optim.generator.schedule = 'cosine'  # annealed to 0 over train.num_steps (BasicSR)
   config.optim.discriminator = blocks.adam(learning_rate=1e-4, b1=0.9, b2=0.99, eps=1e-8)
 
+  config.mesh = blocks.mesh()
   config.train = blocks.train(num_steps=3000, batch_size=16, log_every=100,
                               checkpoint_every=500, keep_checkpoints=2, sample_every=500,
                               num_sample_images=8, ema_decay=0.999)

@@ -54,6 +54,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.optim = ml_collections.ConfigDict()
   config.optim.model = blocks.adam(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8)
 
+  config.mesh = blocks.mesh()
   config.train = blocks.train(num_steps=2000, batch_size=128, log_every=100, checkpoint_every=1000,
                               keep_checkpoints=2, sample_every=1000, num_sample_images=64)
 

@@ -11,11 +11,36 @@ import types
 from typing import Sequence
 
 import ml_collections
+import numpy as np
 from ml_collections.config_dict import config_dict as _config_dict
 
 
 class ConfigError(ValueError):
   """A config field is unknown or has a value the trainer cannot run with."""
+
+
+MESH_AXES = ('data', 'fsdp', 'model')  # jaxgan/training/mesh.py
+
+
+def mesh_axis_sizes(block: dict, num_devices: int) -> dict:
+  """{axis: size} of config.mesh over `num_devices` devices (a -1 takes the devices left);
+  ConfigError unless the sizes multiply to the device count."""
+  unknown = sorted(set(block) - set(MESH_AXES) - {'min_sharded_bytes'})
+  if unknown:
+    raise ConfigError(f'Unknown mesh axes {unknown} in config.mesh; the sharding rules know '
+                      f'{list(MESH_AXES)}.')
+  sizes = {axis: block.get(axis, -1 if axis == 'data' else 1) for axis in MESH_AXES}
+  if any(not isinstance(v, int) or v == 0 or v < -1 for v in sizes.values()) or (
+      list(sizes.values()).count(-1) > 1):
+    raise ConfigError(f'config.mesh axis sizes must be positive integers (one of them may be -1: '
+                      f'the devices left), got {sizes}.')
+  given = ', '.join(f'{axis}={size}' for axis, size in sizes.items())
+  known = int(np.prod([size for size in sizes.values() if size > 0]))
+  sizes = {axis: num_devices // known if size == -1 else size for axis, size in sizes.items()}
+  if int(np.prod(list(sizes.values()))) != num_devices or not all(sizes.values()):
+    raise ConfigError(f'config.mesh {given} does not multiply to the {num_devices} devices; '
+                      f'choose sizes whose product is {num_devices} (data=-1: the devices left).')
+  return sizes
 
 
 def _exec_file(path: str, module_name: str) -> types.ModuleType:
@@ -162,6 +187,16 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   _require(train.batch_size % num_devices == 0,
            f'config.train.batch_size={train.batch_size} is not divisible by the {num_devices} '
            f'devices; use a multiple of {num_devices}.')
+  mesh = config.get('mesh')
+  sizes = mesh_axis_sizes(mesh.to_dict() if mesh is not None else {}, num_devices)
+  microbatches = train.get('microbatches', 1)
+  batch_devices = sizes['data'] * sizes['fsdp']
+  _require(isinstance(microbatches, int) and microbatches > 0
+           and train.batch_size % (microbatches * batch_devices) == 0,
+           f'config.train.microbatches={microbatches} must be a positive integer that divides '
+           f'config.train.batch_size={train.batch_size} into micro-batches split evenly over the '
+           f'{batch_devices} devices of mesh axes data x fsdp; use a divisor of '
+           f'{train.batch_size // batch_devices}.')
   _require(0.0 <= train.ema_decay < 1.0,
            f'config.train.ema_decay must be in [0, 1), got {train.ema_decay}.')
   _require(config.data.image_size > 0 and config.data.channels in (1, 3),

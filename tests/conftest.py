@@ -88,12 +88,12 @@ def run_compiled_steps(config, num_steps: int, devices=None):
   from jaxgan.data import sources as data  # pylint: disable=g-import-not-at-top
   from jaxgan.training import trainer as train  # pylint: disable=g-import-not-at-top
   from jaxgan.training import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
-  mesh = mesh_lib.make_mesh(devices)
+  mesh = mesh_lib.mesh_from_config(config, devices)
   family = families.make(config)
   state = families.init_state(family, mesh)
   phase = families.base.phases(family)[0]
   names = train.metric_names(family, state, phase)
-  step_fn = train.jit_train_step(family, mesh)
+  step_fn = train.jit_train_step(family, mesh, families.sharding_of(state))
   train_key = mesh_lib.replicate(families.root_keys(config.seed)['train'], mesh)
   batches = data.device_batches(data.open_source(config.data, config.data.train_split), phase.batch_size,
                                 config.seed, 0, mesh_lib.data_sharding(mesh))

@@ -156,11 +156,14 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_two_processes_stop_together_and_match_one_process(tmp_path, uninterrupted_state):
-  """KILLED_RUN on 2 processes x 2 CPU devices (jax.distributed on 127.0.0.1, gloo): SIGTERM to
-  one process stops both at the same step (JAX's pre-emption sync point) with one checkpoint;
-  resumed from it by 1 process x 4 devices, it ends where the uninterrupted run does."""
+  """KILLED_RUN on 2 processes x 2 CPU devices (jax.distributed on 127.0.0.1, gloo) on a
+  data=2 x fsdp=2 mesh (the state split over each process's two devices): SIGTERM to one process
+  stops both at the same step (JAX's pre-emption sync point) with one checkpoint between them;
+  resumed from it by 1 process x 4 devices on data=4 (another mesh shape), it ends where the
+  uninterrupted run does."""
   workdir = str(tmp_path / 'two_hosts')
-  command = [*_main_command(workdir), '--distributed',
+  command = [*_main_command(workdir), '--config.mesh.fsdp=2',
+             '--config.mesh.min_sharded_bytes=0', '--distributed',
              f'--coordinator_address=127.0.0.1:{_free_port()}', '--num_processes=2']
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2')
   processes = [subprocess.Popen(command + [f'--process_id={i}'], cwd=REPO, env=env,

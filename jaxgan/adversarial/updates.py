@@ -21,6 +21,7 @@ import optax
 from jaxgan.adversarial import augment
 from jaxgan.adversarial import losses
 from jaxgan.adversarial import penalties
+from jaxgan.training import gradients
 from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 
@@ -50,6 +51,7 @@ class Critic(NamedTuple):
   # ProGAN's drift term, drift_weight * mean(D(real)^2), keeps a Wasserstein critic's outputs
   # near zero (Karras et al. 2018, arXiv:1710.10196, sec. A.1: 1e-3); counted in the penalty.
   drift_weight: float = 0.0
+  microbatches: int = 1  # config.train.microbatches: D's gradients accumulated over them
 
   def apply(self, d: NetworkState, params, scored: Scored, rng: jax.Array):
     """D in training mode: ((logits, class_logits), updated collections)."""
@@ -78,7 +80,8 @@ def image_critic(module, config, mutable: tuple = ('batch_stats',),
                     block, config.train.num_steps)),
                 loss=losses.get(config.gan.loss), regularizer=penalties.get(config.gan),
                 penalty_weight=config.gan.penalty_weight, mutable=mutable,
-                score_with_real=score_with_real)
+                score_with_real=score_with_real,
+                microbatches=gradients.microbatches(config))
 
 
 def _concatenate(a, b):
@@ -110,32 +113,34 @@ def _penalty(critic: Critic, d: NetworkState, params, real: Scored, fake: Scored
 def discriminator_update(critic: Critic, d: NetworkState, real: Scored, fake: Scored,
                          rng: jax.Array, update_index: jax.Array | int = 0
                          ) -> tuple[NetworkState, dict]:
-  """One D update: real and fake scored in one (augmented) pass, plus the penalty."""
+  """One D update: real and fake scored in one (augmented) pass, plus the penalty; gradients
+  accumulated over `critic.microbatches` micro-batches (jaxgan/training/gradients.py)."""
   fake = Scored(jax.lax.stop_gradient(fake.images), fake.condition)
-  num = real.images.shape[0]
-  augment_rng, dropout_rng, penalty_rng = jax.random.split(rng, 3)
-  both = Scored(critic.augment(jnp.concatenate([real.images, fake.images]), augment_rng),
-                _concatenate(real.condition, fake.condition))
 
-  def objective(params):
+  def objective(params, inputs, rng):
+    real, fake = inputs
+    num = real.images.shape[0]
+    augment_rng, dropout_rng, penalty_rng = jax.random.split(rng, 3)
+    both = Scored(critic.augment(jnp.concatenate([real.images, fake.images]), augment_rng),
+                  _concatenate(real.condition, fake.condition))
     (logits, class_logits), collections = critic.apply(d, params, both, dropout_rng)
     loss = critic.loss.discriminator(logits[:num], logits[num:])
     loss += critic.auxiliary_loss(class_logits, both.condition)
     penalty = _penalty(critic, d, params, real, fake, update_index, penalty_rng)
     if critic.drift_weight:
       penalty += critic.drift_weight * jnp.mean(jnp.square(logits[:num].astype(jnp.float32)))
-    return loss + penalty, (loss, penalty, logits, collections)
+    metrics = {
+        'discriminator_loss': loss,
+        'discriminator_penalty': penalty,
+        'discriminator_real': jnp.mean(jax.nn.sigmoid(logits[:num].astype(jnp.float32))),
+        'discriminator_fake': jnp.mean(jax.nn.sigmoid(logits[num:].astype(jnp.float32))),
+    }
+    return loss + penalty, (metrics, collections)
 
-  (_, (loss, penalty, logits, collections)), grads = jax.value_and_grad(
-      objective, has_aux=True)(d.params)
+  (_, (metrics, collections)), grads = gradients.value_and_grad(
+      objective, d.params, (real, fake), rng, critic.microbatches)
   d = d.apply_gradients(grads, critic.optimizer, collections=collections,
                         constrain=critic.regularizer.constrain)
-  metrics = {
-      'discriminator_loss': loss,
-      'discriminator_penalty': penalty,
-      'discriminator_real': jnp.mean(jax.nn.sigmoid(logits[:num].astype(jnp.float32))),
-      'discriminator_fake': jnp.mean(jax.nn.sigmoid(logits[num:].astype(jnp.float32))),
-  }
   return d, metrics
 
 

@@ -60,9 +60,10 @@ class HeldOutEvaluator:
                                    base.phases(family)[-1].image_size)
     self.count = len(self.source)
     self.key = jax.random.fold_in(jax.random.key(config.seed), _EVAL_STREAM)
+    # The state keeps its own shardings (None), those of the mesh's rules.
     replicated, sharded = replicated_sharding(mesh), data_sharding(mesh)
     self._weighted_sums = jax.jit(self._batch_sums,
-                                  in_shardings=(replicated, sharded, sharded, replicated),
+                                  in_shardings=(None, sharded, sharded, replicated),
                                   out_shardings=replicated)
 
   def _batch_sums(self, state, batch: base.Batch, weights: jax.Array, key: jax.Array) -> dict:

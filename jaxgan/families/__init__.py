@@ -58,11 +58,29 @@ def zeros_like_batch(batch_spec: base.Batch) -> base.Batch:
   return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), batch_spec)
 
 
+def state_shardings(family, mesh: jax.sharding.Mesh, frozen: dict | None = None):
+  """The shardings jaxgan/training/mesh.py's rules give the family's initial state on `mesh`,
+  from shapes alone (no compute), with those of its `frozen` parameters (None: loaded here)."""
+  example = family.example_batch(base.phases(family)[0])
+  shapes = jax.eval_shape(family.init, root_keys(0)['init'], example)
+  if frozen is None:
+    frozen = base.frozen_params(family)
+  return mesh_lib.shardings(shapes.replace(frozen=frozen), mesh,
+                            mesh_lib.mesh_block(family.config)['min_sharded_bytes'])
+
+
 def init_state(family, mesh: jax.sharding.Mesh):
-  """The family's initial state for its first phase, created replicated over `mesh`, with
-  its frozen pretrained parameters (if any) in state.frozen."""
+  """The family's initial state for its first phase, created directly in the shardings the
+  rules give it on `mesh` (never materialized whole on one device first), with its frozen
+  pretrained parameters (if any) in state.frozen, sharded by the same rules."""
   example = zeros_like_batch(family.example_batch(base.phases(family)[0]))
-  init = jax.jit(family.init, out_shardings=mesh_lib.replicated_sharding(mesh))
-  state = init(root_keys(family.config.seed)['init'], example)
   frozen = base.frozen_params(family)
-  return state.replace(frozen=mesh_lib.replicate(frozen, mesh)) if frozen else state
+  target = state_shardings(family, mesh, frozen)
+  init = jax.jit(family.init, out_shardings=target.replace(frozen={}))
+  state = init(root_keys(family.config.seed)['init'], example)
+  return state.replace(frozen=mesh_lib.place(frozen, target.frozen)) if frozen else state
+
+
+def sharding_of(state):
+  """The shardings of a state's arrays (a pytree like it)."""
+  return jax.tree.map(lambda x: x.sharding, state)

@@ -38,6 +38,8 @@ from jaxgan.families import base
 from jaxgan.families import common
 from jaxgan.inference import runs
 from jaxgan.models import distillation
+from jaxgan.training import gradients
+from jaxgan.training import mesh as mesh_lib
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
 
@@ -214,6 +216,7 @@ class DistillationFamily:
     num = batch['image'].shape[0]
     z = jax.random.normal(z_rng, (num, self.latent_dim))
     labels = self._labels(jax.random.randint(label_rng, (num,), 0, max(self.label_classes, 1)))
+    z, labels = mesh_lib.constrain_to_batch((z, labels))  # split like the batch, not replicated
     real = adversarial.Scored(image_lib.normalize_images(batch['image']),
                               self._labels(batch['label']))
     teacher_images, teacher_features, _ = distillation.apply_with_features(
@@ -227,7 +230,8 @@ class DistillationFamily:
         self.student.critic, d, real, adversarial.Scored(fake, labels), d_rng,
         update_index=state.step)
 
-    def generator_objective(params):
+    def generator_objective(params, inputs, g_rng):
+      z, labels, teacher_images, teacher_features, real = inputs
       images, features, collections = self._student_pass(g, params['generator'], z, labels)
       mapped = self.feature_maps.apply({'params': params['feature_maps']}, features)
       terms = distillation_terms(objective.pixel_loss, images, teacher_images, mapped,
@@ -240,8 +244,9 @@ class DistillationFamily:
       return total, (terms, collections)
 
     params = {'generator': g.params, 'feature_maps': state.feature_maps.params}
-    (total, (terms, collections)), grads = jax.value_and_grad(
-        generator_objective, has_aux=True)(params)
+    (total, (terms, collections)), grads = gradients.value_and_grad(
+        generator_objective, params, (z, labels, teacher_images, teacher_features, real), g_rng,
+        gradients.microbatches(self.config))
     optimizer = self.student.generator_optimizer
     g = g.apply_gradients(grads['generator'], optimizer, collections=collections,
                           ema_decay=self.config.train.ema_decay)

@@ -31,6 +31,7 @@ from jaxgan.families import common
 from jaxgan.models import style as models
 from jaxgan.pretrained import vgg16
 from jaxgan.style import objective as style_transfer
+from jaxgan.training import gradients
 from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
@@ -107,16 +108,17 @@ class FastStyleFamily:
                                  frozen['style_grams'], precision)
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
-    del rng  # the network and the objective are deterministic
     photos = image_lib.normalize_images(batch['image'])
 
-    def loss_fn(params):
+    def loss_fn(params, photos, rng):
+      del rng  # the network and the objective are deterministic
       terms = self._losses(state.frozen, self._stylize(params, photos), photos,
                            jax.lax.Precision.DEFAULT)
       terms = {name: jnp.mean(value) for name, value in terms.items()}
       return terms['total'], terms
 
-    (_, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.generator.params)
+    (_, terms), grads = gradients.value_and_grad(loss_fn, state.generator.params, photos, rng,
+                                                 gradients.microbatches(self.config))
     generator = state.generator.apply_gradients(grads, self.optimizer)
     metrics = {'generator_loss': terms.pop('total'), **terms}
     return state.update(generator=generator), metrics

@@ -38,6 +38,8 @@ from jaxgan.models import mlp
 from jaxgan.models import normalization
 from jaxgan.models import resnet
 from jaxgan.models import sndcgan
+from jaxgan.training import gradients
+from jaxgan.training import mesh as mesh_lib
 from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
@@ -86,12 +88,14 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
         'A class-conditional model needs config.model.num_classes >= 2, got '
         f'{config.model.num_classes}.')
   n_critic = config.gan.n_critic
+  microbatches = gradients.microbatches(config)
   if not (isinstance(n_critic, int) and n_critic >= 1
-          and config.train.batch_size % n_critic == 0):
+          and config.train.batch_size % (n_critic * microbatches) == 0):
     raise config_lib.ConfigError(
         f'config.gan.n_critic={n_critic} must be a positive integer dividing '
         f'config.train.batch_size={config.train.batch_size} (each D update uses '
-        'batch_size / n_critic real images).')
+        'batch_size / n_critic real images) into config.train.microbatches='
+        f'{microbatches} micro-batches.')
   if not (isinstance(config.gan.penalty_interval, int) and config.gan.penalty_interval >= 1):
     raise config_lib.ConfigError(
         'config.gan.penalty_interval must be a positive integer (1: every D update; '
@@ -122,6 +126,7 @@ class GanFamily:
     self.num_classes = config.model.num_classes
     self.n_critic = config.gan.n_critic
     self.orthogonal_weight = _orthogonal_weight(config)
+    self.microbatches = gradients.microbatches(config)
     num_steps = config.train.num_steps
     self.generator_schedule = optim.make_schedule(config.optim.generator, num_steps)
     self.discriminator_schedule = optim.make_schedule(config.optim.discriminator, num_steps)
@@ -136,7 +141,8 @@ class GanFamily:
         penalty_interval=gan.penalty_interval,
         augment_policy=augment.parse_policy(gan.augment),
         classifier_loss=_classifier_loss if self.conditioning == 'auxiliary' else None,
-        classifier_weight=gan.classifier_weight, mutable=MUTABLE)
+        classifier_weight=gan.classifier_weight, mutable=MUTABLE,
+        microbatches=self.microbatches)
 
   @property
   def conditional(self) -> bool:
@@ -179,8 +185,9 @@ class GanFamily:
 
   def _sample_latents(self, rng, num):
     z_rng, label_rng = jax.random.split(rng)
-    return (jax.random.normal(z_rng, (num, self.latent_dim)),
-            jax.random.randint(label_rng, (num,), 0, max(self.num_classes, 1)))
+    return mesh_lib.constrain_to_batch(
+        (jax.random.normal(z_rng, (num, self.latent_dim)),
+         jax.random.randint(label_rng, (num,), 0, max(self.num_classes, 1))))
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     real = image_lib.normalize_images(batch['image'])
@@ -213,19 +220,20 @@ class GanFamily:
     # What a relativistic loss compares G's samples with (other losses ignore it).
     real_0 = adversarial.Scored(sub_batch(real, 0), self._labels(sub_batch(batch['label'], 0)))
 
-    def generator_objective(params):
+    def generator_objective(params, inputs, rng):
+      z, fake_labels, real = inputs
       images, collections = self._generate(g, params, z, fake_labels, train=True)
       loss = adversarial.generator_adversarial_loss(
-          self.critic, d, adversarial.Scored(images, self._labels(fake_labels)), adversarial_rng,
-          real=real_0)
+          self.critic, d, adversarial.Scored(images, self._labels(fake_labels)), rng, real=real)
       if not self.orthogonal_weight:
         return loss, (loss, collections, {})
       orthogonal = penalties.orthogonal_regularization(params)
       return (loss + self.orthogonal_weight * orthogonal,
               (loss, collections, {'generator_orthogonal_penalty': orthogonal}))
 
-    (_, (g_loss, g_collections, g_terms)), g_grads = jax.value_and_grad(
-        generator_objective, has_aux=True)(g.params)
+    (_, (g_loss, g_collections, g_terms)), g_grads = gradients.value_and_grad(
+        generator_objective, g.params, (z, fake_labels, real_0), adversarial_rng,
+        self.microbatches)
     g = g.apply_gradients(g_grads, self.generator_optimizer, collections=g_collections,
                           ema_decay=self.config.train.ema_decay)
     metrics = jax.tree.map(lambda *values: jnp.mean(jnp.stack(values)), *d_metrics)

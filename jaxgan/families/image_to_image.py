@@ -40,6 +40,7 @@ from jaxgan.models import normalization
 from jaxgan.pretrained import lpips
 from jaxgan.pretrained import vgg16
 from jaxgan.style.objective import gram
+from jaxgan.training import gradients
 from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
@@ -193,7 +194,9 @@ class PairedGenerator:
     condition = self._condition(batch)
     g_rng, d_rng, dropout_rng = jax.random.split(rng, 3)
 
-    def generator_objective(params):
+    def generator_objective(params, inputs, rngs):
+      batch, target, condition = inputs
+      g_rng, dropout_rng = rngs
       outputs, collections = self._generate(state.generator, params, batch, dropout_rng)
       composite = self._compose(outputs, batch)
       terms = self._reconstruction_terms(state.frozen, outputs, composite, target, batch)
@@ -203,10 +206,11 @@ class PairedGenerator:
             real=adversarial.Scored(target, condition))
       total = sum(objective[name.replace('_loss', '_weight')] * value
                   for name, value in terms.items())
-      return total, (terms, composite, collections)
+      return total, (terms, gradients.Rows(composite), collections)
 
-    (total, (terms, composite, collections)), grads = jax.value_and_grad(
-        generator_objective, has_aux=True)(state.generator.params)
+    (total, (terms, composite, collections)), grads = gradients.value_and_grad(
+        generator_objective, state.generator.params, (batch, target, condition),
+        (g_rng, dropout_rng), gradients.microbatches(self.config))
     networks = {'generator': state.generator.apply_gradients(
         grads, self.g_optimizer, collections=collections, ema_decay=self.config.train.ema_decay)}
     metrics = {'generator_loss': total, **terms}

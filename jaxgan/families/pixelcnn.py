@@ -20,6 +20,7 @@ from jaxgan.data import sources as data
 from jaxgan.families import base
 from jaxgan.models import distributions
 from jaxgan.models import pixelcnn as pixelcnn_models
+from jaxgan.training import gradients
 from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
@@ -86,13 +87,14 @@ class PixelCnnFamily:
     return -jnp.sum(self.pixel_log_probs(outputs, pixels), axis=(1, 2))
 
   def train_step(self, state: State, batch: data.Batch, rng: jax.Array):
-    del rng  # maximum likelihood on the data as is: nothing random
-
-    def objective(params):
-      nats = jnp.mean(self.negative_log_likelihood(params, batch['image']))
+    def objective(params, images, rng):
+      del rng  # maximum likelihood on the data as is: nothing random
+      nats = jnp.mean(self.negative_log_likelihood(params, images))
       return distributions.bits_per_dim(nats, self.num_dims), nats
 
-    (loss, nats), grads = jax.value_and_grad(objective, has_aux=True)(state.model.params)
+    (loss, nats), grads = gradients.value_and_grad(
+        objective, state.model.params, batch['image'], rng,
+        gradients.microbatches(self.config))
     metrics = {'loss': loss, 'nll_nats': nats, 'learning_rate': self.schedule(state.step)}
     return state.update(model=state.model.apply_gradients(
         grads, self.optimizer, ema_decay=self.config.train.ema_decay)), metrics

@@ -28,7 +28,9 @@ from jaxgan import config_lib
 from jaxgan.data import images as image_lib
 from jaxgan.families import base
 from jaxgan.models import progan as networks
+from jaxgan.training import gradients
 from jaxgan.training import optim
+from jaxgan.training import mesh as mesh_lib
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
 
@@ -229,7 +231,8 @@ class ProganFamily:
     return adversarial.Critic(
         module=_AtLevel(self.discriminator, level, alpha), optimizer=self.discriminator_optimizer,
         loss=self.gan_loss, regularizer=self.regularizer, penalty_weight=gan.penalty_weight,
-        drift_weight=gan.drift_weight, mutable=())
+        drift_weight=gan.drift_weight, mutable=(),
+        microbatches=gradients.microbatches(self.config))
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     level = self.level_of_size(batch['image'].shape[1])
@@ -247,19 +250,22 @@ class ProganFamily:
     d_latent_rng, d_rng, g_latent_rng, g_rng = jax.random.split(rng, 4)
 
     fake = self.generator.apply({'params': g.params},
-                                jax.random.normal(d_latent_rng, (num, self.latent_dim)),
+                                mesh_lib.constrain_to_batch(
+                                    jax.random.normal(d_latent_rng, (num, self.latent_dim))),
                                 level, alpha)
     d, metrics = adversarial.discriminator_update(
         critic, d, adversarial.Scored(real), adversarial.Scored(fake), d_rng,
         update_index=state.step)
 
-    z = jax.random.normal(g_latent_rng, (num, self.latent_dim))
+    z = mesh_lib.constrain_to_batch(jax.random.normal(g_latent_rng, (num, self.latent_dim)))
 
-    def generator_objective(params):
+    def generator_objective(params, z, g_rng):
       images = self.generator.apply({'params': params}, z, level, alpha)
-      return adversarial.generator_adversarial_loss(critic, d, adversarial.Scored(images), g_rng)
+      loss = adversarial.generator_adversarial_loss(critic, d, adversarial.Scored(images), g_rng)
+      return loss, {}
 
-    g_loss, g_grads = jax.value_and_grad(generator_objective)(g.params)
+    (g_loss, _), g_grads = gradients.value_and_grad(
+        generator_objective, g.params, z, g_rng, gradients.microbatches(self.config))
     g = g.apply_gradients(g_grads, self.generator_optimizer,
                           ema_decay=self.config.train.ema_decay)
     metrics.update(generator_loss=g_loss, fade_alpha=1.0 if alpha is None else alpha,

@@ -34,6 +34,7 @@ from jaxgan.inference import runs
 from jaxgan.models import super_resolution as sr_models
 from jaxgan.pretrained import lpips
 from jaxgan.pretrained import vgg16
+from jaxgan.training import gradients
 from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
@@ -186,7 +187,8 @@ class SuperResolutionFamily:
     low, high = image_lib.normalize_images(batch['input']), image_lib.normalize_images(batch['target'])
     g_rng, d_rng = jax.random.split(rng)
 
-    def generator_objective(params):
+    def generator_objective(params, inputs, g_rng):
+      low, high = inputs
       outputs = self.generator.apply({'params': params}, low)
       terms = {'pixel_loss': common.PIXEL_LOSSES[sr.pixel_loss](outputs, high)}
       if sr.perceptual_weight:
@@ -198,10 +200,11 @@ class SuperResolutionFamily:
       total = (sr.pixel_weight * terms['pixel_loss']
                + sr.perceptual_weight * terms.get('perceptual_loss', 0.0)
                + sr.adversarial_weight * terms.get('adversarial_loss', 0.0))
-      return total, (terms, outputs)
+      return total, (terms, gradients.Rows(outputs))
 
-    (total, (terms, outputs)), grads = jax.value_and_grad(generator_objective, has_aux=True)(
-        state.generator.params)
+    (total, (terms, outputs)), grads = gradients.value_and_grad(
+        generator_objective, state.generator.params, (low, high), g_rng,
+        gradients.microbatches(self.config))
     networks = {'generator': state.generator.apply_gradients(
         grads, self.g_optimizer, ema_decay=self.config.train.ema_decay)}
     errors = image_lib.to_uint8(outputs).astype(jnp.float32) - batch['target'].astype(jnp.float32)

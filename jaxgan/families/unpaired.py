@@ -41,6 +41,7 @@ from jaxgan.families import common
 from jaxgan.models import image_to_image
 from jaxgan.models import normalization
 from jaxgan.models import unpaired as models
+from jaxgan.training import gradients
 from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
@@ -170,7 +171,7 @@ class UnpairedTranslationFamily:
     g_rng, d_rng, pool_rng = jax.random.split(rng, 3)
     names = tuple(self.generators)
 
-    def generator_objective(params):
+    def generator_objective(params, real, g_rng):
       collections = {name: state.networks[name].collections for name in names}
 
       def run(name, images):  # training mode; batch statistics threaded through every call
@@ -195,10 +196,11 @@ class UnpairedTranslationFamily:
                                   + distance(run('generator_ba', real['a']), real['a']))
       total = sum(objective[name.replace('_loss', '_weight')] * value
                   for name, value in terms.items())
-      return total, (terms, fake, collections)
+      return total, (terms, gradients.Rows(fake), collections)
 
-    (total, (terms, fake, collections)), grads = jax.value_and_grad(
-        generator_objective, has_aux=True)({name: state.networks[name].params for name in names})
+    (total, (terms, fake, collections)), grads = gradients.value_and_grad(
+        generator_objective, {name: state.networks[name].params for name in names}, real, g_rng,
+        gradients.microbatches(self.config))
     networks = {name: state.networks[name].apply_gradients(
         grads[name], self.g_optimizer, collections=collections[name],
         ema_decay=self.config.train.ema_decay) for name in names}

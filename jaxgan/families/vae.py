@@ -25,6 +25,7 @@ from jaxgan.data import sources as data
 from jaxgan.families import base
 from jaxgan.models import distributions
 from jaxgan.models import vae as vae_models
+from jaxgan.training import gradients
 from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
@@ -115,11 +116,12 @@ class VaeFamily:
       return jnp.asarray(beta, jnp.float32)
     return beta * jnp.minimum(1.0, step.astype(jnp.float32) / warmup)
 
-  def _elbo_terms(self, params, targets: jax.Array, rng: jax.Array):
-    """Per-example (log p(x|z) for one z ~ q(z|x), KL(q(z|x) || p(z)))."""
+  def _elbo_terms(self, params, targets: jax.Array, noise: jax.Array):
+    """Per-example (log p(x|z) for one z = mean + sigma * noise ~ q(z|x), KL(q(z|x) || p(z)));
+    `noise` ~ N(0, I) is drawn for the whole batch, so micro-batches see the same draws."""
     mean, log_variance = self.model.apply({'params': params}, self._encoder_input(targets),
                                           method=vae_models.Vae.encode)
-    z = vae_models.reparameterize(rng, mean, log_variance)
+    z = mean + jnp.exp(0.5 * log_variance) * noise  # vae_models.reparameterize's sample
     decoded = self.model.apply({'params': params}, z, method=vae_models.Vae.decode)
     return (self.log_likelihood(decoded, targets),
             distributions.gaussian_kl_to_standard_normal(mean, log_variance))
@@ -127,22 +129,23 @@ class VaeFamily:
   def train_step(self, state: State, batch: data.Batch, rng: jax.Array):
     binarize_key, posterior_key = jax.random.split(rng)
     targets = self._targets(batch['image'], binarize_key)
+    noise = jax.random.normal(posterior_key, (targets.shape[0], self.latent_dim))
     kl_weight = self.kl_weight(state.step)
 
-    def objective(params):
-      log_likelihood, kl = self._elbo_terms(params, targets, posterior_key)
+    def objective(params, inputs, rng):
+      del rng  # the posterior noise is drawn above
+      log_likelihood, kl = self._elbo_terms(params, *inputs)
       loss = jnp.mean(kl_weight * kl - log_likelihood)
-      return loss, (log_likelihood, kl)
+      return loss, {'neg_elbo': jnp.mean(kl - log_likelihood),
+                    'reconstruction_nats': -jnp.mean(log_likelihood), 'kl_nats': jnp.mean(kl)}
 
-    (loss, (log_likelihood, kl)), grads = jax.value_and_grad(objective, has_aux=True)(
-        state.model.params)
-    neg_elbo = jnp.mean(kl - log_likelihood)
+    (loss, terms), grads = gradients.value_and_grad(
+        objective, state.model.params, (targets, noise), posterior_key,
+        gradients.microbatches(self.config))
     metrics = {
         'loss': loss,
-        'neg_elbo': neg_elbo,
-        'bits_per_dim': distributions.bits_per_dim(neg_elbo, self.num_dims),
-        'reconstruction_nats': -jnp.mean(log_likelihood),
-        'kl_nats': jnp.mean(kl),
+        **terms,
+        'bits_per_dim': distributions.bits_per_dim(terms['neg_elbo'], self.num_dims),
         'kl_weight': kl_weight,
         'learning_rate': self.schedule(state.step),
     }

@@ -136,7 +136,9 @@ class Checkpointer:
   def restore(self, target_state, step: int | None = None):
     """Returns (state, meta) of `step` (default: latest), or None if there is no checkpoint.
 
-    `target_state` gives the structure, dtypes and shardings to restore into.
+    `target_state` gives the structure, dtypes and shardings to restore into: orbax reads each
+    array straight into the target's sharding, so a state saved on one mesh shape restores on
+    another (data=4 -> data=2 x fsdp=2 -> one device, bitwise: tests/test_mesh.py).
     """
     step = self.latest_step() if step is None else step
     if step is None:

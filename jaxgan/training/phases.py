@@ -14,7 +14,7 @@ from jaxgan.families.base import Phase
 class PhaseSchedule:
   """The cumulative step and example counts of a sequence of phases."""
 
-  def __init__(self, phases: Sequence[Phase], num_devices: int = 1):
+  def __init__(self, phases: Sequence[Phase], num_devices: int = 1, microbatches: int = 1):
     if not phases:
       raise config_lib.ConfigError('A family declared no phases.')
     for index, phase in enumerate(phases):
@@ -27,6 +27,10 @@ class PhaseSchedule:
         raise config_lib.ConfigError(
             f'Phase {index} ({phase.name}): batch size {phase.batch_size} is not divisible by '
             f'the {num_devices} devices; use a multiple of {num_devices}.')
+      if phase.batch_size % microbatches:
+        raise config_lib.ConfigError(
+            f'Phase {index} ({phase.name}): batch size {phase.batch_size} is not divisible by '
+            f'config.train.microbatches={microbatches}.')
     self.phases = tuple(phases)
     self.starts = [0]
     self.start_positions = [0]

@@ -33,9 +33,11 @@ from jaxgan.evaluation import results as results_lib
 from jaxgan import families
 from jaxgan.families import base
 from jaxgan.training import checkpoints
+from jaxgan.training import gradients
 from jaxgan.training import phases as phases_lib
 from jaxgan.training import preemption
-from jaxgan.training.mesh import data_sharding, make_mesh, replicate, replicated_sharding
+from jaxgan.training.mesh import bytes_per_device, data_sharding, mesh_from_config, replicate
+from jaxgan.training.mesh import replicated_sharding, tracing_step
 
 _NO_NONFINITE = -1
 
@@ -52,10 +54,11 @@ def zero_metric_sums(names, mesh):
   return replicate(sums, mesh)
 
 
-def _accumulating_step(family, state, sums, batch, train_key):
+def _accumulating_step(family, mesh, state, sums, batch, train_key):
   """family.train_step plus on-device metric sums and a record of the first non-finite step."""
   step = state.step
-  state, metrics = family.train_step(state, batch, jax.random.fold_in(train_key, step))
+  with tracing_step(mesh):
+    state, metrics = family.train_step(state, batch, jax.random.fold_in(train_key, step))
   finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(jnp.asarray(v))) for v in metrics.values()]))
   new_sums = {name: sums[name] + jnp.asarray(value, jnp.float32) for name, value in metrics.items()}
   new_sums['num_steps'] = sums['num_steps'] + 1
@@ -65,29 +68,47 @@ def _accumulating_step(family, state, sums, batch, train_key):
   return state, new_sums
 
 
-def jit_train_step(family, mesh):
-  """jit of the accumulating step: batch sharded on `data`, all else replicated, donated."""
+def jit_train_step(family, mesh, state_sharding=None):
+  """jit of the accumulating step: the state in `state_sharding` (default: what the sharding
+  rules give the family's initial state) in and out, the batch on `data` x `fsdp`, sums and
+  key replicated; state and sums donated."""
+  if state_sharding is None:
+    state_sharding = families.state_shardings(family, mesh)
   replicated = replicated_sharding(mesh)
-  return jax.jit(functools.partial(_accumulating_step, family),
-                 in_shardings=(replicated, replicated, data_sharding(mesh), replicated),
-                 out_shardings=(replicated, replicated), donate_argnums=(0, 1))
+  return jax.jit(functools.partial(_accumulating_step, family, mesh),
+                 in_shardings=(state_sharding, replicated, data_sharding(mesh), replicated),
+                 out_shardings=(state_sharding, replicated), donate_argnums=(0, 1))
 
 
 def batch_spec(family, phase: base.Phase, mesh):
-  """The global batch of `phase` as ShapeDtypeStructs sharded on `data`."""
+  """The global batch of `phase` as ShapeDtypeStructs sharded on `data` x `fsdp`."""
   sharding = data_sharding(mesh)
   return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
                       family.example_batch(phase))
 
 
+def memory_report(state, compiled) -> dict:
+  """Per-device bytes of the state (from its arrays' shards) and of the compiled step's
+  temporaries (XLA's memory analysis; None where the backend gives none)."""
+  analysis = compiled.memory_analysis()
+  return {'state_bytes_per_device': bytes_per_device(state),
+          'step_temp_bytes_per_device': getattr(analysis, 'temp_size_in_bytes', None)}
+
+
 def compile_train_step(family, state, sums, train_key, phase: base.Phase, mesh):
-  """The step of `phase`, compiled ahead of time (exactly once per phase), with log lines."""
-  logging.info('Compiling the train step of phase %r (batch %d, %dx%d images)...', phase.name,
-               phase.batch_size, phase.image_size, phase.image_size)
+  """The step of `phase`, compiled ahead of time (exactly once per phase) for the state's own
+  shardings, with log lines: compile time and per-device memory."""
+  logging.info('Compiling the train step of phase %r (batch %d, %dx%d images) on mesh %s...',
+               phase.name, phase.batch_size, phase.image_size, phase.image_size,
+               dict(mesh.shape))
   start = time.perf_counter()
-  compiled = jit_train_step(family, mesh).lower(
+  compiled = jit_train_step(family, mesh, families.sharding_of(state)).lower(
       state, sums, batch_spec(family, phase, mesh), train_key).compile()
-  logging.info('Compiled in %.1f s.', time.perf_counter() - start)
+  memory = memory_report(state, compiled)
+  temp = memory['step_temp_bytes_per_device']
+  logging.info('Compiled in %.1f s. Per device: state %s bytes, step temporaries %s bytes.',
+               time.perf_counter() - start, f'{memory["state_bytes_per_device"]:,}',
+               'unknown' if temp is None else f'{temp:,}')
   return compiled
 
 
@@ -212,12 +233,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, devices=
   Every check (config, family, phases, data, checkpoint) runs before anything is written, so a
   run that fails one leaves the workdir as it was.
   """
-  mesh = make_mesh(devices)
-  config_lib.validate(config, mesh.size)
+  config_lib.validate(config, len(jax.devices() if devices is None else devices))
+  mesh = mesh_from_config(config, devices)
   family = families.make(config)
   if config.get('eval'):
     evaluation.check_config(config, family)
-  schedule = phases_lib.PhaseSchedule(base.phases(family), mesh.size)
+  schedule = phases_lib.PhaseSchedule(base.phases(family), mesh.size,
+                                      gradients.microbatches(config))
   num_steps = config.train.num_steps  # where to stop; the phases fix the shapes until then
   if num_steps > schedule.num_steps:
     raise config_lib.ConfigError(
