@@ -29,8 +29,8 @@ from jaxgan.data import images as image_lib
 from jaxgan.families import base
 from jaxgan.models import progan as networks
 from jaxgan.training import gradients
-from jaxgan.training import optim
 from jaxgan.training import mesh as mesh_lib
+from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
 
