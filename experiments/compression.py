@@ -45,7 +45,6 @@ from experiments import common  # pylint: disable=g-import-not-at-top
 
 REPO = common.REPO
 RESULTS = os.path.join(REPO, 'experiments', 'results')
-DCGAN_WIDTHS = (256, 128, 64)  # configs/dcgan.py's mnist_5k generator
 
 
 def rows() -> dict:
@@ -71,13 +70,18 @@ def _schedule_flags(seed: int, steps: int) -> list[str]:
 
 
 def _scaled(multiplier: float) -> str:
-  return '(' + ','.join(str(max(1, round(w * multiplier))) for w in DCGAN_WIDTHS) + ')'
+  """configs/dcgan.py's generator widths as a distilled student of `multiplier` has them, as a
+  --config flag value."""
+  from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
+  from jaxgan.families import distill  # pylint: disable=g-import-not-at-top
+  widths = config_lib.load_config(os.path.join(REPO, 'configs', 'dcgan.py')).model.generator_widths
+  return '(' + ','.join(map(str, distill.scaled_widths(widths, multiplier))) + ')'
 
 
-def _latest_step(workdir: str) -> int:
-  steps = [int(name) for name in os.listdir(os.path.join(workdir, 'checkpoints'))
-           if name.isdigit()]
-  return max(steps)
+def _pruned_step(workdir: str) -> int:
+  """The step jaxgan.prune checkpointed the pruned run at (its prune.json)."""
+  with open(os.path.join(workdir, 'prune.json')) as f:
+    return json.load(f)['step']
 
 
 def _timed(command: list[str], record: dict, key: str, path: str, results: dict) -> None:
@@ -118,7 +122,7 @@ def train_seed(seed: int, args) -> None:
         _timed([sys.executable, '-m', 'jaxgan.prune', f'--workdir={teacher}',
                 f'--out={workdir}', f'--keep={value}', '--criterion=l1'],
                record, 'prune_seconds', path, results)
-      start = _latest_step(workdir)
+      start = _pruned_step(workdir)
       record['pruned_step'] = start
       command = [*main, f'--config={workdir}/config.py',
                  *_schedule_flags(seed, start + args.student_steps)]
