@@ -243,7 +243,8 @@ def trained_run(tmp_path_factory):
 
 # Where compilation time goes: `JAXGAN_COMPILE_PROFILE=FILE python -m pytest -q tests` prints the
 # session's totals of jax.monitoring's compile events (tracing, lowering, XLA compilation) and
-# writes each test's to FILE as JSON. The suite's test processes only, not its subprocesses.
+# writes each test's to FILE as JSON. The suite's test processes only, not its subprocesses;
+# serially only (without -n: xdist workers report no terminal summary).
 _COMPILE_EVENTS = ('jaxpr_trace_duration', 'jaxpr_to_mlir_module_duration',
                    'backend_compile_duration')
 _compile_profile: dict = {}
