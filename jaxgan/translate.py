@@ -75,8 +75,10 @@ def _check_run(workdir: str, interpolate_with: str | None, mask: str | None,
                                           ('--direction', direction, 'bidirectional',
                                            'unpaired translation')):
     if value is not None and not base.has(family, capability):
+      one_way = (', which translates one way only: leave --direction out'
+                 if capability == 'bidirectional' else '')
       raise config_lib.ConfigError(f'{option} is for {kind} runs; {workdir} is a '
-                                   f'{config.family!r} run.')
+                                   f'{config.family!r} run{one_way}.')
   if interpolate_with is not None:
     other = runs.load_config(interpolate_with).family
     if other != config.family:

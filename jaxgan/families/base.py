@@ -198,6 +198,17 @@ def phases(family) -> tuple[Phase, ...]:
                 config.data.image_size),)
 
 
+def translation_inputs(family, direction: str | None = None) -> jax.ShapeDtypeStruct:
+  """The example images a translating family's translate (in `direction`) takes: an unpaired
+  batch's source domain (a bidirectional family, whose direction 'a2b', the default, reads A,
+  or a one-way translator trained on unpaired data, e.g. a distilled CycleGAN A->B generator),
+  a paired batch's 'input', or the 'image' of a family trained on single images (fast style)."""
+  example = family.example_batch(phases(family)[0])
+  if 'a' in example:
+    example = example[(direction or 'a2b')[0]]
+  return example['input' if 'input' in example else 'image']
+
+
 def labelled_example_batch(config: ml_collections.ConfigDict, phase: Phase) -> Batch:
   """The example batch of a family trained on labelled images of config.data's channels."""
   size = phase.image_size

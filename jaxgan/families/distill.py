@@ -1,26 +1,39 @@
-"""Knowledge distillation of a trained GAN generator into a narrower one (GAN Compression,
-Li et al. 2020, arXiv:2003.08936, sec. 3.1-3.2, with a fixed student width).
+"""Knowledge distillation of a trained generator into a narrower one (GAN Compression,
+Li et al. 2020, arXiv:2003.08936, sec. 3.1-3.2, with a fixed student width): one family for
+every teacher that generates from latents (GANs) or translates images (SRResNet, pix2pix,
+CycleGAN A -> B); what differs per teacher family is its rule (families/distill_teachers.py).
 
 The teacher is another run, config.distill.teacher: its config.json builds its family, and its
 EMA generator (parameters and batch statistics) is read once on the host and reaches every step
-through state.frozen (the 'frozen' capability: jit arguments, never checkpointed). The student is
-a GAN of the teacher's architecture whose generator widths are the teacher's times
-distill.width_multiplier (or config.model.generator_widths when set); its discriminator starts
-fresh or from the teacher's (distill.discriminator_init, the 'warm_start' capability). Per step,
-for one batch of latents z (and labels):
+through state.frozen (the 'frozen' capability: jit arguments, never checkpointed). The student's
+networks are a run of the teacher's family (config.distill.student_family) and architecture,
+built from this config with the teacher's objective blocks and the generator widths of
+config.model (unset: the teacher's times distill.width_multiplier); its state holds G and D
+under the teacher family's names, plus the feature maps. D starts fresh or from the teacher's
+(distill.discriminator_init, the 'warm_start' capability). Per step, for the batch's generator
+inputs x (latents z and labels drawn per step, or the batch's input images):
 
-  D: one update of config.gan's loss on real images against the student's G_s(z)
-  G: reconstruction_weight * pixel_loss(G_s(z), G_t(z))
-     + feature_weight * mean over layers l of mean((f_l(F_s,l(z)) - F_t,l(z))^2)
+  D: one update of config.gan's loss on real images (the batch's images; pix2pix: with the
+     input beside them; CycleGAN: domain B) against the student's G_s(x)
+  G: reconstruction_weight * pixel_loss(G_s(x), G_t(x))
+     + feature_weight * mean over layers l of mean((f_l(F_s,l(x)) - F_t,l(x))^2)
      + adversarial_weight * G's GAN loss
-where F_l are the generators' spatial features (models/distillation.py), f_l learned 1x1
-convolutions (the 'feature_maps' network) and the teacher runs in inference mode.
+     + target_weight * pixel_loss(G_s(x), y)     (data with targets y: pix2pix, SR)
+where F_l are the generators' features (models/distillation.py), f_l learned 1x1 convolutions
+(the 'feature_maps' network) and the teacher runs in inference mode; the student in training
+mode (pix2pix's dropout on). A teacher family without a discriminator (SRResNet) has no D and
+no adversarial term. The target term is the teacher family's own ground-truth term: GAN
+Compression's distiller on paired data reconstructs the real target (and not the teacher's
+output); configs/distill.py:pix2pix keeps both terms (reconstruction_weight=0 is theirs).
 
-A student run samples, generates, evaluates and exports as a GAN run does: 'sample' and
-'generate' are the student's EMA generator's. Why a family of its own rather than a run recorded
-as 'gan': the config.json that loads the run is the one that resumes its training, and the
-checkpoint (with the feature maps) restores into the state that trained it. Loading a student
-reads its teacher's run too (state.frozen), so keep the teacher's directory.
+A student run is used as a run of its teacher's family: 'sample' and 'generate' of a GAN
+student, 'translate', 'eval_metrics' (the teacher family's metrics, plus teacher_psnr: the
+student's outputs against the teacher's) and 'image_grids' of a translating one. A CycleGAN
+student holds the A -> B generator alone: it translates A -> B and is not 'bidirectional'.
+Why a family of its own rather than a run recorded as the teacher's family: the config.json that
+loads the run is the one that resumes its training, and the checkpoint (with the feature maps)
+restores into the state that trained it. Loading a student reads its teacher's run too
+(state.frozen), so keep the teacher's directory.
 """
 import functools
 import os
@@ -33,13 +46,15 @@ import numpy as np
 from jaxgan.adversarial import updates as adversarial
 from jaxgan import config_lib
 from jaxgan.data import images as image_lib
+from jaxgan.evaluation import image_quality
 from jaxgan import families
 from jaxgan.families import base
 from jaxgan.families import common
+from jaxgan.families import distill_teachers
 from jaxgan.inference import runs
 from jaxgan.models import distillation
 from jaxgan.training import gradients
-from jaxgan.training import mesh as mesh_lib
+from jaxgan.training import optim
 from jaxgan.training.state import NetworkState
 from jaxgan.training.state import TrainState
 
@@ -54,15 +69,26 @@ def distillation_terms(pixel_loss: str, student_images, teacher_images, mapped_f
           'feature_loss': jnp.mean(jnp.stack(feature_errors))}
 
 
+def _student_family(config: ml_collections.ConfigDict) -> str:
+  """The teacher run's family (configs/distill.py's preset); 'gan' for runs written before the
+  field."""
+  return config.distill.get('student_family', 'gan')
+
+
 def _check_config(config: ml_collections.ConfigDict) -> None:
   distill = config.distill
+  kind = _student_family(config)
+  if kind not in distill_teachers.RULES:
+    raise config_lib.ConfigError(
+        f'config.distill.student_family={kind!r}: distilling {kind!r} runs is not built; '
+        f'the rules are for {sorted(distill_teachers.RULES)}.')
   if not distill.teacher:
-    raise config_lib.ConfigError('config.distill.teacher is empty: pass the --workdir of a '
-                                 'trained GAN run (--config.distill.teacher=DIR).')
+    raise config_lib.ConfigError(f'config.distill.teacher is empty: pass the --workdir of a '
+                                 f'trained {kind!r} run (--config.distill.teacher=DIR).')
   if not os.path.exists(os.path.join(distill.teacher, 'config.json')):
     raise config_lib.ConfigError(f'config.distill.teacher={distill.teacher!r} is not a run '
                                  'directory (no config.json): pass the --workdir of a trained '
-                                 'GAN run.')
+                                 f'{kind!r} run.')
   if not distill.width_multiplier > 0:
     raise config_lib.ConfigError('config.distill.width_multiplier must be > 0, got '
                                  f'{distill.width_multiplier}.')
@@ -73,8 +99,14 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
   if config.gan.n_critic != 1:
     raise config_lib.ConfigError(f'config.gan.n_critic={config.gan.n_critic}: distillation '
                                  'takes one D update per step (n_critic=1).')
+  weights = ('reconstruction_weight', 'feature_weight', 'adversarial_weight')
   common.check_objective_terms(config.objective, 'pixel_loss',
-                               ('reconstruction_weight', 'feature_weight', 'adversarial_weight'))
+                               weights + (('target_weight',) if 'target_weight' in
+                                          config.objective else ()))
+  has_targets = distill_teachers.RULES[kind].has_targets
+  if config.objective.get('target_weight') and not has_targets:
+    raise config_lib.ConfigError(f'config.objective.target_weight: {kind!r} data has no targets; '
+                                 'set it to 0.')
 
 
 def scaled_widths(widths, multiplier: float) -> tuple[int, ...]:
@@ -82,13 +114,25 @@ def scaled_widths(widths, multiplier: float) -> tuple[int, ...]:
   return tuple(max(1, round(w * multiplier)) for w in widths)
 
 
-def _student_config(config, teacher_config) -> ml_collections.ConfigDict:
-  """The config of the student as a GAN run: the teacher's widths scaled unless given."""
+def _scaled(value, multiplier: float):
+  """A width field of the teacher's config scaled: an int, or a tuple of widths (() stays)."""
+  if isinstance(value, int):
+    return scaled_widths((value,), multiplier)[0]
+  return scaled_widths(value or (), multiplier)
+
+
+def _student_config(config, teacher_config, rule) -> ml_collections.ConfigDict:
+  """The config of the student as a run of the teacher's family: the teacher's blocks the rule
+  names (its objective: they build its D), the widths unset here scaled from the teacher's."""
   student = ml_collections.ConfigDict(config.to_dict())
-  student.family = 'gan'
-  if not student.model.generator_widths:
-    student.model.generator_widths = scaled_widths(teacher_config.model.generator_widths,
-                                                   config.distill.width_multiplier)
+  student.family = teacher_config.family
+  for block in rule.copied_blocks:
+    if block in teacher_config:
+      student[block] = ml_collections.ConfigDict(teacher_config[block].to_dict())
+  for field in rule.width_fields:
+    if not student.model.get(field):  # unset: None, () or, read from config.json, []
+      student.model[field] = _scaled(teacher_config.model.get(field),
+                                     config.distill.width_multiplier)
   student.lock()
   return student
 
@@ -98,56 +142,69 @@ def _teacher_location(config) -> str:
 
 
 def _check_teacher(config, teacher) -> None:
-  """One line for a teacher run that is not a GAN."""
-  if not base.has(teacher, 'generate'):
-    raise config_lib.ConfigError(f"{_teacher_location(config)} is a {teacher.config.family!r} "
-                                 "run, which has no 'generate' capability: distillation needs "
-                                 'a GAN teacher.')
-  if teacher.config.family != 'gan':
-    raise config_lib.ConfigError(f'{_teacher_location(config)} is a {teacher.config.family!r} '
-                                 "run: distilling only 'gan' runs is built.")
+  """One line for a teacher run this config cannot distill."""
+  kind = _student_family(config)
+  rule = distill_teachers.RULES[kind]
+  family = teacher.config.family
+  if not base.has(teacher, rule.capability):
+    raise config_lib.ConfigError(
+        f'{_teacher_location(config)} is a {family!r} run, which has no {rule.capability!r} '
+        f'capability: this config distills {kind!r} runs, which do.')
+  if family not in distill_teachers.RULES:
+    raise config_lib.ConfigError(
+        f'{_teacher_location(config)} is a {family!r} run: distilling it is not built (the '
+        f'rules are for {sorted(distill_teachers.RULES)}).')
+  if family != kind:
+    raise config_lib.ConfigError(
+        f'{_teacher_location(config)} is a {family!r} run, but this config distills {kind!r} '
+        "runs: use configs/distill.py's preset of the teacher's config.")
 
 
-def _check_student_matches(config, teacher, student) -> None:
-  """One line for a student whose latents, images or labels are not the teacher's."""
-  pairs = {'data.image_size': (config.data.image_size, teacher.config.data.image_size),
-           'data.channels': (config.data.channels, teacher.config.data.channels),
-           'model.latent_dim': (student.latent_dim, teacher.latent_dim),
-           'label classes (model.conditioning, model.num_classes)': (
-               student.label_classes, teacher.label_classes),
-           'model.name': (config.model.name, teacher.config.model.name)}
-  for field, (mine, theirs) in pairs.items():
-    if mine != theirs:
-      raise config_lib.ConfigError(f"The student's {field} is {mine!r} but the teacher's "
-                                   f'({_teacher_location(config)}) is {theirs!r}: they must '
-                                   'match.')
+def _check_student_matches(config, teacher, student, rule) -> None:
+  """One line for a student whose inputs or images are not the teacher's."""
+  mine, theirs = rule.matched(config, student), rule.matched(teacher.config, teacher)
+  for field, value in mine.items():
+    if value != theirs[field]:
+      raise config_lib.ConfigError(f"The student's {field} is {value!r} but the teacher's "
+                                   f'({_teacher_location(config)}) is {theirs[field]!r}: they '
+                                   'must match.')
 
 
 class DistillationFamily:
-  """A narrow GAN generator trained against a frozen teacher run's generator (module doc)."""
-
-  capabilities = frozenset({'sample', 'generate', 'frozen', 'warm_start'})
+  """A narrow generator trained against a frozen teacher run's generator (module doc)."""
 
   def __init__(self, config: ml_collections.ConfigDict):
     _check_config(config)
     self.config = config
     self.teacher = families.make(runs.load_config(config.distill.teacher))
     _check_teacher(config, self.teacher)
-    self.student = families.make(_student_config(config, self.teacher.config))
-    _check_student_matches(config, self.teacher, self.student)
-    self.latent_dim, self.label_classes = self.student.latent_dim, self.student.label_classes
-    example = (np.zeros((1, self.latent_dim), np.float32), self._labels(np.zeros(1, np.int32)))
-    teacher_widths = distillation.feature_widths(self.teacher.generator, *example, train=False)
-    student_widths = distillation.feature_widths(self.student.generator, *example, train=False)
+    rule_class = distill_teachers.RULES[self.teacher.config.family]
+    self.student = families.make(_student_config(config, self.teacher.config, rule_class))
+    self.rule = rule_class(self.student)
+    _check_student_matches(config, self.teacher, self.student, self.rule)
+    self.capabilities = self.rule.capabilities | {'frozen', 'warm_start'}
+    self.generator_name, self.discriminator_name = self.rule.networks
+    self.critic = self.student.critic
+    if config.objective.adversarial_weight and self.critic is None:
+      raise config_lib.ConfigError(
+          f'config.objective.adversarial_weight={config.objective.adversarial_weight}, but the '
+          f"teacher's family has no discriminator here ({_teacher_location(config)}): set it "
+          'to 0.')
+    if base.has(self.student, 'generate'):
+      self.latent_dim, self.label_classes = self.student.latent_dim, self.student.label_classes
+    if base.has(self.student, 'translate'):
+      self.tileable = self.student.tileable
+    self.teacher_generator = rule_class.generator_of(self.teacher)[0]
+    example = self.rule.example_inputs(self.example_batch(base.phases(self)[0]))
+    teacher_widths = distillation.feature_widths(self.teacher_generator, *example,
+                                                 **self.rule.inference_mode)
+    student_widths = distillation.feature_widths(self.rule.generator, *example,
+                                                 **self.rule.inference_mode)
     if len(teacher_widths) != len(student_widths):
       raise config_lib.ConfigError(
           f'The student has {len(student_widths)} feature layers, the teacher '
-          f'{len(teacher_widths)}: give config.model.generator_widths as many widths as the '
-          f"teacher's {list(self.teacher.config.model.generator_widths)}.")
+          f'{len(teacher_widths)}: {self.rule.layers_hint(self.teacher.config)}.')
     self.feature_maps = distillation.FeatureMaps(tuple(teacher_widths))
-
-  def _labels(self, labels):
-    return labels if self.label_classes else None
 
   # Protocol: shapes, identity, state.
 
@@ -159,15 +216,17 @@ class DistillationFamily:
             'teacher_feature_widths': list(self.feature_maps.widths)}
 
   def init(self, rng: jax.Array, batch: base.Batch) -> TrainState:
+    """The student family's G (and D) as it initializes them, and the feature maps."""
     student_rng, maps_rng = jax.random.split(rng)
     state = self.student.init(student_rng, batch)
-    z = jnp.zeros((1, self.latent_dim), jnp.float32)
-    _, features, _ = distillation.apply_with_features(
-        self.student.generator, state.generator.variables(), z,
-        self._labels(jnp.zeros((1,), jnp.int32)), train=False)
+    networks = {name: state.networks[name] for name in self.rule.networks
+                if name in state.networks}
+    g = networks[self.generator_name]
+    _, features, _ = self.rule.apply(self.rule.generator, g.variables(),
+                                     self.rule.example_inputs(batch), False, None, ())
     maps = NetworkState.create(self.feature_maps.init(maps_rng, features),
-                               self.student.generator_optimizer, ema=False)
-    return TrainState.create({**state.networks, 'feature_maps': maps})
+                               self.rule.generator_optimizer, ema=False)
+    return TrainState.create({**networks, 'feature_maps': maps})
 
   @functools.cached_property
   def _teacher_state(self) -> TrainState:
@@ -177,84 +236,100 @@ class DistillationFamily:
                                         self.config.distill.teacher_step)[2])
 
   def frozen_params(self) -> dict:
-    """The teacher's generator in inference form: EMA parameters and its batch statistics."""
-    teacher = self._teacher_state.generator
-    return {'teacher_generator': teacher.variables(ema=bool(jax.tree.leaves(teacher.ema_params)))}
+    """The teacher's generator in inference form (EMA parameters and its batch statistics),
+    and the student family's own frozen networks (e.g. VGG16 for LPIPS)."""
+    teacher = self._teacher_state.networks[self.generator_name]
+    return {**base.frozen_params(self.student),
+            'teacher_generator': teacher.variables(ema=bool(jax.tree.leaves(teacher.ema_params)))}
 
   def warm_start(self, state: TrainState) -> TrainState:
     """With distill.discriminator_init='teacher', D (parameters and collections) from the
     teacher's, with a fresh optimizer state."""
-    if self.config.distill.discriminator_init != 'teacher':
+    name = self.discriminator_name
+    if self.config.distill.discriminator_init != 'teacher' or name not in state.networks:
       return state
-    teacher = self._teacher_state.discriminator
-    old = state.discriminator
-    if jax.tree.map(np.shape, teacher.variables()) != jax.tree.map(np.shape, old.variables()):
+    old = state.networks[name]
+    teacher = self._teacher_state.networks.get(name)
+    if teacher is None or (jax.tree.map(np.shape, teacher.variables())
+                           != jax.tree.map(np.shape, old.variables())):
       raise config_lib.ConfigError(
-          "config.distill.discriminator_init='teacher', but the student's discriminator "
-          f'(config.model.discriminator_widths={list(self.config.model.discriminator_widths)}) '
-          "is not the teacher's: use the teacher's discriminator config or 'fresh'.")
-    discriminator = NetworkState.create(teacher.variables(), self.student.critic.optimizer,
-                                        ema=False)
+          "config.distill.discriminator_init='teacher', but the student's discriminator is not "
+          "the teacher's (config.model's discriminator fields, config.gan, the teacher's "
+          "adversarial weight): use the teacher's discriminator config or 'fresh'.")
+    discriminator = NetworkState.create(teacher.variables(), self.critic.optimizer, ema=False)
     # Own buffers for every leaf: the step donates them.
     discriminator = jax.tree.map(lambda new, like: jax.device_put(jnp.array(new), like.sharding),
                                  discriminator, old)
-    return state.replace(networks={**state.networks, 'discriminator': discriminator})
+    return state.replace(networks={**state.networks, name: discriminator})
 
   # Training.
 
-  def _student_pass(self, g: NetworkState, params, z, labels):
+  def _student_pass(self, g: NetworkState, params, inputs, rng):
     """(float32 images, features, updated collections) of the student in training mode."""
-    images, features, collections = distillation.apply_with_features(
-        self.student.generator, g.variables(params), z, labels, train=True,
-        mutable=list(g.collections))
+    images, features, collections = self.rule.apply(
+        self.rule.generator, g.variables(params), inputs, True, rng, list(g.collections))
     return images.astype(jnp.float32), features, {**g.collections, **collections}
 
   def train_step(self, state: TrainState, batch: base.Batch, rng: jax.Array):
     objective = self.config.objective
-    latent_rng, d_rng, g_rng = jax.random.split(rng, 3)
-    z_rng, label_rng = jax.random.split(latent_rng)
-    num = batch['image'].shape[0]
-    z = jax.random.normal(z_rng, (num, self.latent_dim))
-    labels = self._labels(jax.random.randint(label_rng, (num,), 0, max(self.label_classes, 1)))
-    z, labels = mesh_lib.constrain_to_batch((z, labels))  # split like the batch, not replicated
-    real = adversarial.Scored(image_lib.normalize_images(batch['image']),
-                              self._labels(batch['label']))
-    teacher_images, teacher_features, _ = distillation.apply_with_features(
-        self.teacher.generator, state.frozen['teacher_generator'], z, labels, train=False)
+    input_rng, d_rng, g_rng = jax.random.split(rng, 3)
+    inputs = self.rule.inputs(batch, input_rng)
+    noise_rng = input_rng  # the student's dropout (pix2pix), the same in both of its passes
+    real = self.rule.real(batch, inputs)
+    target = self.rule.target(batch)
+    teacher_images, teacher_features, _ = self.rule.apply(
+        self.teacher_generator, state.frozen['teacher_generator'], inputs, False, None, ())
     teacher_images = teacher_images.astype(jnp.float32)
     teacher_features = [f.astype(jnp.float32) for f in teacher_features]
-    g, d = state.generator, state.discriminator
+    g, d = state.networks[self.generator_name], state.networks.get(self.discriminator_name)
 
-    fake = self._student_pass(g, g.params, z, labels)[0]
-    d, d_metrics = adversarial.discriminator_update(
-        self.student.critic, d, real, adversarial.Scored(fake, labels), d_rng,
-        update_index=state.step)
+    metrics, networks = {}, {}
+    if d is not None:
+      fake = self._student_pass(g, g.params, inputs, noise_rng)[0]
+      d, metrics = adversarial.discriminator_update(
+          self.critic, d, real, adversarial.Scored(fake, self.rule.condition(inputs)), d_rng,
+          update_index=state.step)
+      networks[self.discriminator_name] = d
 
-    def generator_objective(params, inputs, g_rng):
-      z, labels, teacher_images, teacher_features, real = inputs
-      images, features, collections = self._student_pass(g, params['generator'], z, labels)
+    def generator_objective(params, data, rngs):
+      inputs, teacher_images, teacher_features, real, target = data
+      g_rng, noise_rng = rngs
+      images, features, collections = self._student_pass(g, params['generator'], inputs,
+                                                         noise_rng)
       mapped = self.feature_maps.apply({'params': params['feature_maps']}, features)
       terms = distillation_terms(objective.pixel_loss, images, teacher_images, mapped,
                                  teacher_features)
-      terms['adversarial_loss'] = adversarial.generator_adversarial_loss(
-          self.student.critic, d, adversarial.Scored(images, labels), g_rng, real=real)
       total = (objective.reconstruction_weight * terms['reconstruction_loss']
-               + objective.feature_weight * terms['feature_loss']
-               + objective.adversarial_weight * terms['adversarial_loss'])
+               + objective.feature_weight * terms['feature_loss'])
+      if d is not None:
+        terms['adversarial_loss'] = adversarial.generator_adversarial_loss(
+            self.critic, d, adversarial.Scored(images, self.rule.condition(inputs)), g_rng,
+            real=real)
+        total += objective.adversarial_weight * terms['adversarial_loss']
+      if target is not None:
+        terms['target_loss'] = common.PIXEL_LOSSES[objective.pixel_loss](images, target)
+        total += objective.target_weight * terms['target_loss']
       return total, (terms, collections)
 
     params = {'generator': g.params, 'feature_maps': state.feature_maps.params}
     (total, (terms, collections)), grads = gradients.value_and_grad(
-        generator_objective, params, (z, labels, teacher_images, teacher_features, real), g_rng,
-        gradients.microbatches(self.config))
-    optimizer = self.student.generator_optimizer
-    g = g.apply_gradients(grads['generator'], optimizer, collections=collections,
-                          ema_decay=self.config.train.ema_decay)
-    maps = state.feature_maps.apply_gradients(grads['feature_maps'], optimizer)
-    metrics = {'generator_loss': total, **terms, **d_metrics,
-               'generator_learning_rate': self.student.generator_schedule(state.step),
-               'discriminator_learning_rate': self.student.discriminator_schedule(state.step)}
-    return state.update(generator=g, discriminator=d, feature_maps=maps), metrics
+        generator_objective, params, (inputs, teacher_images, teacher_features, real, target),
+        (g_rng, noise_rng), gradients.microbatches(self.config))
+    optimizer = self.rule.generator_optimizer
+    networks[self.generator_name] = g.apply_gradients(
+        grads['generator'], optimizer, collections=collections,
+        ema_decay=self.config.train.ema_decay)
+    networks['feature_maps'] = state.feature_maps.apply_gradients(grads['feature_maps'],
+                                                                  optimizer)
+    metrics = {'generator_loss': total, **terms, **metrics, **self._learning_rates(state.step)}
+    return state.update(**networks), metrics
+
+  def _learning_rates(self, step) -> dict:
+    schedules = {'generator': self.config.optim.generator}
+    if self.critic is not None:
+      schedules['discriminator'] = self.config.optim.discriminator
+    return {f'{name}_learning_rate': optim.make_schedule(block, self.config.train.num_steps)(step)
+            for name, block in schedules.items()}
 
   # Applying the trained student.
 
@@ -265,3 +340,28 @@ class DistillationFamily:
 
   def sample(self, state: TrainState, rng: jax.Array, num: int) -> jax.Array:
     return self.student.sample(state, rng, num)
+
+  def translate(self, state: TrainState, inputs: jax.Array) -> jax.Array:
+    """uint8 inputs -> [-1, 1] outputs of the student's EMA generator, as the teacher's family
+    translates (a CycleGAN student: A -> B)."""
+    return self.rule.translate(state, inputs)
+
+  def image_grids(self, state: TrainState, rng: jax.Array, batch: base.Batch) -> dict:
+    return self.rule.image_grids(state, rng, batch)
+
+  def eval_metrics(self, state: TrainState, batch: base.Batch, rng: jax.Array) -> dict:
+    """The teacher family's held-out metrics of the student, and teacher_psnr: PSNR of the
+    student's uint8 outputs against the teacher's, on the same inputs."""
+    metrics = dict(self.rule.eval_metrics(state, batch, rng))
+    inputs = self.rule.inputs(batch, None)
+    teacher = self.rule.apply(self.teacher_generator, state.frozen['teacher_generator'], inputs,
+                              False, None, ())[0]
+    student = self.translate(state, self.rule.sources(batch))
+    metrics['teacher_psnr'] = image_quality.psnr(image_lib.to_uint8(student),
+                                                 image_lib.to_uint8(jnp.clip(teacher, -1, 1)))
+    return metrics
+
+  def eval_protocol(self) -> dict:
+    return {**self.rule.eval_protocol(),
+            'teacher_psnr': "PSNR of the student's uint8 outputs against the teacher's EMA "
+                            "generator's on the same held-out inputs, peak 255, all channels"}

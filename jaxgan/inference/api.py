@@ -279,8 +279,9 @@ class Model:
   def _direction(self, direction: str | None) -> str | None:
     if not self.can('bidirectional'):
       if direction is not None:
-        raise ValueError(f'direction is for unpaired runs; {self.workdir} is a '
-                         f'{self.config.family!r} run.')
+        raise ValueError(f'direction is for unpaired runs that translate both ways; '
+                         f'{self.workdir} is a {self.config.family!r} run, which translates '
+                         'one way only: leave the direction out.')
       return None
     if direction not in (None, 'a2b', 'b2a'):
       raise ValueError(f"Unknown direction {direction!r}: 'a2b' or 'b2a'.")
@@ -316,10 +317,7 @@ def input_channels(family, direction: str | None = None) -> int:
   """Channels of an image-to-image family's inputs: the source domain's of an unpaired run
   (`direction` 'a2b', the default, reads A), a paired run's inputs, or the images of a run
   trained on single images (fast style)."""
-  example = family.example_batch(base.phases(family)[0])
-  if base.has(family, 'bidirectional'):
-    return example[(direction or 'a2b')[0]]['image'].shape[-1]
-  return example['input' if 'input' in example else 'image'].shape[-1]
+  return base.translation_inputs(family, direction).shape[-1]
 
 
 def _check_count(num) -> None:

@@ -80,10 +80,9 @@ def inference_function(family) -> tuple[str, object, tuple] | None:
     if family.label_classes:
       return 'generate', family.generate, (latents, np.zeros((1,), np.int32))
     return 'generate', lambda state, z: family.generate(state, z), (latents,)
-  if base.has(family, 'bidirectional'):
-    return 'translate', family.translate, (example['a']['image'],)
   if base.has(family, 'translate'):
-    return 'translate', family.translate, (example['input' if 'input' in example else 'image'],)
+    inputs = base.translation_inputs(family)
+    return 'translate', family.translate, (np.zeros((1, *inputs.shape[1:]), inputs.dtype),)
   if base.has(family, 'inpaint'):
     return 'inpaint', family.inpaint, (example['input'], example['mask'])
   return None

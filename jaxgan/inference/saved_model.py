@@ -123,10 +123,7 @@ def _trace(model: api.Model, signature: Signature, leaves: list, treedef):
     if not any('h' in i.dims for i in signature.inputs):
       raise
     reason = ' '.join(f'{type(error).__name__}: {error}'.split())[:300]
-  example = model.family.example_batch(base.phases(model.family)[0])
-  if signature.direction:
-    example = example[signature.direction[0]]
-  height, width = example['input' if 'input' in example else 'image'].shape[1:3]
+  height, width = base.translation_inputs(model.family, signature.direction).shape[1:3]
   inputs = tuple(i._replace(dims=tuple({'h': height, 'w': width}.get(d, d) for d in i.dims))
                  for i in signature.inputs)
   signature = signature._replace(inputs=inputs, fixed=reason)

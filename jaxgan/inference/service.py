@@ -316,7 +316,8 @@ def create_app(model: api.Model, limits: Limits = Limits()) -> fastapi.FastAPI:
     if not channels:
       _fail(400, f'This is {run}: it has no /translate; {offers}.')
     if not model.can('bidirectional') and direction is not None:
-      _fail(422, f'direction is for unpaired runs; this is {run}.')
+      _fail(422, f'direction is for unpaired runs; this is {run}, which translates one way '
+                 'only: leave the direction out.')
     if direction not in (None, 'a2b', 'b2a'):
       _fail(422, f"direction must be 'a2b' or 'b2a', not {direction!r}.")
     image_data, mask_data = await _uploads(request)

@@ -2,33 +2,42 @@
 arXiv:2003.08936, sec. 3.2): its intermediate features, and learned 1x1 convolutions that map a
 narrow student's features to its teacher's widths.
 
-The features are read with flax's `capture_intermediates`, so the generators need no extra
-output: the outputs of their BatchNorm layers of rank 4 ([N, h, w, C]: each spatial block's
-normalized features, before its activation), in layer order.
+A generator's features, one definition for every generator: the [N, h, w, C] outputs of its
+normalization layers (flax BatchNorm, instance norm), in call order: each spatial block's
+normalized features, before its activation (DCGAN's BatchNorm layers; pix2pix's U-Net and
+CycleGAN's ResNet generator, instance or batch norm). A generator with no normalization layer
+(SRResNet, RRDB: no BN, as EDSR) has its hidden convolutions' outputs instead: every [N, h, w, C]
+convolution output but the last one (which makes the image). They are read by a flax method
+interceptor, so the generators need no extra output.
 """
 from typing import Sequence
 
 import flax.linen as nn
 import jax
 
+from jaxgan.models import normalization
 
-def _is_batch_norm(module: nn.Module, method_name: str) -> bool:
-  return isinstance(module, nn.BatchNorm) and method_name == '__call__'
-
-
-def _layer_index(name: str) -> int:
-  return int(name.rsplit('_', 1)[1])  # 'BatchNorm_10' after 'BatchNorm_9'
+NORMALIZATIONS = (nn.BatchNorm, normalization.InstanceNorm)
+CONVOLUTIONS = (nn.Conv, nn.ConvTranspose)
 
 
 def apply_with_features(module: nn.Module, variables: dict, *args, mutable=(), **kwargs):
   """(outputs, features, updated `mutable` collections) of module.apply(variables, *args,
-  **kwargs); `features` are the [N, h, w, C] BatchNorm outputs in layer order."""
-  outputs, updates = module.apply(variables, *args, capture_intermediates=_is_batch_norm,
-                                  mutable=[*mutable, 'intermediates'], **kwargs)
-  captured = updates['intermediates']
-  features = [captured[name]['__call__'][0] for name in sorted(captured, key=_layer_index)]
-  collections = {name: value for name, value in updates.items() if name != 'intermediates'}
-  return outputs, [f for f in features if f.ndim == 4], collections
+  **kwargs); `features` as the module docstring defines them."""
+  normalized, convolved = [], []
+
+  def record(next_fun, call_args, call_kwargs, context):
+    output = next_fun(*call_args, **call_kwargs)
+    if context.method_name == '__call__' and getattr(output, 'ndim', 0) == 4:
+      if isinstance(context.module, NORMALIZATIONS):
+        normalized.append(output)
+      elif isinstance(context.module, CONVOLUTIONS):
+        convolved.append(output)
+    return output
+
+  with nn.intercept_methods(record):
+    outputs, collections = module.apply(variables, *args, mutable=list(mutable), **kwargs)
+  return outputs, normalized or convolved[:-1], dict(collections)
 
 
 def feature_widths(generator: nn.Module, *args, **kwargs) -> list[int]:
