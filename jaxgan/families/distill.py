@@ -96,7 +96,7 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
     raise config_lib.ConfigError(f'Unknown config.distill.discriminator_init '
                                  f'{distill.discriminator_init!r}; choose one of '
                                  f'{DISCRIMINATOR_INITS}.')
-  if config.gan.n_critic != 1:
+  if config.gan.get('n_critic', 1) != 1:
     raise config_lib.ConfigError(f'config.gan.n_critic={config.gan.n_critic}: distillation '
                                  'takes one D update per step (n_critic=1).')
   weights = ('reconstruction_weight', 'feature_weight', 'adversarial_weight')
