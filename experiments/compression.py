@@ -1,16 +1,21 @@
-"""The compression table of the README (issue 27): the configs/dcgan.py generator on mnist_5k as
-a teacher, and what distillation, channel pruning and int8 make of it.
+"""The compression tables of the README (issue 27): a generator as a teacher, and what
+distillation, channel pruning and int8 make of it. --model picks the generator: dcgan (the
+configs/dcgan.py generator on mnist_5k, the default), srresnet (configs/srresnet.py on the
+photographs), pix2pix (configs/pix2pix.py, edges -> digits) or cyclegan (configs/cyclegan.py,
+digits; the students and the quality are A -> B's).
 
-  python experiments/compression.py [--teacher_steps=600] [--student_steps=300] [--seeds=0,1,2]
-      [--num_samples=1000] [--stages=train,quality,latency] [--tag=cpu] [--root=/tmp/compression]
-      [--parallel_seeds]
+  python experiments/compression.py [--model=dcgan] [--teacher_steps=600] [--student_steps=300]
+      [--seeds=0,1,2] [--num_samples=1000] [--stages=train,quality,latency] [--tag=cpu]
+      [--root=/tmp/compression] [--parallel_seeds]
 
 Rows (each seed trains its own teacher; every student of that seed learns from it):
-  teacher        configs/dcgan.py, `teacher_steps` steps
-  distill x0.5   configs/distill.py:dcgan, generator widths x0.5, `student_steps` steps, D from
-                 the teacher's (GAN Compression's objective: reconstruction, features, GAN loss)
+  teacher        configs/<model>.py, `teacher_steps` steps (defaults: DCGAN 600, the others 1000)
+  distill x0.5   configs/distill.py:<model>, generator widths x0.5, `student_steps` steps (DCGAN
+                 300, the others 500), D from the teacher's where it has one (GAN Compression's
+                 objective: reconstruction, features, GAN loss; pix2pix, SRResNet: + L1 to the
+                 targets)
   distill x0.25  the same at x0.25
-  scratch x0.5   configs/dcgan.py with the x0.5 generator and a fresh D, `student_steps` steps:
+  scratch x0.5   configs/<model>.py with the x0.5 generator and a fresh D, `student_steps` steps:
                  what distillation buys over training the same network alone for as long
   scratch x0.25  the same at x0.25
   pruned 0.5     `python -m jaxgan.prune --keep=0.5` of the teacher (L1 criterion), then
@@ -18,15 +23,22 @@ Rows (each seed trains its own teacher; every student of that seed learns from i
   pruned 0.25    the same at keep 0.25
   int8           the teacher through `jaxgan.load(..., quantize='int8')` (no training)
 
-Quality: FID and KID (jaxgan/evaluation: Inception pool3, clean resize, reference = the 4,500
-mnist_5k training digits) of `num_samples` samples of each run's EMA generator, drawn with
-`jaxgan.load(run).sample(num_samples, seed=0)` (the same latents for every row), mean ± std over
-seeds. Latency: `jaxgan.load(run).generate` (EMA generator, uint8 out, device_get included) at
-batch 1 and 64, rows alternating in one process, the median of `--repeats` rounds after warm-up,
-seed 0's runs. Training minutes: wall time of the `python -m jaxgan.main` process (start-up and
+Quality, mean ± std over seeds. DCGAN: FID and KID (jaxgan/evaluation: Inception pool3, clean
+resize, reference = the 4,500 mnist_5k training digits) of `num_samples` samples of each run's
+EMA generator, drawn with `jaxgan.load(run).sample(num_samples, seed=0)` (the same latents for
+every row). SRResNet: PSNR/SSIM on luma and LPIPS of the held-out photographs, whole
+(experiments/super_resolution.py's protocol and functions). pix2pix: the Canny edges of the 500
+mnist_5k test digits translated; L1, PSNR, SSIM against the digits, the digit classifier's
+accuracy and KID against the real test digits (experiments/pix2pix.py's). CycleGAN: the 500
+scikit-learn test digits translated A -> B; the classifier's accuracy against their labels and
+KID against the 500 real mnist_5k test digits (experiments/cyclegan.py's). Latency:
+`jaxgan.load(run).generate` (EMA generator, uint8 out, device_get included), or `.translate` of
+random inputs of the training input size, at batch 1 and 64, rows alternating in one process,
+the median of `--repeats` rounds after warm-up, seed 0's runs. Training minutes: wall time of the `python -m jaxgan.main` process (start-up and
 compilation included), mean over seeds; a student's excludes its teacher's.
 
-Results go to experiments/results/compression_<tag>.{json,md}, rewritten after every finished run
+Results go to experiments/results/compression_<tag>.{json,md} (tag default: cpu for DCGAN,
+<model>_cpu otherwise), rewritten after every finished run
 or measurement, so a killed run keeps what it finished and a rerun skips it. --parallel_seeds
 trains each seed in its own process (on a GPU the small steps are launch-bound, so three
 processes share it well).
@@ -45,6 +57,20 @@ from experiments import common  # pylint: disable=g-import-not-at-top
 
 REPO = common.REPO
 RESULTS = os.path.join(REPO, 'experiments', 'results')
+# --model: (its config file, default teacher and student steps, what the table says it is)
+MODELS = {
+    'dcgan': ('dcgan.py', 600, 300, 'DCGAN on mnist_5k'),
+    'srresnet': ('srresnet.py', 1000, 500, 'SRResNet x4 on the photographs'),
+    'pix2pix': ('pix2pix.py', 1000, 500, 'pix2pix edges -> digits'),
+    'cyclegan': ('cyclegan.py', 1000, 500, 'CycleGAN digits, A -> B'),
+}
+# --model: the quality columns (result key, column name, scale)
+QUALITY = {
+    'dcgan': (('fid', 'FID', 1), ('kid', 'KID x1e3', 1e3)),
+    'srresnet': (('psnr_y', 'PSNR-Y dB', 1), ('ssim_y', 'SSIM-Y', 1), ('lpips', 'LPIPS', 1)),
+    'pix2pix': (('accuracy', 'accuracy', 1), ('kid', 'KID x1e3', 1e3), ('l1', 'L1', 1)),
+    'cyclegan': (('accuracy', 'accuracy', 1), ('kid', 'KID x1e3', 1e3)),
+}
 
 
 def rows() -> dict:
@@ -63,19 +89,23 @@ def run_dir(root: str, row: str, seed: int) -> str:
   return os.path.join(root, f'seed{seed}', f'{kind}_{value:g}')
 
 
-def _schedule_flags(seed: int, steps: int) -> list[str]:
-  return [f'--config.seed={seed}', f'--config.train.num_steps={steps}',
-          f'--config.train.log_every={max(steps // 4, 1)}',
-          f'--config.train.checkpoint_every={steps}', f'--config.train.sample_every={steps}']
+def _schedule_flags(seed: int, steps: int, model: str) -> list[str]:
+  flags = [f'--config.seed={seed}', f'--config.train.num_steps={steps}',
+           f'--config.train.log_every={max(steps // 4, 1)}',
+           f'--config.train.checkpoint_every={steps}', f'--config.train.sample_every={steps}']
+  return flags if model == 'dcgan' else flags + ['--config.eval.every_steps=0']  # scored here
 
 
-def _scaled(multiplier: float) -> str:
-  """configs/dcgan.py's generator widths as a distilled student of `multiplier` has them, as a
-  --config flag value."""
+def _scaled(model: str, multiplier: float) -> list[str]:
+  """configs/<model>.py's generator widths as a distilled student of `multiplier` has them
+  (distill.scaled_model_widths), as --config flags."""
   from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
   from jaxgan.families import distill  # pylint: disable=g-import-not-at-top
-  widths = config_lib.load_config(os.path.join(REPO, 'configs', 'dcgan.py')).model.generator_widths
-  return '(' + ','.join(map(str, distill.scaled_widths(widths, multiplier))) + ')'
+  config = config_lib.load_config(os.path.join(REPO, 'configs', MODELS[model][0]))
+  widths = distill.scaled_model_widths(config, multiplier)
+  return [f'--config.model.{field}=' + (str(value) if isinstance(value, int) else
+                                        '(' + ','.join(map(str, value)) + ')')
+          for field, value in widths.items()]
 
 
 def _pruned_step(workdir: str) -> int:
@@ -105,18 +135,17 @@ def train_seed(seed: int, args) -> None:
       continue
     workdir = run_dir(args.root, row, seed)
     main = [sys.executable, '-m', 'jaxgan.main', f'--workdir={workdir}']
+    config = f'--config={REPO}/configs/{MODELS[args.model][0]}'
     if kind == 'teacher':
-      command = [*main, f'--config={REPO}/configs/dcgan.py',
-                 *_schedule_flags(seed, args.teacher_steps)]
+      command = [*main, config, *_schedule_flags(seed, args.teacher_steps, args.model)]
     elif kind == 'distill':
-      command = [*main, f'--config={REPO}/configs/distill.py:dcgan',
+      command = [*main, f'--config={REPO}/configs/distill.py:{args.model}',
                  f'--config.distill.teacher={teacher}',
                  f'--config.distill.width_multiplier={value}',
-                 *_schedule_flags(seed, args.student_steps)]
+                 *_schedule_flags(seed, args.student_steps, args.model)]
     elif kind == 'scratch':
-      command = [*main, f'--config={REPO}/configs/dcgan.py',
-                 f'--config.model.generator_widths={_scaled(value)}',
-                 *_schedule_flags(seed, args.student_steps)]
+      command = [*main, config, *_scaled(args.model, value),
+                 *_schedule_flags(seed, args.student_steps, args.model)]
     else:  # prune, then fine-tune from the pruned checkpoint's step
       if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
         _timed([sys.executable, '-m', 'jaxgan.prune', f'--workdir={teacher}',
@@ -125,7 +154,7 @@ def train_seed(seed: int, args) -> None:
       start = _pruned_step(workdir)
       record['pruned_step'] = start
       command = [*main, f'--config={workdir}/config.py',
-                 *_schedule_flags(seed, start + args.student_steps)]
+                 *_schedule_flags(seed, start + args.student_steps, args.model)]
     _timed(command, record, 'seconds', path, results)
     record['finished'] = True
     record['command'] = ' '.join(command[1:]).replace(REPO + '/', '').replace(args.root, 'ROOT')
@@ -152,8 +181,8 @@ def _load(row: str, seed: int, args, **options):
   return jaxgan.load(run_dir(args.root, row, seed), **options)
 
 
-def quality(args, results: dict, path: str) -> None:
-  """FID and KID of every finished run, written to results['quality'][row][seed]."""
+def _sample_scorer(args):
+  """(protocol, score(model) -> {'fid', 'kid'}): `num_samples` samples against mnist_5k."""
   import jax  # pylint: disable=g-import-not-at-top
   from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
   from jaxgan.evaluation import metrics  # pylint: disable=g-import-not-at-top
@@ -166,11 +195,62 @@ def quality(args, results: dict, path: str) -> None:
   real = sample_quality.reference_features(config.data, block.reference_split,
                                            block.reference_count, extractor)
   real_statistics = metrics.feature_statistics(real)
-  results['quality_protocol'] = {
+  protocol = {
       **extractor.protocol(), 'reference': f'mnist_5k {block.reference_split!r}, {len(real)} '
       'images', 'num_samples': args.num_samples,
       'kid': f'{block.kid_subsets} subsets of {min(block.kid_subset_size, args.num_samples)}',
       'samples': 'jaxgan.load(run).sample(num_samples, seed=0): EMA generator, uint8'}
+
+  def score(model) -> dict:
+    fake = extractor(model.sample(args.num_samples, seed=0), 'Inception features')
+    kid, _ = metrics.kernel_inception_distance(
+        real, fake, block.kid_subsets, min(block.kid_subset_size, args.num_samples), block.seed)
+    return {'fid': metrics.frechet_distance(real_statistics, metrics.feature_statistics(fake)),
+            'kid': kid}
+  return protocol, score
+
+
+def _translation_scorer(model_name: str):
+  """(protocol, score(model) -> dict) on the held-out set of a translating model, with the
+  functions of its own experiment script (module doc)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
+  from jaxgan.data import sources as data  # pylint: disable=g-import-not-at-top
+  if model_name == 'srresnet':
+    from experiments import super_resolution  # pylint: disable=g-import-not-at-top
+    from jaxgan.pretrained import lpips  # pylint: disable=g-import-not-at-top
+    names, targets = super_resolution.held_out('photos')
+    scale, weights = super_resolution.SCALES['photos'], lpips.load()
+    inputs = [super_resolution.pil_resize(t, t.shape[0] // scale, t.shape[1] // scale)
+              for t in targets]
+    return ({'held_out': names, 'protocol': super_resolution.__doc__.split('then scores')[1]
+             .strip()},
+            lambda model: super_resolution.score(
+                [model.translate(x, tile=super_resolution.TILE,
+                                 overlap=super_resolution.OVERLAP) for x in inputs],
+                targets, scale, weights))
+  if model_name == 'pix2pix':
+    from experiments import pix2pix  # pylint: disable=g-import-not-at-top
+    config = config_lib.load_config(os.path.join(REPO, 'configs', 'pix2pix.py'))
+    test = data.open_source(config.data, 'test').get(np.arange(500))
+    scores = common.DigitScores(data.load_mnist_5k('test').labels, test['target'])
+    return ({'split': 'mnist_5k test (500 digits), zero-padded to 32x32, Canny edges (sigma '
+                      '1.0) translated', **scores.protocol()},
+            lambda model: {**pix2pix.image_scores(outputs := model.translate(test['input']),
+                                                  test['target']), **scores(outputs)})
+  from experiments import cyclegan  # pylint: disable=g-import-not-at-top
+  test, _ = cyclegan._test_domains('digits')  # pylint: disable=protected-access
+  scores = common.DigitScores(test['a']['label'], test['b']['image'])
+  return ({'split': "scikit-learn digits' test split (500) in MNIST's frame translated A -> B",
+           **scores.protocol()},
+          lambda model: scores(model.translate(test['a']['image'])))
+
+
+def quality(args, results: dict, path: str) -> None:
+  """The quality of every finished run (QUALITY[args.model]), in results['quality'][row][seed]."""
+  protocol, score = (_sample_scorer(args) if args.model == 'dcgan' else
+                     _translation_scorer(args.model))
+  results['quality_protocol'] = protocol
   if args.protocol_note:
     results['quality_protocol']['note'] = args.protocol_note
   for seed in args.seeds:
@@ -178,14 +258,7 @@ def quality(args, results: dict, path: str) -> None:
       entry = results.setdefault('quality', {}).setdefault(row, {})
       if str(seed) in entry or not _finished(row, seed, args):
         continue
-      images = _load(row, seed, args, max_batch=250).sample(args.num_samples, seed=0)
-      fake = extractor(images, f'{row} seed {seed}: Inception features')
-      kid, _ = metrics.kernel_inception_distance(
-          real, fake, block.kid_subsets, min(block.kid_subset_size, args.num_samples),
-          block.seed)
-      entry[str(seed)] = {'fid': metrics.frechet_distance(real_statistics,
-                                                          metrics.feature_statistics(fake)),
-                          'kid': kid}
+      entry[str(seed)] = score(_load(row, seed, args, max_batch=250))
       print(f'{row} seed {seed}: {entry[str(seed)]}', flush=True)
       common.save_results(results, path)
 
@@ -199,19 +272,27 @@ def _finished(row: str, seed: int, args) -> bool:
 def latency(args, results: dict, path: str) -> None:
   """Seconds per image at batch 1 and 64, rows alternating; and each run's cost facts."""
   import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from jaxgan.families import base  # pylint: disable=g-import-not-at-top
   seed = args.seeds[0]
   models = {row: _load(row, seed, args) for row in args.rows if _finished(row, seed, args)}
-  latents = next(iter(models.values())).latents(64, seed=0)
+  run = next(iter(models.values()))
+  if args.model == 'dcgan':
+    inputs, apply = run.latents(64, seed=0), lambda model, x: model.generate(x)
+  else:  # random uint8 images of the training input size
+    shape = base.translation_inputs(run.family).shape[1:]
+    inputs = np.random.default_rng(0).integers(0, 256, (64, *shape), np.uint8)
+    apply = lambda model, x: model.translate(x)
   for row, model in models.items():
     results.setdefault('cost', {})[row] = model.info['cost']
     for batch in (1, 64):
-      model.generate(latents[:batch])  # compile
+      apply(model, inputs[:batch])  # compile
   times = {row: {1: [], 64: []} for row in models}
   for _ in range(args.repeats):
     for row, model in models.items():
       for batch in (1, 64):
         start = time.perf_counter()
-        model.generate(latents[:batch])
+        apply(model, inputs[:batch])
         times[row][batch].append(time.perf_counter() - start)
   results['latency'] = {
       row: {f'batch{b}_ms_per_image': 1e3 * statistics.median(t) / b for b, t in by.items()}
@@ -253,13 +334,14 @@ def table(args, results: dict) -> str:
   columns = {'G params': lambda r: cost(r, 'parameters', '{:,}'.format),
              'G MACs / image': lambda r: cost(r, 'macs_per_image', lambda m: f'{m / 1e6:.1f} M'),
              'weights': lambda r: cost(r, 'weight_bytes', lambda b: f'{b / 2**20:.2f} MiB')}
-  header = f'DCGAN on mnist_5k; seeds {args.seeds}'
+  header = f'{MODELS[args.model][3]}; seeds {args.seeds}'
   if results.get('quality'):
-    columns.update({'FID': lambda r: quality(r, 'fid', 1),
-                    'KID x1e3': lambda r: quality(r, 'kid', 1e3),
-                    'training min': minutes})
-    header += (f'; teacher {args.teacher_steps} steps, students {args.student_steps} steps, '
-               f'batch 64; FID/KID on {args.num_samples} samples')
+    columns.update({name: lambda r, key=key, scale=scale: quality(r, key, scale)
+                    for key, name, scale in QUALITY[args.model]})
+    columns['training min'] = minutes
+    header += f'; teacher {args.teacher_steps} steps, students {args.student_steps} steps'
+    if args.model == 'dcgan':
+      header += f', batch 64; FID/KID on {args.num_samples} samples'
   if latency:
     columns.update({'ms / image, batch 1 (x teacher)': lambda r: speed(r, 1),
                     'ms / image, batch 64 (x teacher)': lambda r: speed(r, 64)})
@@ -273,8 +355,11 @@ def table(args, results: dict) -> str:
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
-  parser.add_argument('--teacher_steps', type=int, default=600)
-  parser.add_argument('--student_steps', type=int, default=300)
+  parser.add_argument('--model', default='dcgan', choices=sorted(MODELS))
+  parser.add_argument('--teacher_steps', type=int, default=None,
+                      help='default: 600 for dcgan, 1000 for the others')
+  parser.add_argument('--student_steps', type=int, default=None,
+                      help='default: 300 for dcgan, 500 for the others')
   parser.add_argument('--seeds', default='0,1,2')
   parser.add_argument('--num_samples', type=int, default=1000)
   parser.add_argument('--repeats', type=int, default=20)
@@ -282,12 +367,16 @@ def main() -> None:
                       help='comma-separated row names (default: all)')
   parser.add_argument('--stages', default='train,quality,latency',
                       help='any of train, quality, latency, report (the table alone)')
-  parser.add_argument('--tag', default='cpu')
+  parser.add_argument('--tag', default=None, help='default: cpu (dcgan), <model>_cpu')
   parser.add_argument('--root', default='/tmp/compression')
   parser.add_argument('--parallel_seeds', action='store_true')
   parser.add_argument('--protocol_note', default='',
                       help='recorded with the quality protocol (e.g. which weights were used)')
   args = parser.parse_args()
+  _, teacher_steps, student_steps, _ = MODELS[args.model]
+  args.teacher_steps = args.teacher_steps or teacher_steps
+  args.student_steps = args.student_steps or student_steps
+  args.tag = args.tag or ('cpu' if args.model == 'dcgan' else f'{args.model}_cpu')
   args.seeds = [int(s) for s in args.seeds.split(',')]
   args.rows = args.rows.split(',')
   unknown = [r for r in args.rows if r not in rows()]
@@ -305,6 +394,8 @@ def main() -> None:
   results = common.load_results(path)
   results['settings'] = {k: getattr(args, k) for k in ('teacher_steps', 'student_steps', 'seeds',
                                                         'num_samples', 'rows')}
+  if args.model != 'dcgan':
+    results['settings']['model'] = args.model
   if 'quality' in stages:
     quality(args, results, path)
   if 'latency' in stages:

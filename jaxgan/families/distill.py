@@ -114,11 +114,19 @@ def scaled_widths(widths, multiplier: float) -> tuple[int, ...]:
   return tuple(max(1, round(w * multiplier)) for w in widths)
 
 
-def _scaled(value, multiplier: float):
-  """A width field of the teacher's config scaled: an int, or a tuple of widths (() stays)."""
-  if isinstance(value, int):
-    return scaled_widths((value,), multiplier)[0]
-  return scaled_widths(value or (), multiplier)
+def scaled_model_widths(teacher_config: ml_collections.ConfigDict, multiplier: float) -> dict:
+  """{field: widths} of a student of `multiplier`: each config.model width field of the teacher
+  family's generator (its rule's) that the teacher's config sets, times `multiplier` (an int
+  field, or a tuple of widths)."""
+  fields = distill_teachers.RULES[teacher_config.family].width_fields
+  widths = {}
+  for field in fields:
+    value = teacher_config.model.get(field)
+    if isinstance(value, int):
+      widths[field] = scaled_widths((value,), multiplier)[0]
+    elif value:
+      widths[field] = scaled_widths(value, multiplier)
+  return widths
 
 
 def _student_config(config, teacher_config, rule) -> ml_collections.ConfigDict:
@@ -129,10 +137,10 @@ def _student_config(config, teacher_config, rule) -> ml_collections.ConfigDict:
   for block in rule.copied_blocks:
     if block in teacher_config:
       student[block] = ml_collections.ConfigDict(teacher_config[block].to_dict())
+  scaled = scaled_model_widths(teacher_config, config.distill.width_multiplier)
   for field in rule.width_fields:
     if not student.model.get(field):  # unset: None, () or, read from config.json, []
-      student.model[field] = _scaled(teacher_config.model.get(field),
-                                     config.distill.width_multiplier)
+      student.model[field] = scaled.get(field, ())
   student.lock()
   return student
 
