@@ -34,8 +34,9 @@ scikit-learn test digits translated A -> B; the classifier's accuracy against th
 KID against the 500 real mnist_5k test digits (experiments/cyclegan.py's). Latency:
 `jaxgan.load(run).generate` (EMA generator, uint8 out, device_get included), or `.translate` of
 random inputs of the training input size, at batch 1 and 64, rows alternating in one process,
-the median of `--repeats` rounds after warm-up, seed 0's runs. Training minutes: wall time of the `python -m jaxgan.main` process (start-up and
-compilation included), mean over seeds; a student's excludes its teacher's.
+the median of `--repeats` rounds after warm-up, seed 0's runs. Training minutes: wall time of
+the `python -m jaxgan.main` process (start-up and compilation included), mean over seeds; a
+student's excludes its teacher's.
 
 Results go to experiments/results/compression_<tag>.{json,md} (tag default: cpu for DCGAN,
 <model>_cpu otherwise), rewritten after every finished run

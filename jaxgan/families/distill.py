@@ -26,14 +26,11 @@ no adversarial term. The target term is the teacher family's own ground-truth te
 Compression's distiller on paired data reconstructs the real target (and not the teacher's
 output); configs/distill.py:pix2pix keeps both terms (reconstruction_weight=0 is theirs).
 
-A student run is used as a run of its teacher's family: 'sample' and 'generate' of a GAN
-student, 'translate', 'eval_metrics' (the teacher family's metrics, plus teacher_psnr: the
-student's outputs against the teacher's) and 'image_grids' of a translating one. A CycleGAN
-student holds the A -> B generator alone: it translates A -> B and is not 'bidirectional'.
-Why a family of its own rather than a run recorded as the teacher's family: the config.json that
-loads the run is the one that resumes its training, and the checkpoint (with the feature maps)
-restores into the state that trained it. Loading a student reads its teacher's run too
-(state.frozen), so keep the teacher's directory.
+A student run is used as a run of its teacher's family (families/distill_teachers.py says
+how). It is a family of its own rather than a run recorded as the teacher's family because the
+config.json that loads the run is the one that resumes its training, and the checkpoint (with
+the feature maps) restores into the state that trained it. Loading a student reads its
+teacher's run too (state.frozen), so keep the teacher's directory.
 """
 import functools
 import os
@@ -145,39 +142,6 @@ def _student_config(config, teacher_config, rule) -> ml_collections.ConfigDict:
   return student
 
 
-def _teacher_location(config) -> str:
-  return f'config.distill.teacher={config.distill.teacher!r}'
-
-
-def _check_teacher(config, teacher) -> None:
-  """One line for a teacher run this config cannot distill."""
-  kind = _student_family(config)
-  rule = distill_teachers.RULES[kind]
-  family = teacher.config.family
-  if not base.has(teacher, rule.capability):
-    raise config_lib.ConfigError(
-        f'{_teacher_location(config)} is a {family!r} run, which has no {rule.capability!r} '
-        f'capability: this config distills {kind!r} runs, which do.')
-  if family not in distill_teachers.RULES:
-    raise config_lib.ConfigError(
-        f'{_teacher_location(config)} is a {family!r} run: distilling it is not built (the '
-        f'rules are for {sorted(distill_teachers.RULES)}).')
-  if family != kind:
-    raise config_lib.ConfigError(
-        f'{_teacher_location(config)} is a {family!r} run, but this config distills {kind!r} '
-        "runs: use configs/distill.py's preset of the teacher's config.")
-
-
-def _check_student_matches(config, teacher, student, rule) -> None:
-  """One line for a student whose inputs or images are not the teacher's."""
-  mine, theirs = rule.matched(config, student), rule.matched(teacher.config, teacher)
-  for field, value in mine.items():
-    if value != theirs[field]:
-      raise config_lib.ConfigError(f"The student's {field} is {value!r} but the teacher's "
-                                   f'({_teacher_location(config)}) is {theirs[field]!r}: they '
-                                   'must match.')
-
-
 class DistillationFamily:
   """A narrow generator trained against a frozen teacher run's generator (module doc)."""
 
@@ -185,19 +149,19 @@ class DistillationFamily:
     _check_config(config)
     self.config = config
     self.teacher = families.make(runs.load_config(config.distill.teacher))
-    _check_teacher(config, self.teacher)
+    distill_teachers.check_teacher(_student_family(config), config, self.teacher)
     rule_class = distill_teachers.RULES[self.teacher.config.family]
     self.student = families.make(_student_config(config, self.teacher.config, rule_class))
     self.rule = rule_class(self.student)
-    _check_student_matches(config, self.teacher, self.student, self.rule)
+    distill_teachers.check_student_matches(config, self.teacher, self.student, self.rule)
     self.capabilities = self.rule.capabilities | {'frozen', 'warm_start'}
     self.generator_name, self.discriminator_name = self.rule.networks
     self.critic = self.student.critic
     if config.objective.adversarial_weight and self.critic is None:
       raise config_lib.ConfigError(
           f'config.objective.adversarial_weight={config.objective.adversarial_weight}, but the '
-          f"teacher's family has no discriminator here ({_teacher_location(config)}): set it "
-          'to 0.')
+          "teacher's family has no discriminator here "
+          f'({distill_teachers.teacher_location(config)}): set it to 0.')
     if base.has(self.student, 'generate'):
       self.latent_dim, self.label_classes = self.student.latent_dim, self.student.label_classes
     if base.has(self.student, 'translate'):

@@ -1,5 +1,5 @@
 """What distillation (jaxgan/families/distill.py) does differently per teacher family: one rule
-each, for the families built so far.
+each, for the families built so far, and the checks that a teacher run and a student fit.
 
 A rule knows its family's generator: which config.model fields hold its widths, which network
 names its state uses for G and D (the student's state uses the same, so the teacher family's
@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxgan import config_lib
 from jaxgan.adversarial import updates as adversarial
 from jaxgan.data import images as image_lib
 from jaxgan.evaluation import image_quality
@@ -240,3 +241,35 @@ def _one(config):
 # config.distill.student_family (the teacher run's family) -> its rule.
 RULES = {'gan': Gan, 'super_resolution': SuperResolution, 'pix2pix': Pix2Pix,
          'unpaired_translation': CycleGan}
+
+
+def teacher_location(config) -> str:
+  return f'config.distill.teacher={config.distill.teacher!r}'
+
+
+def check_teacher(kind: str, config, teacher) -> None:
+  """One line for a teacher run that a config distilling `kind` runs cannot distill."""
+  rule = RULES[kind]
+  family = teacher.config.family
+  if not base.has(teacher, rule.capability):
+    raise config_lib.ConfigError(
+        f'{teacher_location(config)} is a {family!r} run, which has no {rule.capability!r} '
+        f'capability: this config distills {kind!r} runs, which do.')
+  if family not in RULES:
+    raise config_lib.ConfigError(
+        f'{teacher_location(config)} is a {family!r} run: distilling it is not built (the '
+        f'rules are for {sorted(RULES)}).')
+  if family != kind:
+    raise config_lib.ConfigError(
+        f'{teacher_location(config)} is a {family!r} run, but this config distills {kind!r} '
+        "runs: use configs/distill.py's preset of the teacher's config.")
+
+
+def check_student_matches(config, teacher, student, rule) -> None:
+  """One line for a student whose inputs or images are not the teacher's."""
+  mine, theirs = rule.matched(config, student), rule.matched(teacher.config, teacher)
+  for field, value in mine.items():
+    if value != theirs[field]:
+      raise config_lib.ConfigError(f"The student's {field} is {value!r} but the teacher's "
+                                   f'({teacher_location(config)}) is {theirs[field]!r}: they '
+                                   'must match.')
