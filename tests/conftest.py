@@ -81,28 +81,10 @@ def tiny_dcgan_config(arg: str | None = None, **overrides):
 
 
 def run_compiled_steps(config, num_steps: int, devices=None):
-  """Runs the trainer's compiled step `num_steps` times on `devices` (default: all) from a fresh
+  """The trainer's compiled step `num_steps` times on `devices` (default: all) from a fresh
   state: (final state, per-step metrics on the host, the jitted step function)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  from jaxgan import families  # pylint: disable=g-import-not-at-top
-  from jaxgan.data import sources as data  # pylint: disable=g-import-not-at-top
   from jaxgan.training import trainer as train  # pylint: disable=g-import-not-at-top
-  from jaxgan.training import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
-  mesh = mesh_lib.mesh_from_config(config, devices)
-  family = families.make(config)
-  state = families.init_state(family, mesh)
-  phase = families.base.phases(family)[0]
-  names = train.metric_names(family, state, phase)
-  step_fn = train.jit_train_step(family, mesh, families.sharding_of(state))
-  train_key = mesh_lib.replicate(families.root_keys(config.seed)['train'], mesh)
-  batches = data.device_batches(data.open_source(config.data, config.data.train_split), phase.batch_size,
-                                config.seed, 0, mesh_lib.data_sharding(mesh))
-  history = []
-  for _ in range(num_steps):
-    state, sums = step_fn(state, train.zero_metric_sums(names, mesh), next(batches), train_key)
-    history.append({k: float(v) for k, v in jax.device_get(sums).items()})
-  batches.close()
-  return state, history, step_fn
+  return train.run_steps(config, num_steps, devices)
 
 
 def tiny_dcgan_flags(**overrides) -> list[str]:

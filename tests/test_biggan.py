@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from conftest import run_compiled_steps
 from jaxgan import config_lib
 from jaxgan import families
 from jaxgan.adversarial import penalties
 from jaxgan.data import sources as data
 from jaxgan.models import biggan
 from jaxgan.models import normalization
-from jaxgan.training import mesh as mesh_lib
+from jaxgan.training import trainer as train
 from zoo_testing import tiny_zoo_config
 
 CONFIG = f'{REPO}/configs/biggan.py'
@@ -199,9 +198,11 @@ def test_tiny_preset_trains_with_orthogonal_regularization_and_generates_by_labe
   config = tiny_zoo_config('biggan')
   assert config.model.attention_resolution == 14 and config.gan.orthogonal_weight == 1e-4
   family = families.make(config)
-  one_device = jax.devices()[:1]
-  initial = jax.device_get(families.init_state(family, mesh_lib.make_mesh(one_device)))
-  state, history, _ = run_compiled_steps(config, 3, one_device)
+  kept = []  # the initial state, as the trainer's run made it (initialized and compiled once)
+  state, history, _ = train.run_steps(config, 3, jax.devices()[:1],
+                                      lambda initial: kept.append(jax.device_get(initial))
+                                      or initial)
+  initial = kept[0]
   assert all(np.isfinite(value) for metrics in history for value in metrics.values()), history
   for network, before in initial.networks.items():
     assert any(not np.array_equal(a, b) for a, b in zip(

@@ -119,6 +119,31 @@ def metric_names(family, state, phase: base.Phase):
   return sorted(metrics)
 
 
+def run_steps(config, num_steps: int, devices=None, transform_initial=None):
+  """The trainer's compiled step run `num_steps` times on config.mesh over `devices` (default:
+  all) from a fresh state (passed through `transform_initial` if given), with every step's
+  metrics pulled to the host: (final state, per-step metrics, the jitted step). No workdir,
+  checkpoints or evaluation: what tests and experiments compare across mesh shapes,
+  micro-batches or implementations."""
+  mesh = mesh_from_config(config, devices)
+  family = families.make(config)
+  state = families.init_state(family, mesh)
+  if transform_initial is not None:
+    state = transform_initial(state)
+  phase = base.phases(family)[0]
+  names = metric_names(family, state, phase)
+  step_fn = jit_train_step(family, mesh, families.sharding_of(state))
+  train_key = replicate(families.root_keys(config.seed)['train'], mesh)
+  batches = data.device_batches(data.open_source(config.data, config.data.train_split),
+                                phase.batch_size, config.seed, 0, data_sharding(mesh))
+  history = []
+  for _ in range(num_steps):
+    state, sums = step_fn(state, zero_metric_sums(names, mesh), next(batches), train_key)
+    history.append({k: float(v) for k, v in jax.device_get(sums).items()})
+  batches.close()
+  return state, history, step_fn
+
+
 class SampleWriter:
   """Writes grids as PNG and to TensorBoard: samples from a fixed key (families that can
   sample) and the family's `image_grids` of the first `num_sample_images` training examples
