@@ -11,7 +11,8 @@ Usage:
   python -m jaxgan.main --config=configs/distill.py:dcgan --config.distill.teacher=/tmp/dcgan \
       --workdir=/tmp/dcgan_student
 The optional argument after ':' names the config the teacher was trained with (its default
-preset): dcgan (default), srresnet, pix2pix or cyclegan. The student takes that config's data,
+preset): dcgan (default) or any GAN of the zoo (lsgan, wgan, wgan_gp, sngan, hinge_resnet, cgan,
+acgan, sagan, biggan), srresnet, pix2pix or cyclegan. The student takes that config's data,
 discriminator, optimizers, training and evaluation blocks and is a run of the teacher's family
 and architecture with the generator widths below times distill.width_multiplier; its image
 size, channels (and latent_dim and labels, or scale factor) must be the teacher's.
@@ -24,8 +25,12 @@ common = config_lib.sibling_module(__file__, 'common')
 
 # preset: (the generator's width fields in config.model, discriminator_init, the objective's
 # weights: reconstruction (to the teacher), feature, adversarial, target (where data has targets))
+_GAN = (('generator_widths',), 'teacher', (10.0, 1.0, 1.0, None))
 _TEACHER_CONFIGS = {
-    'dcgan': (('generator_widths',), 'teacher', (10.0, 1.0, 1.0, None)),
+    # Every GAN of the zoo: the student trains D once per step (n_critic set to 1, the batch to
+    # the config's images per D update), GAN Compression's D continued beside G.
+    **{name: _GAN for name in ('dcgan', 'lsgan', 'wgan', 'wgan_gp', 'sngan', 'hinge_resnet',
+                               'cgan', 'acgan', 'sagan', 'biggan')},
     # SRResNet has no discriminator: the adversarial term is off (an SRGAN teacher has one).
     # L1 to the teacher's output and to the HR image, each at SRResNet's own L1 weight.
     'srresnet': (('features', 'block_widths'), 'fresh', (1.0, 1.0, 0.0, 1.0)),
@@ -49,6 +54,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   width_fields, discriminator_init, weights = _TEACHER_CONFIGS[preset]
   config = common.load(preset, None)
   with config.unlocked():
+    if config.get('gan') and config.gan.get('n_critic', 1) > 1:
+      config.train.batch_size //= config.gan.n_critic
+      config.gan.n_critic = 1
     config.distill = ml_collections.ConfigDict()
     config.distill.student_family = config.family  # the teacher run's family
     config.family = 'distill'

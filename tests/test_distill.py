@@ -34,6 +34,8 @@ from test_super_resolution import TINY_SR
 from test_super_resolution import tiny_sr_config
 from test_unpaired import TINY_UNPAIRED
 import translate_family
+import zoo_testing
+from zoo_testing import tiny_zoo_config
 
 DISTILL_CONFIG = os.path.join(REPO, 'configs', 'distill.py')
 # The tests' DCGAN shrink, the student's widths left to distill.width_multiplier.
@@ -119,6 +121,32 @@ def test_distilled_run_resumes_bitwise_keeps_the_teacher_frozen_and_loads(teache
       np.size(x) for x in jax.tree.leaves(resumed.generator.ema_params))
   assert student_cost['parameters'] < teacher_cost['parameters'] / 2
   assert student_cost['macs_per_image'] < teacher_cost['macs_per_image'] / 2
+
+
+def test_a_class_conditional_resnet_student_distills_its_teacher_at_one_d_update(
+    tmp_path_factory):
+  """configs/distill.py:cgan (conditional batch norm in G, projection D, n_dis 5 in the
+  teacher's config): a half-width student whose D starts as the teacher's, trained one D update
+  per step on the teacher's images per D update; its reconstruction term (same latents and
+  labels as the teacher's) drops."""
+  teacher_config = tiny_zoo_config('cgan')
+  teacher = _untrained_run(tmp_path_factory, 'cgan', teacher_config)
+  shrink = {k: v for k, v in zoo_testing.tiny_shrink(teacher_config).items()
+            if k != 'model.generator_widths'}
+  shrink['train.batch_size'] //= teacher_config.gan.n_critic
+  config = shrunk_config('distill.py', shrink, 'cgan', distill__teacher=teacher,
+                         optim__generator__learning_rate=1e-2, objective__adversarial_weight=0.0)
+  assert (config.gan.n_critic, config.gan.loss) == (1, 'hinge')
+  family = families.make(config)
+  assert list(family.fingerprint()['model']['generator_widths']) == [4, 4, 4]  # (8, 8, 8) x 0.5
+  start = family.warm_start(families.init_state(family, mesh_lib.make_mesh()))
+  teacher_state = final_state(teacher, teacher_config)
+  for a, b in zip(jax.tree.leaves(start.discriminator.params),
+                  jax.tree.leaves(teacher_state.discriminator.params)):
+    np.testing.assert_array_equal(a, b)
+  _, history, _ = run_compiled_steps(config, 8)
+  first, last = history[0]['reconstruction_loss'], history[-1]['reconstruction_loss']
+  assert last < 0.8 * first, [h['reconstruction_loss'] for h in history]
 
 
 def _write_config_json(directory, config) -> str:

@@ -22,16 +22,20 @@ TINY_WIDTHS = {
 TINY_TRAIN = {key: value for key, value in TINY_DCGAN.items() if key.startswith('train.')}
 
 
-def tiny_zoo_config(name: str, **overrides):
-  """configs/<name>.py with tiny widths, latent 8, batch 8 per D update, then `overrides`
-  ('gan__penalty'='r1' style)."""
-  config = config_lib.load_config(os.path.join(REPO, 'configs', f'{name}.py'))
+def tiny_shrink(config) -> dict:
+  """The dotted fields that make a zoo `config` tiny: widths, latent 8, batch 8 per D update."""
   shrink = dict(TINY_TRAIN, **TINY_WIDTHS[config.model.name])
   shrink['model.latent_dim'] = 8
   shrink['train.batch_size'] = 8 * config.gan.n_critic
   if config.model.conditioning != 'none':
     shrink['train.num_sample_images'] = config.model.num_classes ** 2
-  for dotted, value in shrink.items():
+  return shrink
+
+
+def tiny_zoo_config(name: str, **overrides):
+  """configs/<name>.py shrunk by tiny_shrink, then `overrides` ('gan__penalty'='r1' style)."""
+  config = config_lib.load_config(os.path.join(REPO, 'configs', f'{name}.py'))
+  for dotted, value in tiny_shrink(config).items():
     override(config, dotted, value)
   for key, value in overrides.items():
     override(config, key.replace('__', '.'), value)
