@@ -12,7 +12,7 @@ Usage:
       --workdir=/tmp/dcgan_student
 The optional argument after ':' names the config the teacher was trained with (its default
 preset): dcgan (default) or any GAN of the zoo (lsgan, wgan, wgan_gp, sngan, hinge_resnet, cgan,
-acgan, sagan, biggan), srresnet, pix2pix or cyclegan. The student takes that config's data,
+acgan, sagan, biggan), srresnet, esrgan (RRDB), pix2pix or cyclegan. The student takes that config's data,
 discriminator, optimizers, training and evaluation blocks and is a run of the teacher's family
 and architecture with the generator widths below times distill.width_multiplier; its image
 size, channels (and latent_dim and labels, or scale factor) must be the teacher's.
@@ -33,7 +33,10 @@ _TEACHER_CONFIGS = {
                                'cgan', 'acgan', 'sagan', 'biggan')},
     # SRResNet has no discriminator: the adversarial term is off (an SRGAN teacher has one).
     # L1 to the teacher's output and to the HR image, each at SRResNet's own L1 weight.
-    'srresnet': (('features', 'block_widths'), 'fresh', (1.0, 1.0, 0.0, 1.0)),
+    'srresnet': (('features', 'block_widths', 'growth'), 'fresh', (1.0, 1.0, 0.0, 1.0)),
+    # RRDB: a run of esrgan.py:psnr or esrgan.py (the student builds on the PSNR stage's config;
+    # a GAN-stage teacher's objective block brings its D, whose term is off here).
+    'esrgan': (('features', 'block_widths', 'growth'), 'fresh', (1.0, 1.0, 0.0, 1.0)),
     # target: pix2pix's lambda, the L1 to the real target that GAN Compression's distiller uses
     # on paired data (it has no teacher-output term there; reconstruction_weight=0 is that).
     'pix2pix': (('features', 'max_features', 'down_widths', 'up_widths'), 'teacher',
@@ -42,6 +45,8 @@ _TEACHER_CONFIGS = {
     # configs/cyclegan.py. No targets in unpaired data.
     'cyclegan': (('features', 'block_widths'), 'teacher', (10.0, 1.0, 2.0, None)),
 }
+
+_CONFIG_ARGS = {'esrgan': 'psnr'}  # the preset's config argument (default: none)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -52,7 +57,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         f"Unknown distill preset {preset!r} (the part after ':' in --config); choose one of "
         f'{sorted(_TEACHER_CONFIGS)}.')
   width_fields, discriminator_init, weights = _TEACHER_CONFIGS[preset]
-  config = common.load(preset, None)
+  config = common.load(preset, _CONFIG_ARGS.get(preset))
   with config.unlocked():
     if config.get('gan') and config.gan.get('n_critic', 1) > 1:
       config.train.batch_size //= config.gan.n_critic

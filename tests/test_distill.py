@@ -182,6 +182,7 @@ def test_bad_teachers_and_mismatched_students_are_one_fatal_line(teacher, tmp_pa
 # Students of 'translate' teachers (configs/distill.py:srresnet, :pix2pix, :cyclegan): the same
 # shrinks as the teachers' own tests, the widths left to distill.width_multiplier.
 TRANSLATE_SHRINKS = {'srresnet': (TINY_SR, ('model.features',)),
+                     'esrgan': (TINY_SR, ('model.features', 'model.growth')),
                      'pix2pix': (TINY_I2I, ('model.features', 'model.max_features')),
                      'cyclegan': (TINY_UNPAIRED, ('model.features',))}
 
@@ -241,6 +242,37 @@ def test_a_translate_students_terms_are_their_formulas(sr_teacher):
   np.testing.assert_allclose(metrics['generator_loss'], 1.0 * expected['reconstruction_loss']
                              + 3.0 * expected['feature_loss'] + 2.0 * expected['target_loss'],
                              rtol=2e-4)
+
+
+def test_an_rrdb_student_of_an_esrgan_run_reconstructs_its_outputs(tmp_path_factory):
+  """configs/distill.py:esrgan on a GAN-stage ESRGAN teacher: RRDB widths (features, growth)
+  halved, as many features as the teacher (the hidden convolutions), the teacher's D and
+  perceptual objective brought by its objective block; one step's reconstruction term is the
+  L1 between the two networks' outputs."""
+  teacher_config = tiny_sr_config('esrgan.py', sr__init_from='')
+  teacher = _untrained_run(tmp_path_factory, 'esrgan', teacher_config)
+  config = tiny_translate_student('esrgan', teacher)
+  family = families.make(config)
+  model = family.fingerprint()['model']
+  assert (model['generator'], model['features'], model['growth']) == ('rrdb', 4, 2)  # (8, 4) x 0.5
+  state = families.init_state(family, mesh_lib.make_mesh())
+  assert set(state.networks) == {'generator', 'discriminator', 'feature_maps'}
+  batch = data.host_batch(data.open_source(config.data, 'train'), 0, 4, seed=0)
+  _, metrics = jax.jit(family.train_step)(state, batch, jax.random.key(0))
+  x = image_lib.normalize_images(batch['input'])
+  generator, teacher_generator = family.student.generator, family.teacher.generator
+  def conv_count(module, variables):
+    _, updates = module.apply(variables, x, capture_intermediates=lambda m, _: isinstance(
+        m, nn.Conv), mutable=['intermediates'])
+    return len(jax.tree.leaves(updates['intermediates']))
+  count = conv_count(generator, state.generator.variables())
+  # head, one RRDB of 3 dense blocks x 5, trunk, 2 upsamplings, HR conv, last
+  assert count == conv_count(teacher_generator, state.frozen['teacher_generator']) == 21
+  assert len(state.feature_maps.params) == count - 1  # every hidden convolution
+  student_images = np.asarray(generator.apply(state.generator.variables(), x))
+  teacher_images = np.asarray(teacher_generator.apply(state.frozen['teacher_generator'], x))
+  np.testing.assert_allclose(metrics['reconstruction_loss'],
+                             np.mean(np.abs(student_images - teacher_images)), rtol=2e-4)
 
 
 def _untrained_run(tmp_path_factory, name: str, config) -> str:

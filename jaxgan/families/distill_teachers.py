@@ -110,8 +110,8 @@ class Rule:
 
 
 class SuperResolution(Rule):
-  """SRResNet, RRDB (and SRGAN's critic, when the teacher has one)."""
-  width_fields = ('features', 'block_widths')
+  """SRResNet, RRDB (and SRGAN's or ESRGAN's critic, when the teacher has one)."""
+  width_fields = ('features', 'block_widths', 'growth')  # growth: RRDB's dense-block width
   copied_blocks = ('sr',)
   matched_fields = Rule.matched_fields + ('data.degradation.factor',)
   inference_mode = {}  # no normalization, no dropout: one mode
