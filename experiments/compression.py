@@ -21,6 +21,8 @@ Rows (each seed trains its own teacher; every student of that seed learns from i
   pruned 0.5     `python -m jaxgan.prune --keep=0.5` of the teacher (L1 criterion), then
                  `student_steps` steps of fine-tuning through the trainer
   pruned 0.25    the same at keep 0.25
+  teacher continued  the teacher resumed for `student_steps` more steps: the reference for the
+                 pruned rows, which have as many steps in all
   int8           the teacher through `jaxgan.load(..., quantize='int8')` (no training)
 
 Quality, mean ± std over seeds. DCGAN: FID and KID (jaxgan/evaluation: Inception pool3, clean
@@ -47,6 +49,7 @@ processes share it well).
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -75,12 +78,13 @@ QUALITY = {
 
 
 def rows() -> dict:
-  """Row name -> how its run is made: ('teacher'|'distill'|'scratch'|'prune'|'int8', value)."""
+  """Row name -> how its run is made: ('teacher'|'distill'|'scratch'|'prune'|'continued'|'int8',
+  value)."""
   return {'teacher': ('teacher', 1.0),
           'distill x0.5': ('distill', 0.5), 'distill x0.25': ('distill', 0.25),
           'scratch x0.5': ('scratch', 0.5), 'scratch x0.25': ('scratch', 0.25),
           'pruned 0.5': ('prune', 0.5), 'pruned 0.25': ('prune', 0.25),
-          'int8': ('int8', None)}
+          'teacher continued': ('continued', 1.0), 'int8': ('int8', None)}
 
 
 def run_dir(root: str, row: str, seed: int) -> str:
@@ -147,6 +151,11 @@ def train_seed(seed: int, args) -> None:
     elif kind == 'scratch':
       command = [*main, config, *_scaled(args.model, value),
                  *_schedule_flags(seed, args.student_steps, args.model)]
+    elif kind == 'continued':  # a copy of the teacher's run, resumed
+      if not os.path.isdir(workdir):
+        shutil.copytree(teacher, workdir)
+      command = [*main, config, *_schedule_flags(seed, args.teacher_steps + args.student_steps,
+                                                 args.model)]
     else:  # prune, then fine-tune from the pruned checkpoint's step
       if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
         _timed([sys.executable, '-m', 'jaxgan.prune', f'--workdir={teacher}',
