@@ -12,10 +12,11 @@ Usage:
       --workdir=/tmp/dcgan_student
 The optional argument after ':' names the config the teacher was trained with (its default
 preset): dcgan (default) or any GAN of the zoo (lsgan, wgan, wgan_gp, sngan, hinge_resnet, cgan,
-acgan, sagan, biggan), srresnet, esrgan (RRDB), pix2pix or cyclegan. The student takes that config's data,
-discriminator, optimizers, training and evaluation blocks and is a run of the teacher's family
-and architecture with the generator widths below times distill.width_multiplier; its image
-size, channels (and latent_dim and labels, or scale factor) must be the teacher's.
+acgan, sagan, biggan), srresnet, esrgan (RRDB), pix2pix or cyclegan. The student takes that
+config's data, discriminator, optimizers, training and evaluation blocks and is a run of the
+teacher's family and architecture with the generator widths below times
+distill.width_multiplier; its image size, channels (and latent_dim and labels, or scale factor)
+must be the teacher's.
 """
 import ml_collections
 
@@ -26,6 +27,7 @@ common = config_lib.sibling_module(__file__, 'common')
 # preset: (the generator's width fields in config.model, discriminator_init, the objective's
 # weights: reconstruction (to the teacher), feature, adversarial, target (where data has targets))
 _GAN = (('generator_widths',), 'teacher', (10.0, 1.0, 1.0, None))
+_SR = (('features', 'block_widths', 'growth'), 'fresh', (1.0, 1.0, 0.0, 1.0))
 _TEACHER_CONFIGS = {
     # Every GAN of the zoo: the student trains D once per step (n_critic set to 1, the batch to
     # the config's images per D update), GAN Compression's D continued beside G.
@@ -33,10 +35,10 @@ _TEACHER_CONFIGS = {
                                'cgan', 'acgan', 'sagan', 'biggan')},
     # SRResNet has no discriminator: the adversarial term is off (an SRGAN teacher has one).
     # L1 to the teacher's output and to the HR image, each at SRResNet's own L1 weight.
-    'srresnet': (('features', 'block_widths', 'growth'), 'fresh', (1.0, 1.0, 0.0, 1.0)),
+    'srresnet': _SR,
     # RRDB: a run of esrgan.py:psnr or esrgan.py (the student builds on the PSNR stage's config;
     # a GAN-stage teacher's objective block brings its D, whose term is off here).
-    'esrgan': (('features', 'block_widths', 'growth'), 'fresh', (1.0, 1.0, 0.0, 1.0)),
+    'esrgan': _SR,
     # target: pix2pix's lambda, the L1 to the real target that GAN Compression's distiller uses
     # on paired data (it has no teacher-output term there; reconstruction_weight=0 is that).
     'pix2pix': (('features', 'max_features', 'down_widths', 'up_widths'), 'teacher',

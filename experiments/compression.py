@@ -152,8 +152,9 @@ def train_seed(seed: int, args) -> None:
       command = [*main, config, *_scaled(args.model, value),
                  *_schedule_flags(seed, args.student_steps, args.model)]
     elif kind == 'continued':  # a copy of the teacher's run, resumed
-      if not os.path.isdir(workdir):
-        shutil.copytree(teacher, workdir)
+      if not os.path.isdir(workdir):  # copied whole or not at all
+        shutil.copytree(teacher, workdir + '.partial', dirs_exist_ok=True)
+        os.replace(workdir + '.partial', workdir)
       command = [*main, config, *_schedule_flags(seed, args.teacher_steps + args.student_steps,
                                                  args.model)]
     else:  # prune, then fine-tune from the pruned checkpoint's step

@@ -34,7 +34,7 @@ from test_super_resolution import TINY_SR
 from test_super_resolution import tiny_sr_config
 from test_unpaired import TINY_UNPAIRED
 import translate_family
-import zoo_testing
+from zoo_testing import tiny_shrink
 from zoo_testing import tiny_zoo_config
 
 DISTILL_CONFIG = os.path.join(REPO, 'configs', 'distill.py')
@@ -131,9 +131,9 @@ def test_a_class_conditional_resnet_student_distills_its_teacher_at_one_d_update
   labels as the teacher's) drops."""
   teacher_config = tiny_zoo_config('cgan')
   teacher = _untrained_run(tmp_path_factory, 'cgan', teacher_config)
-  shrink = {k: v for k, v in zoo_testing.tiny_shrink(teacher_config).items()
+  shrink = {k: v for k, v in tiny_shrink(teacher_config).items()
             if k != 'model.generator_widths'}
-  shrink['train.batch_size'] //= teacher_config.gan.n_critic
+  shrink['train.batch_size'] //= teacher_config.gan.n_critic  # as the preset divides it
   config = shrunk_config('distill.py', shrink, 'cgan', distill__teacher=teacher,
                          optim__generator__learning_rate=1e-2, objective__adversarial_weight=0.0)
   assert (config.gan.n_critic, config.gan.loss) == (1, 'hinge')
@@ -246,9 +246,9 @@ def test_a_translate_students_terms_are_their_formulas(sr_teacher):
 
 def test_an_rrdb_student_of_an_esrgan_run_reconstructs_its_outputs(tmp_path_factory):
   """configs/distill.py:esrgan on a GAN-stage ESRGAN teacher: RRDB widths (features, growth)
-  halved, as many features as the teacher (the hidden convolutions), the teacher's D and
-  perceptual objective brought by its objective block; one step's reconstruction term is the
-  L1 between the two networks' outputs."""
+  halved, as many features as the teacher (the hidden convolutions), a D because the teacher's
+  objective block has one; one step's reconstruction term is the L1 between the two networks'
+  outputs."""
   teacher_config = tiny_sr_config('esrgan.py', sr__init_from='')
   teacher = _untrained_run(tmp_path_factory, 'esrgan', teacher_config)
   config = tiny_translate_student('esrgan', teacher)

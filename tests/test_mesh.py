@@ -173,8 +173,8 @@ def _relative_difference_by_part(a, b) -> dict:
 
 @pytest.mark.parametrize('name', sorted(OTHER_FAMILIES))
 def test_other_families_train_like_one_device_on_a_2d_mesh(name):
-  """Losses and every leaf of the state within float tolerance of one device, with the state
-  split over both axes."""
+  """Every metric, and each network's parameters, EMA, Adam moments and collections, within float
+  tolerance of one device, with the state split over both axes."""
   make = OTHER_FAMILIES[name]
   reference, reference_history, _ = run_compiled_steps(make(**SHARD_ALL), 3, jax.devices()[:1])
   state, history, _ = run_compiled_steps(make(**SHARD_ALL, mesh__data=1, mesh__fsdp=2,

@@ -272,4 +272,6 @@ def check_student_matches(config, teacher, student, rule) -> None:
     if value != theirs[field]:
       raise config_lib.ConfigError(f"The student's {field} is {value!r} but the teacher's "
                                    f'({teacher_location(config)}) is {theirs[field]!r}: they '
-                                   'must match.')
+                                   "must match; use the configs/distill.py preset of the "
+                                   "teacher's config, or set the student's field to the "
+                                   "teacher's.")
