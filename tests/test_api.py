@@ -179,18 +179,12 @@ def test_translate_refuses_a_direction_on_a_paired_run(translate_run):
     api.load(translate_run[0]).translate(np.zeros((8, 8, 3), np.uint8), direction='b2a')
 
 
-def _untrained_run(tmp_path_factory, name: str, config, scale: float = 1.0) -> str:
-  workdir = str(tmp_path_factory.mktemp(name))
-  translate_family.write_run(workdir, config, scale)
-  return workdir
-
-
 def test_a_run_trained_on_padded_digits_inpaints_raw_28x28_digits(tmp_path_factory):
   """inpaint.py's default: a context encoder on mnist_5k's 28x28 digits zero-padded to 32x32.
   A raw digit is padded as in training (mask too, the padding known) and cropped back."""
-  workdir = _untrained_run(tmp_path_factory, 'inpaint_digits',
-                           shrunk_config('inpaint.py', TINY_I2I, 'digits'),
-                           scale=4.0)  # initial weights x 4: a fill that varies with position
+  workdir = translate_family.untrained_run(tmp_path_factory, 'inpaint_digits',
+                                           shrunk_config('inpaint.py', TINY_I2I, 'digits'),
+                                           scale=4.0)  # initial weights x 4: a fill that varies with position
   model = api.load(workdir)
   digits = data.load_mnist_5k('test').images[:3]
   masks = np.zeros_like(digits)
@@ -218,8 +212,8 @@ def test_a_run_trained_on_padded_digits_inpaints_raw_28x28_digits(tmp_path_facto
                                                  ('cyclegan.py', TINY_UNPAIRED)])
 def test_translators_trained_on_padded_digits_pad_raw_digits_as_in_training(
     tmp_path_factory, config_file, shrink):
-  model = api.load(_untrained_run(tmp_path_factory, config_file[:-3],
-                                  shrunk_config(config_file, shrink)))
+  model = api.load(translate_family.untrained_run(tmp_path_factory, config_file[:-3],
+                                                  shrunk_config(config_file, shrink)))
   digits = data.load_mnist_5k('test').images[:2]
   translated = model.translate(digits)
   assert translated.shape == digits.shape

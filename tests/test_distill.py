@@ -130,7 +130,7 @@ def test_a_class_conditional_resnet_student_distills_its_teacher_at_one_d_update
   per step on the teacher's images per D update; its reconstruction term (same latents and
   labels as the teacher's) drops."""
   teacher_config = tiny_zoo_config('cgan')
-  teacher = _untrained_run(tmp_path_factory, 'cgan', teacher_config)
+  teacher = translate_family.untrained_run(tmp_path_factory, 'cgan', teacher_config)
   shrink = {k: v for k, v in tiny_shrink(teacher_config).items()
             if k != 'model.generator_widths'}
   shrink['train.batch_size'] //= teacher_config.gan.n_critic  # as the preset divides it
@@ -250,7 +250,7 @@ def test_an_rrdb_student_of_an_esrgan_run_reconstructs_its_outputs(tmp_path_fact
   objective block has one; one step's reconstruction term is the L1 between the two networks'
   outputs."""
   teacher_config = tiny_sr_config('esrgan.py', sr__init_from='')
-  teacher = _untrained_run(tmp_path_factory, 'esrgan', teacher_config)
+  teacher = translate_family.untrained_run(tmp_path_factory, 'esrgan', teacher_config)
   config = tiny_translate_student('esrgan', teacher)
   family = families.make(config)
   model = family.fingerprint()['model']
@@ -275,15 +275,9 @@ def test_an_rrdb_student_of_an_esrgan_run_reconstructs_its_outputs(tmp_path_fact
                              np.mean(np.abs(student_images - teacher_images)), rtol=2e-4)
 
 
-def _untrained_run(tmp_path_factory, name: str, config) -> str:
-  """A run of `config` at its initial state (translate_family.write_run): no training."""
-  workdir = str(tmp_path_factory.mktemp(name))
-  translate_family.write_run(workdir, config)
-  return workdir
-
-
 def test_a_pix2pix_student_lowers_its_reconstruction_term(tmp_path_factory):
-  teacher = _untrained_run(tmp_path_factory, 'pix2pix', shrunk_config('pix2pix.py', TINY_I2I))
+  teacher = translate_family.untrained_run(tmp_path_factory, 'pix2pix',
+                                           shrunk_config('pix2pix.py', TINY_I2I))
   config = tiny_translate_student('pix2pix', teacher, optim__generator__learning_rate=1e-2,
                                   objective__target_weight=0.0)
   family = families.make(config)
@@ -298,10 +292,11 @@ def test_a_pix2pix_student_lowers_its_reconstruction_term(tmp_path_factory):
 def test_a_cyclegan_student_translates_a_to_b_only(tmp_path_factory, tmp_path, capsys):
   """A run (written at its initial state) that loads, costs its own narrow A -> B generator,
   scores itself against its teacher (no truth on digits), and refuses B -> A in one line."""
-  teacher = _untrained_run(tmp_path_factory, 'cyclegan', shrunk_config('cyclegan.py',
-                                                                       TINY_UNPAIRED))
-  workdir = _untrained_run(tmp_path_factory, 'cyclegan_student', tiny_translate_student(
-      'cyclegan', teacher, eval__heldout__batch_size=100))
+  teacher = translate_family.untrained_run(tmp_path_factory, 'cyclegan',
+                                           shrunk_config('cyclegan.py', TINY_UNPAIRED))
+  workdir = translate_family.untrained_run(
+      tmp_path_factory, 'cyclegan_student',
+      tiny_translate_student('cyclegan', teacher, eval__heldout__batch_size=100))
   model = api.load(workdir)
   assert 'translate' in model.capabilities and not model.can('bidirectional')
   digits = data.load_mnist_5k('test').images[:3]

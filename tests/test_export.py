@@ -63,18 +63,11 @@ def _export(workdir: str, out_dir: str, **load_args) -> tuple[api.Model, dict]:
   return model, export.export_model(model, out_dir)
 
 
-def _untrained_run(tmp_path_factory, name: str, config) -> str:
-  """A run of `config` written at its initial state (translate_family.write_run), untrained."""
-  workdir = str(tmp_path_factory.mktemp(name))
-  translate_family.write_run(workdir, config)
-  return workdir
-
-
 @pytest.fixture(scope='module')
 def dcgan_export(tmp_path_factory):
   """(model, description, SavedModel folder) of an untrained tiny DCGAN run."""
   out = str(tmp_path_factory.mktemp('exports') / 'dcgan')
-  workdir = _untrained_run(tmp_path_factory, 'dcgan', tiny_dcgan_config())
+  workdir = translate_family.untrained_run(tmp_path_factory, 'dcgan', tiny_dcgan_config())
   return (*_export(workdir, out), out)
 
 
@@ -123,7 +116,7 @@ def test_conditional_generate_takes_labels(tmp_path, trained_run):
 
 
 def test_translate_exports_a_symbolic_size(tmp_path_factory, tmp_path):
-  model, description = _export(_untrained_run(
+  model, description = _export(translate_family.untrained_run(
       tmp_path_factory, 'translate', translate_family.get_config(channels=3)), str(tmp_path))
   assert description['signatures']['serving_default'] == {
       'inputs': {'images': {'dtype': 'uint8', 'shape': ['batch', 'h', 'w', 3]}},
@@ -139,7 +132,8 @@ def test_translate_exports_a_symbolic_size(tmp_path_factory, tmp_path):
 @pytest.mark.slow
 def test_unpaired_runs_export_both_directions_at_the_training_size(tmp_path_factory, tmp_path):
   config = shrunk_config('cyclegan.py', TINY_UNPAIRED)
-  model, description = _export(_untrained_run(tmp_path_factory, 'cyclegan', config),
+  model, description = _export(translate_family.untrained_run(tmp_path_factory, 'cyclegan',
+                                                              config),
                                str(tmp_path / 'out'))
   assert sorted(description['signatures']) == ['translate_a2b', 'translate_b2a']
   assert description['serving_default'] == 'translate_a2b'
@@ -162,7 +156,8 @@ def test_unpaired_runs_export_both_directions_at_the_training_size(tmp_path_fact
 @pytest.mark.slow
 def test_inpaint_takes_images_and_masks(tmp_path_factory, tmp_path):
   config = shrunk_config('inpaint.py', TINY_I2I, 'digits')
-  model, description = _export(_untrained_run(tmp_path_factory, 'inpaint', config),
+  model, description = _export(translate_family.untrained_run(tmp_path_factory, 'inpaint',
+                                                              config),
                                str(tmp_path / 'out'))
   assert sorted(description['signatures']['serving_default']['inputs']) == ['images', 'masks']
   saved = _saved(str(tmp_path / 'out'))
@@ -176,8 +171,8 @@ def test_inpaint_takes_images_and_masks(tmp_path_factory, tmp_path):
 
 
 def test_refusals_write_nothing(tmp_path_factory, tmp_path, dcgan_export):
-  pixelcnn = _untrained_run(tmp_path_factory, 'pixelcnn', shrunk_config('pixelcnn.py',
-                                                                        TINY_PIXELCNN))
+  pixelcnn = translate_family.untrained_run(tmp_path_factory, 'pixelcnn',
+                                            shrunk_config('pixelcnn.py', TINY_PIXELCNN))
   with pytest.raises(config_lib.ConfigError, match=r'cannot be exported.*jaxgan\.load'):
     export.export_model(api.load(pixelcnn), str(tmp_path / 'pixelcnn'))
   taken = tmp_path / 'taken'

@@ -9,10 +9,13 @@ import numpy as np
 from PIL import Image
 import pytest
 
+import translate_family
 from conftest import run_in_process
+from conftest import shrunk_config
 from conftest import tiny_dcgan_config
 from test_super_resolution import PSNR_RUN
 from test_super_resolution import tiny_sr_config
+from test_unpaired import TINY_UNPAIRED
 from jaxgan import config_lib
 from jaxgan import serve
 from jaxgan.compression import quantize
@@ -122,6 +125,21 @@ def test_weight_bytes_count_int8_kernels_and_float32_scales(models):
   assert int8_cost['parameters'] == float_cost['parameters']
   assert int8_cost['macs_per_image'] == float_cost['macs_per_image']
   assert float_model.info['quantization'] is None
+
+
+def test_weight_bytes_of_a_bidirectional_run_count_the_served_generator_only(tmp_path_factory):
+  """An unpaired run is served A -> B: its cost counts G_AB, float32 or int8. (Dequantizing
+  every kernel inside the cost's function must not count G_BA's, whose results are unused.)"""
+  workdir = translate_family.untrained_run(tmp_path_factory, 'cyclegan',
+                                           shrunk_config('cyclegan.py', TINY_UNPAIRED))
+  float_model, int8_model = api.load(workdir), api.load(workdir, quantize='int8')
+  params = jax.tree.leaves(float_model.state.networks['generator_ab'].ema_params)
+  kernels = [p for p in params if p.ndim >= 2]
+  others = sum(p.size for p in params if p.ndim < 2)
+  assert float_model.info['cost']['parameters'] == sum(p.size for p in params)
+  assert float_model.info['cost']['weight_bytes'] == 4 * sum(p.size for p in params)
+  assert int8_model.info['cost']['weight_bytes'] == (
+      sum(k.size + 4 * k.shape[-1] for k in kernels) + 4 * others)
 
 
 def test_unknown_mode_and_training_a_quantized_model_are_refused(models, run, tmp_path):

@@ -99,3 +99,13 @@ def write_run(workdir: str, config: ml_collections.ConfigDict, scale: float = 1.
   checkpointer.wait_until_finished()
   checkpointer.close()
   return jax.device_get(state)
+
+
+def untrained_run(tmp_path_factory, name: str, config: ml_collections.ConfigDict,
+                  scale: float = 1.0) -> str:
+  """The workdir of a fresh `name` directory holding write_run(config, scale): a run without
+  training, for tests of what loads, serves or exports a run."""
+  workdir = str(tmp_path_factory.mktemp(name))
+  write_run(workdir, config, scale)
+  return workdir
+

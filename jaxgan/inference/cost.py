@@ -34,11 +34,15 @@ PARAMETER_FIELDS = ('params', 'ema_params')  # NetworkState fields that hold par
 
 
 def used_leaves(jaxpr: jax_core.ClosedJaxpr, num_leaves: int) -> list[int]:
-  """Indices of the first `num_leaves` inputs of `jaxpr` that an equation or the output reads."""
-  read = {v for eqn in jaxpr.jaxpr.eqns for v in eqn.invars
-          if not isinstance(v, jax_core.Literal)}
-  read |= {v for v in jaxpr.jaxpr.outvars if not isinstance(v, jax_core.Literal)}
-  return [i for i, v in enumerate(jaxpr.jaxpr.invars[:num_leaves]) if v in read]
+  """Indices of the first `num_leaves` inputs of `jaxpr` that the output depends on: a backward
+  liveness pass, so an equation whose results nothing uses (an int8 model dequantizing a kernel
+  the served function never reads) does not count its inputs. An equation with a live result
+  counts all its inputs (a nested jaxpr is not entered)."""
+  live = {v for v in jaxpr.jaxpr.outvars if not isinstance(v, jax_core.Literal)}
+  for eqn in reversed(jaxpr.jaxpr.eqns):
+    if eqn.effects or any(v in live for v in eqn.outvars):
+      live |= {v for v in eqn.invars if not isinstance(v, jax_core.Literal)}
+  return [i for i, v in enumerate(jaxpr.jaxpr.invars[:num_leaves]) if v in live]
 
 
 def is_parameter(path) -> bool:
