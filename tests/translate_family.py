@@ -108,4 +108,3 @@ def untrained_run(tmp_path_factory, name: str, config: ml_collections.ConfigDict
   workdir = str(tmp_path_factory.mktemp(name))
   write_run(workdir, config, scale)
   return workdir
-
