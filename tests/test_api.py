@@ -182,9 +182,10 @@ def test_translate_refuses_a_direction_on_a_paired_run(translate_run):
 def test_a_run_trained_on_padded_digits_inpaints_raw_28x28_digits(tmp_path_factory):
   """inpaint.py's default: a context encoder on mnist_5k's 28x28 digits zero-padded to 32x32.
   A raw digit is padded as in training (mask too, the padding known) and cropped back."""
+  # Initial weights x 4: a fill that varies with position.
   workdir = translate_family.untrained_run(tmp_path_factory, 'inpaint_digits',
                                            shrunk_config('inpaint.py', TINY_I2I, 'digits'),
-                                           scale=4.0)  # initial weights x 4: a fill that varies with position
+                                           scale=4.0)
   model = api.load(workdir)
   digits = data.load_mnist_5k('test').images[:3]
   masks = np.zeros_like(digits)
